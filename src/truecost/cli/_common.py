@@ -1,0 +1,78 @@
+"""Shared CLI plumbing: global options, JSON vs Rich output, and turning user mistakes into one line."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+
+from truecost.errors import UserError
+
+# Rich output for people goes to stdout; progress and messages go to stderr so `--json` stdout stays clean.
+console = Console()
+err_console = Console(stderr=True)
+
+JSON_OPTION = typer.Option(False, "--json", help="Print one JSON document on stdout and nothing else there.")
+
+
+@dataclass
+class GlobalOptions:
+    """Options given before the sub-command (`truecost --ledger URL ledger list`)."""
+
+    ledger_url: str | None = None
+    config_path: Path | None = None
+    debug: bool = False
+
+
+STATE = GlobalOptions()
+
+
+def load_config() -> Any:
+    """The project config from `--config`, or ./truecost.toml, or defaults."""
+    from truecost.config import load_config as _load
+
+    return _load(STATE.config_path)
+
+
+def open_ledger(url: str | None = None) -> Any:
+    """The ledger chosen by `--ledger`, $TRUECOST_LEDGER, truecost.toml or the default path."""
+    from truecost.ledger import Ledger
+
+    config_url = load_config().ledger.url
+    return Ledger(url or STATE.ledger_url, config_url=config_url)
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Path):
+        return str(value)
+    if hasattr(value, "to_dict"):
+        return value.to_dict()
+    if hasattr(value, "model_dump"):
+        return value.model_dump()
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def print_json(data: Any) -> None:
+    """Write `data` as one JSON document on stdout."""
+    sys.stdout.write(json.dumps(data, default=_default, indent=2, sort_keys=False) + "\n")
+    sys.stdout.flush()
+
+
+def fail(message: str) -> UserError:
+    """A UserError to raise from a command: printed as one line, exit code 2."""
+    return UserError(message)
+
+
+def not_yet(feature: str, issue: int) -> None:
+    """Say plainly that a command's part has not landed yet, then exit 2."""
+    raise UserError(f"`truecost {feature}` is not available yet: it arrives with issue #{issue}")

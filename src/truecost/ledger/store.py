@@ -1,0 +1,291 @@
+"""The ledger: one store of every measured cost, SQLite by default, PostgreSQL by URL.
+
+Every write is a short transaction; SQLite runs in WAL mode with `BEGIN IMMEDIATE` and a busy timeout so that
+several processes can append at once without losing a row.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import fields
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, func, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from truecost.errors import UserError
+from truecost.ledger.records import RUN_KINDS, RUN_STATUSES, RequestRecord, RunRecord
+from truecost.ledger.schema import SCHEMA_VERSION, Base, MetaRow, RequestRow, RunRow
+
+DEFAULT_LEDGER_PATH = Path(".truecost") / "ledger.db"
+ENV_VAR = "TRUECOST_LEDGER"
+
+
+def resolve_url(url: str | None = None, config_url: str | None = None) -> str:
+    """Pick the ledger URL: explicit > $TRUECOST_LEDGER > truecost.toml > `.truecost/ledger.db` in the cwd.
+
+    A bare path is taken as a SQLite file; `postgresql://` is routed to the psycopg 3 driver.
+    """
+    chosen = url or os.environ.get(ENV_VAR) or config_url
+    if not chosen:
+        return f"sqlite:///{DEFAULT_LEDGER_PATH}"
+    if "://" not in chosen:
+        return f"sqlite:///{chosen}"
+    if chosen.startswith(("postgresql://", "postgres://")):
+        return "postgresql+psycopg://" + chosen.split("://", 1)[1]
+    return chosen
+
+
+def _safe(url: str) -> str:
+    """The URL with any password hidden, for messages."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    """SQLite returns naive datetimes; everything the ledger stores is UTC."""
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+class Ledger:
+    """A handle on one ledger database; cheap to create, safe to use from several processes at once."""
+
+    def __init__(self, url: str | None = None, *, config_url: str | None = None) -> None:
+        self.url = resolve_url(url, config_url)
+        self.engine = self._make_engine(self.url)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._ensure_schema()
+
+    # -- connection -------------------------------------------------------------------------------------
+    @staticmethod
+    def _make_engine(url: str) -> Engine:
+        try:
+            parsed = make_url(url)
+        except ArgumentError as exc:
+            raise UserError(f"ledger URL {url!r} is not a database URL (e.g. sqlite:///ledger.db, "
+                            "postgresql://user@host/db)") from exc
+        backend = parsed.get_backend_name()
+        if backend not in ("sqlite", "postgresql"):
+            raise UserError(f"ledger URL {_safe(url)}: only sqlite and postgresql are supported")
+        try:
+            if backend == "sqlite":
+                database = parsed.database or ""
+                if database and database != ":memory:":
+                    Path(database).parent.mkdir(parents=True, exist_ok=True)
+                engine = create_engine(url, connect_args={"timeout": 60})
+                _tune_sqlite(engine)
+            else:
+                engine = create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 10})
+        except NoSuchModuleError as exc:
+            raise UserError(f"ledger URL {_safe(url)}: unknown database driver ({exc})") from exc
+        except ModuleNotFoundError as exc:
+            raise UserError(f"ledger URL {_safe(url)} needs {exc.name}: pip install 'truecost[postgres]'") from exc
+        except OSError as exc:
+            raise UserError(f"ledger URL {_safe(url)}: cannot create the database file ({exc})") from exc
+        return engine
+
+    def _ensure_schema(self) -> None:
+        """Create missing tables and check the stored schema version; safe when several processes race."""
+        stored = SCHEMA_VERSION
+        for attempt in range(5):
+            try:
+                Base.metadata.create_all(self.engine)
+                with self._session() as session:
+                    row = session.get(MetaRow, "schema_version")
+                    if row is None:
+                        session.add(MetaRow(key="schema_version", value=str(SCHEMA_VERSION)))
+                    else:
+                        stored = int(row.value)
+                break
+            except (DBAPIError, UserError) as exc:
+                message = _first_line(exc)
+                # Two processes creating the same table at once: the loser sees "already exists"; look again.
+                transient = any(s in message for s in ("already exists", "locked", "duplicate key", "UNIQUE"))
+                if not transient or attempt == 4:
+                    raise UserError(f"cannot open the ledger at {_safe(self.url)}: {message}") from exc
+                time.sleep(0.2 * (attempt + 1))
+        if stored > SCHEMA_VERSION:
+            raise UserError(
+                f"the ledger at {_safe(self.url)} has schema v{stored}, newer than this truecost (v{SCHEMA_VERSION});"
+                " upgrade truecost"
+            )
+
+    @contextmanager
+    def _session(self) -> Iterator[Session]:
+        session = self._sessions()
+        try:
+            with session.begin():
+                yield session
+        except OperationalError as exc:
+            raise UserError(f"ledger {_safe(self.url)}: {_first_line(exc)}") from exc
+        finally:
+            session.close()
+
+    @property
+    def schema_version(self) -> int:
+        """The schema version stored in the database."""
+        with self._session() as session:
+            row = session.get(MetaRow, "schema_version")
+            return int(row.value) if row else SCHEMA_VERSION
+
+    def close(self) -> None:
+        """Release pooled connections."""
+        self.engine.dispose()
+
+    # -- runs -------------------------------------------------------------------------------------------
+    def start_run(self, kind: str, name: str = "", *, params: dict[str, Any] | None = None,
+                  hardware: str = "", parent_id: str | None = None) -> RunRecord:
+        """Open a run record with status `running`, so that a crash still leaves a trace."""
+        if kind not in RUN_KINDS:
+            raise ValueError(f"unknown run kind {kind!r}; one of {', '.join(RUN_KINDS)}")
+        record = RunRecord(id=str(uuid.uuid4()), kind=kind, name=name, started_at=_now(), hardware=hardware,
+                           parent_id=parent_id, params=dict(params or {}))
+        self.save_run(record)
+        return record
+
+    def save_run(self, record: RunRecord) -> RunRecord:
+        """Insert or update a whole run record."""
+        if record.status not in RUN_STATUSES:
+            raise ValueError(f"unknown run status {record.status!r}; one of {', '.join(RUN_STATUSES)}")
+        values = {f.name: getattr(record, f.name) for f in fields(RunRecord)}
+        values["tokens"] = int(values["tokens"])
+        with self._session() as session:
+            session.merge(RunRow(**values))
+        return record
+
+    def finish_run(self, record: RunRecord, status: str = "completed") -> RunRecord:
+        """Close a run with its final status and end time, and store its measures."""
+        record.status = status
+        record.ended_at = record.ended_at or _now()
+        return self.save_run(record)
+
+    def get_run(self, run_id: str) -> RunRecord:
+        """One run by id, or by a unique id prefix; UserError when none or several match."""
+        with self._session() as session:
+            row = session.get(RunRow, run_id)
+            if row is None:
+                rows = session.scalars(select(RunRow).where(RunRow.id.like(f"{run_id}%")).limit(2)).all()
+                if len(rows) != 1:
+                    raise UserError(f"no run {run_id!r} in the ledger" if not rows else
+                                    f"run id prefix {run_id!r} is ambiguous")
+                row = rows[0]
+            return _run_from_row(row)
+
+    def list_runs(self, *, kind: str | None = None, status: str | None = None, since: datetime | None = None,
+                  limit: int | None = None) -> list[RunRecord]:
+        """Runs, newest first, optionally filtered."""
+        query = select(RunRow).order_by(RunRow.started_at.desc(), RunRow.id)
+        if kind:
+            query = query.where(RunRow.kind == kind)
+        if status:
+            query = query.where(RunRow.status == status)
+        if since:
+            query = query.where(RunRow.started_at >= since)
+        if limit:
+            query = query.limit(limit)
+        with self._session() as session:
+            return [_run_from_row(row) for row in session.scalars(query)]
+
+    def count_runs(self) -> int:
+        """How many runs the ledger holds."""
+        with self._session() as session:
+            return int(session.scalar(select(func.count()).select_from(RunRow)) or 0)
+
+    @contextmanager
+    def run(self, kind: str, name: str = "", *, params: dict[str, Any] | None = None,
+            hardware: str | None = None, parent_id: str | None = None,
+            prices: Any = None) -> Iterator[Any]:
+        """Meter a block of work: see `truecost.ledger.meter.Meter`."""
+        from truecost.ledger.meter import Meter
+
+        meter = Meter(self, kind, name, params=params, hardware=hardware, parent_id=parent_id, prices=prices)
+        with meter:
+            yield meter
+
+    # -- requests ---------------------------------------------------------------------------------------
+    def log_request(self, record: RequestRecord) -> int:
+        """Append one gateway request; returns its row id."""
+        values = {f.name: getattr(record, f.name) for f in fields(RequestRecord) if f.name != "id"}
+        with self._session() as session:
+            row = RequestRow(**values)
+            session.add(row)
+            session.flush()
+            record.id = row.id
+            return row.id
+
+    def list_requests(self, *, since: datetime | None = None, until: datetime | None = None,
+                      model: str | None = None, run_id: str | None = None,
+                      limit: int | None = None) -> list[RequestRecord]:
+        """Gateway requests in time order, optionally within [since, until)."""
+        query = select(RequestRow).order_by(RequestRow.timestamp, RequestRow.id)
+        if since:
+            query = query.where(RequestRow.timestamp >= since)
+        if until:
+            query = query.where(RequestRow.timestamp < until)
+        if model:
+            query = query.where(RequestRow.model == model)
+        if run_id:
+            query = query.where(RequestRow.run_id == run_id)
+        if limit:
+            query = query.limit(limit)
+        with self._session() as session:
+            return [_request_from_row(row) for row in session.scalars(query)]
+
+
+def _first_line(exc: BaseException) -> str:
+    """The driver's own message, first line only: enough to act on, no traceback."""
+    cause = getattr(exc, "orig", None) or exc
+    text = str(cause).strip()
+    return text.splitlines()[0] if text else type(cause).__name__
+
+
+def _run_from_row(row: RunRow) -> RunRecord:
+    record = RunRecord(**{f.name: getattr(row, f.name) for f in fields(RunRecord)})
+    record.started_at = _aware(record.started_at) or record.started_at
+    record.ended_at = _aware(record.ended_at)
+    record.params = dict(record.params or {})
+    record.results = dict(record.results or {})
+    return record
+
+
+def _request_from_row(row: RequestRow) -> RequestRecord:
+    record = RequestRecord(**{f.name: getattr(row, f.name) for f in fields(RequestRecord)})
+    record.timestamp = _aware(record.timestamp) or record.timestamp
+    record.extra = dict(record.extra or {})
+    return record
+
+
+def _tune_sqlite(engine: Engine) -> None:
+    """WAL, a busy timeout and BEGIN IMMEDIATE: concurrent writers wait for each other instead of failing."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # let the "begin" hook below issue BEGIN itself
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=60000")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+__all__ = ["Ledger", "resolve_url", "SQLAlchemyError"]
