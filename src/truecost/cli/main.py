@@ -13,6 +13,7 @@ from truecost.cli import _common
 from truecost.cli import curate as curate_cli
 from truecost.cli import demo as demo_cli
 from truecost.cli import estimate as estimate_cli
+from truecost.cli import gateway as gateway_cli
 from truecost.cli import ledger as ledger_cli
 from truecost.cli import monitor as monitor_cli
 from truecost.cli import report as report_cli
@@ -51,8 +52,8 @@ def _root(
     _common.STATE.debug = debug
 
 
-for _part in (estimate_cli, curate_cli, train_cli, route_cli, review_cli, monitor_cli, ledger_cli, report_cli,
-              demo_cli):
+for _part in (estimate_cli, curate_cli, train_cli, route_cli, gateway_cli, review_cli, monitor_cli, ledger_cli,
+              report_cli, demo_cli):
     _part.register(app)
 
 

@@ -1,4 +1,4 @@
-"""`truecost route / gateway`: not landed yet (issue #6)."""
+"""`truecost route`: not landed yet (issue #6)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,3 @@ def register(app: typer.Typer) -> None:
         """Fit and evaluate cost-aware routers from your own evaluation data."""
         not_yet("route", 6)
 
-    @app.command("gateway", context_settings=_PASS_THROUGH)
-    def gateway(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
-        """Serve an OpenAI-compatible gateway that routes each request by cost and quality."""
-        not_yet("gateway", 6)
