@@ -1,0 +1,51 @@
+"""The one document type every curate step reads and writes, with its word tokenisation cached."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+# One fast regex splitter shared by every rule and by dedup: Unicode letters, digits and underscore runs.
+# Punctuation is not a word; rules that need punctuation (hashes, ellipses, line endings) read `text`.
+WORD_RE = re.compile(r"\w+")
+
+
+def split_words(text: str) -> list[str]:
+    """The words of `text`, as every curate rule counts them."""
+    return WORD_RE.findall(text)
+
+
+@dataclass(eq=False)
+class Document:
+    """One input record: its id, its text, and the rest of the record (`meta`) so outputs keep the user's fields.
+
+    `words` is computed once per text and cached; assigning a new `text` (normalize, pii) invalidates it.
+    """
+
+    id: str
+    text: str
+    meta: dict[str, Any] = field(default_factory=dict)
+    _words: list[str] | None = field(default=None, init=False, repr=False)
+    _words_of: str | None = field(default=None, init=False, repr=False)
+
+    @property
+    def words(self) -> list[str]:
+        """Word tokens of the current text (computed once, shared by all steps)."""
+        # Identity check, not equality: cheap, and any reassignment of `text` gives a new object.
+        if self._words is None or self._words_of is not self.text:
+            self._words = WORD_RE.findall(self.text)
+            self._words_of = self.text
+        return self._words
+
+    @property
+    def n_bytes(self) -> int:
+        """UTF-8 size of the current text."""
+        return len(self.text.encode("utf-8", "surrogatepass"))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Document):
+            return NotImplemented
+        return self.id == other.id and self.text == other.text and self.meta == other.meta
+
+    __hash__ = None  # type: ignore[assignment]
