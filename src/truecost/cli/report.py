@@ -15,7 +15,8 @@ def register(app: typer.Typer) -> None:
 
     @app.command("report")
     def report(
-        out: Path = typer.Option(Path("truecost-report"), "--out", "-o", help="Folder for report.html and report.json."),
+        out: Path = typer.Option(Path("truecost-report"), "--out", "-o",
+                                 help="Folder for report.html and report.json."),
         as_json: bool = JSON_OPTION,
     ) -> None:
         """Write report.html (with charts) and report.json from the runs and requests in the ledger."""
