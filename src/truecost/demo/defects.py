@@ -1,0 +1,142 @@
+"""Make a "poorly prepared" copy of a clean corpus by injecting the defects real scraped data has.
+
+Every injected defect is recorded in a manifest, so the demo can measure how many the curation caught. The rates
+below are the defaults (fractions of clean documents affected), chosen to sit inside what web-crawl studies report
+(e.g. RefinedWeb/FineWeb: a third or more of raw crawl removed by dedup and quality filtering):
+
+- exact duplicates (`exact_dup`, 0.15): a verbatim extra copy of a document;
+- near duplicates (`near_dup`, 0.15): an extra copy with ~3% of words replaced or dropped and a changed header;
+- mojibake (`mojibake`, 0.08): typographic quotes/dashes then UTF-8 bytes read as cp1252, the classic â€™;
+- boilerplate (`boilerplate`, 0.30): navigation/cookie/copyright lines repeated across many documents;
+- PII (`pii`, 0.10): a made-up e-mail address, phone number and Luhn-valid card number in the text;
+- junk (`junk`, 0.10 extra documents): menus, symbol runs and repeated fragments that carry no prose.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from dataclasses import dataclass, field
+
+from truecost.demo.corpus import TextDoc
+
+BOILERPLATE_LINES = (
+    "Home | Products | Docs | Blog | Contact us",
+    "We use cookies to improve your experience. By continuing you accept our cookie policy.",
+    "Copyright (c) 2024 Example Corp. All rights reserved.",
+    "Subscribe to our newsletter for weekly updates!",
+    "Share this page: Twitter Facebook LinkedIn Email",
+)
+
+_JUNK_WORDS = ("click", "here", "login", "menu", "next", "prev", "top", "skip", "search", "cart", "»", "|", "©")
+
+
+@dataclass(frozen=True)
+class DefectRates:
+    """Fractions of clean documents that get each defect (junk: extra documents, as a fraction of the corpus)."""
+
+    exact_dup: float = 0.15
+    near_dup: float = 0.15
+    mojibake: float = 0.08
+    boilerplate: float = 0.30
+    pii: float = 0.10
+    junk: float = 0.10
+
+
+@dataclass
+class PoorCorpus:
+    """The poorly prepared copy and what was injected where."""
+
+    docs: list[TextDoc]
+    defects: dict[str, list[str]] = field(default_factory=dict)  # poor doc id -> defect kinds
+    source_of: dict[str, str] = field(default_factory=dict)  # poor doc id -> clean doc id it came from
+
+    def counts(self) -> dict[str, int]:
+        """How many documents carry each defect kind."""
+        return dict(Counter(kind for kinds in self.defects.values() for kind in kinds))
+
+
+def luhn_valid_card(rng: random.Random) -> str:
+    """A 16-digit number that passes the Luhn check (test-card style, not a real account)."""
+    digits = [4] + [rng.randrange(10) for _ in range(14)]
+    total = 0
+    for i, d in enumerate(reversed(digits)):  # positions that will be doubled once the check digit is appended
+        doubled = d * 2 if i % 2 == 0 else d
+        total += doubled - 9 if doubled > 9 else doubled
+    digits.append((10 - total % 10) % 10)
+    return "".join(map(str, digits))
+
+
+def _near_copy(text: str, rng: random.Random, edit_fraction: float = 0.03) -> str:
+    words = text.split(" ")
+    for _ in range(max(1, int(len(words) * edit_fraction))):
+        i = rng.randrange(len(words))
+        if rng.random() < 0.5:
+            words[i] = rng.choice(("the", "a", "this", "that", "it", "data", "value"))
+        elif len(words) > 2:
+            del words[i]
+    return "Note: " + " ".join(words)
+
+
+def _mojibake(text: str) -> str:
+    typographic = text.replace("'", "\u2019").replace('"', "\u201d").replace(" - ", " \u2014 ")
+    if typographic == text:
+        typographic = text + " \u2014 see also the reference\u2019s notes."
+    # "Sloppy" cp1252: the five bytes cp1252 leaves undefined pass through as Latin-1, as real broken pipelines do.
+    return "".join(_sloppy_cp1252(byte) for byte in typographic.encode("utf-8"))
+
+
+def _sloppy_cp1252(byte: int) -> str:
+    try:
+        return bytes([byte]).decode("cp1252")
+    except UnicodeDecodeError:
+        return chr(byte)
+
+
+def _pii(text: str, rng: random.Random) -> str:
+    user = f"{rng.choice(('jane', 'omar', 'li', 'sam'))}.{rng.choice(('doe', 'khan', 'wei', 'ray'))}{rng.randrange(99)}"
+    phone = f"+1 415-{rng.randrange(200, 999)}-{rng.randrange(1000, 9999)}"
+    return (f"{text}\nQuestions? Write to {user}@example.com or call {phone}. "
+            f"Payment on file: {luhn_valid_card(rng)}.")
+
+
+def _junk(rng: random.Random) -> str:
+    fragment = " ".join(rng.choice(_JUNK_WORDS) for _ in range(rng.randrange(3, 8)))
+    return "\n".join([fragment] * rng.randrange(4, 12))
+
+
+def make_poor_copy(clean: list[TextDoc], seed: int = 0, rates: DefectRates | None = None) -> PoorCorpus:
+    """The clean documents with defects injected at `rates`, deterministically for a seed."""
+    rates = rates or DefectRates()
+    rng = random.Random(seed)
+    poor = PoorCorpus(docs=[])
+
+    def pick(rate: float) -> set[int]:
+        return set(rng.sample(range(len(clean)), int(len(clean) * rate)))
+
+    mojibake, boiler, pii = pick(rates.mojibake), pick(rates.boilerplate), pick(rates.pii)
+    exact, near = pick(rates.exact_dup), pick(rates.near_dup)
+    for i, doc in enumerate(clean):
+        text, kinds = doc.text, []
+        if i in mojibake:
+            text, kinds = _mojibake(text), kinds + ["mojibake"]
+        if i in pii:
+            text, kinds = _pii(text, rng), kinds + ["pii"]
+        if i in boiler:
+            head, tail = rng.sample(BOILERPLATE_LINES, 2)
+            text, kinds = f"{head}\n{text}\n{tail}", kinds + ["boilerplate"]
+        poor.docs.append(TextDoc(doc.id, text, doc.domain))
+        poor.defects[doc.id], poor.source_of[doc.id] = kinds, doc.id
+        if i in exact:
+            copy_id = f"{doc.id}#copy"
+            poor.docs.append(TextDoc(copy_id, text, doc.domain))
+            poor.defects[copy_id], poor.source_of[copy_id] = ["exact_dup"], doc.id
+        if i in near:
+            near_id = f"{doc.id}#near"
+            poor.docs.append(TextDoc(near_id, _near_copy(text, rng), doc.domain))
+            poor.defects[near_id], poor.source_of[near_id] = ["near_dup"], doc.id
+    for j in range(int(len(clean) * rates.junk)):
+        junk_id = f"junk:{j}"
+        poor.docs.insert(rng.randrange(len(poor.docs) + 1), TextDoc(junk_id, _junk(rng), "junk"))
+        poor.defects[junk_id] = ["junk"]
+    return poor
