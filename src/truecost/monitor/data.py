@@ -1,0 +1,162 @@
+"""Read a reference window and a current stream into one table shape, and cut the stream into windows.
+
+Sources: a JSONL/Parquet/CSV path, a pandas DataFrame, a list of dicts, or the ledger's gateway request log
+(`ledger:SINCE..UNTIL`, each an ISO date/time or a relative `-7d`, `-12h`; either side may be empty).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from truecost.errors import UserError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+COLUMNS = ("prompt", "output", "quality", "latency_ms", "cost_usd", "model", "timestamp")
+NUMERIC_COLUMNS = ("quality", "latency_ms", "cost_usd")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|min|h|d|w)\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str) -> timedelta:
+    """`90s`, `15m`, `1h`, `7d`, `2w` as a timedelta; UserError otherwise."""
+    match = _DURATION.match(text)
+    if not match or float(match.group(1)) <= 0:
+        raise UserError(f"{text!r} is not a duration (e.g. 15m, 1h, 7d)")
+    return timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+
+
+def _parse_time(text: str, now: datetime) -> datetime | None:
+    text = text.strip()
+    if not text:
+        return None
+    if text.startswith("-"):
+        return now - parse_duration(text[1:])
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise UserError(f"{text!r} is not an ISO date/time or a relative time like -7d") from exc
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def parse_ledger_source(spec: str, now: datetime | None = None) -> tuple[datetime | None, datetime | None]:
+    """`ledger:SINCE..UNTIL` -> (since, until); `ledger:` alone is the whole log."""
+    body = spec.split(":", 1)[1] if ":" in spec else ""
+    since_text, _, until_text = body.partition("..")
+    now = now or datetime.now(UTC)
+    return _parse_time(since_text, now), _parse_time(until_text, now)
+
+
+def requests_frame(requests: Sequence[Any]) -> pd.DataFrame:
+    """Ledger `RequestRecord`s as a canonical table."""
+    import pandas as pd
+
+    rows = [{"prompt": r.prompt, "output": r.output, "quality": r.quality, "latency_ms": r.latency_ms,
+             "cost_usd": r.cost_usd, "model": r.model, "timestamp": r.timestamp} for r in requests]
+    return pd.DataFrame(rows, columns=list(COLUMNS))
+
+
+def _read_path(path: Path) -> pd.DataFrame:
+    import pandas as pd
+
+    if not path.is_file():
+        raise UserError(f"{path} does not exist")
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".jsonl", ".ndjson"):
+            return pd.read_json(path, lines=True)
+        if suffix == ".json":
+            return pd.read_json(path)
+        if suffix == ".parquet":
+            return pd.read_parquet(path)
+        if suffix in (".csv", ".tsv"):
+            return pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",")
+    except (ValueError, OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: cannot read it as {suffix[1:]} ({str(exc).splitlines()[0]})") from exc
+    raise UserError(f"{path}: unknown format {suffix!r}; use .jsonl, .parquet or .csv")
+
+
+def load_records(source: Any, columns: Mapping[str, str] | None = None, *, ledger: Any = None) -> pd.DataFrame:
+    """Any supported source as a DataFrame with the canonical columns (missing ones are empty).
+
+    `columns` maps canonical names to the source's names, e.g. {"quality": "correct", "prompt": "question"}.
+    """
+    import pandas as pd
+
+    if isinstance(source, pd.DataFrame):
+        frame = source.copy()
+    elif isinstance(source, str) and source.startswith("ledger:"):
+        if ledger is None:
+            from truecost.ledger import Ledger
+
+            ledger = Ledger()
+        since, until = parse_ledger_source(source)
+        frame = requests_frame(ledger.list_requests(since=since, until=until))
+    elif isinstance(source, str | Path):
+        frame = _read_path(Path(source))
+    elif isinstance(source, Sequence):
+        frame = pd.DataFrame([dict(row) for row in source])
+    else:
+        raise UserError(f"cannot read records from a {type(source).__name__}")
+    return canonical_frame(frame, columns or {})
+
+
+def canonical_frame(frame: pd.DataFrame, columns: Mapping[str, str]) -> pd.DataFrame:
+    """Rename mapped columns, check types, and add the missing canonical columns as empty."""
+    import pandas as pd
+
+    unknown = [name for name in columns if name not in COLUMNS]
+    if unknown:
+        raise UserError(f"--columns: unknown name(s) {', '.join(unknown)}; known: {', '.join(COLUMNS)}")
+    missing = [src for src in columns.values() if src not in frame.columns]
+    if missing:
+        raise UserError(f"--columns: the data has no column(s) {', '.join(missing)}")
+    frame = frame.rename(columns={src: name for name, src in columns.items()})
+    out = pd.DataFrame(index=range(len(frame)))
+    for name in COLUMNS:
+        out[name] = frame[name].to_numpy() if name in frame.columns else None
+    for name in NUMERIC_COLUMNS:
+        values = pd.to_numeric(out[name], errors="coerce")
+        if out[name].notna().sum() != values.notna().sum():
+            raise UserError(f"column {name!r} holds values that are not numbers")
+        out[name] = values.astype(float)
+    quality = out["quality"].dropna()
+    if len(quality) and (quality.min() < 0 or quality.max() > 1):
+        raise UserError("column 'quality' must lie in 0..1 (a correctness flag or a score)")
+    if out["timestamp"].notna().any():
+        try:
+            out["timestamp"] = pd.to_datetime(out["timestamp"], utc=True)
+        except (ValueError, TypeError) as exc:
+            raise UserError(f"column 'timestamp' is not a date/time ({exc})") from exc
+    out["prompt"] = out["prompt"].fillna("").astype(str)
+    return out
+
+
+def cut_windows(frame: pd.DataFrame, window: int | None = None, every: str | None = None) -> list[pd.DataFrame]:
+    """The current stream as consecutive windows: `window` rows each, or one per `every` of timestamps.
+
+    A trailing count window shorter than half a window is merged into the one before, so no window is too
+    small to test.
+    """
+    if every:
+        if frame["timestamp"].isna().all():
+            raise UserError("--every needs a 'timestamp' column (or map one with --columns timestamp=...)")
+        step = parse_duration(every)
+        stamps = frame["timestamp"]
+        start = stamps.min()
+        bucket = ((stamps - start) / step).astype(int)
+        return [part.reset_index(drop=True) for _, part in frame.groupby(bucket, sort=True)]
+    size = int(window or 50)
+    if size < 1:
+        raise UserError("--window must be at least 1")
+    bounds = list(range(0, len(frame), size))
+    parts = [frame.iloc[b:b + size] for b in bounds]
+    if len(parts) > 1 and len(parts[-1]) < size / 2:
+        parts[-2] = frame.iloc[bounds[-2]:]
+        parts.pop()
+    return [part.reset_index(drop=True) for part in parts if len(part)]

@@ -1,0 +1,118 @@
+"""Retrain now, watch, or do nothing: the quality loss in dollars over the horizon against one retrain's cost.
+
+The loss is (quality drop) x (value of quality per request) x (requests per day) x (horizon days). "Retrain"
+needs the loss's lower confidence bound to exceed the retrain cost, so noise alone never buys a retrain;
+"watch" covers an alarm, or a point estimate above the cost that the data cannot yet confirm.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+from truecost.config import Config
+from truecost.monitor.settings import MonitorSettings
+
+Action = Literal["retrain", "watch", "none"]
+_DAYS_PER_MONTH = 365.25 / 12
+
+
+@dataclass(frozen=True)
+class Economics:
+    """The dollar inputs of the decision, each with where it came from."""
+
+    retrain_cost_usd: float
+    value_of_quality_usd: float
+    value_reason: str
+    requests_per_day: float
+    horizon_days: float
+    horizon_reason: str
+
+    def loss_usd(self, quality_drop: float) -> float:
+        """Dollars lost over the horizon when quality is `quality_drop` lower (0..1 scale) on every request."""
+        return max(quality_drop, 0.0) * self.value_of_quality_usd * self.requests_per_day * self.horizon_days
+
+    def break_even_drop(self) -> float | None:
+        """The quality drop at which one retrain pays for itself; None when quality is worth nothing."""
+        per_unit = self.loss_usd(1.0)
+        return self.retrain_cost_usd / per_unit if per_unit > 0 else None
+
+
+def economics_from_config(config: Config, settings: MonitorSettings) -> Economics:
+    """Retrain cost from `truecost.estimate`; value, traffic and horizon from `[monitor]`, else their defaults."""
+    from truecost.estimate import retrain_cost_usd, token_price_usd
+
+    target = config.target
+    if settings.value_of_quality_usd is not None:
+        value, value_reason = settings.value_of_quality_usd, "[monitor] value_of_quality_usd"
+    else:
+        price = token_price_usd("gpt-4o-mini", target.prompt_tokens, target.output_tokens, config) or 0.0
+        value = 2.0 * price
+        value_reason = (f"default: a wrong answer wastes the call and costs one retry, 2 x the price of a "
+                        f"{target.prompt_tokens}+{target.output_tokens}-token request on gpt-4o-mini (${price:.6f})")
+    if settings.horizon_days is not None:
+        horizon, horizon_reason = settings.horizon_days, "[monitor] horizon_days"
+    elif target.retrains_per_year > 0:
+        horizon = 365.25 / target.retrains_per_year / 2.0
+        horizon_reason = (f"default: half the interval between the {target.retrains_per_year:g} scheduled retrains "
+                          "a year, the mean wait for the next one")
+    else:
+        horizon = target.horizon_months * _DAYS_PER_MONTH
+        horizon_reason = "default: no scheduled retrains, so the loss lasts the whole [target] horizon_months"
+    requests = settings.requests_per_day or target.requests_per_day
+    return Economics(retrain_cost_usd=float(retrain_cost_usd(config)), value_of_quality_usd=float(value),
+                     value_reason=value_reason, requests_per_day=float(requests), horizon_days=float(horizon),
+                     horizon_reason=horizon_reason)
+
+
+@dataclass
+class Decision:
+    """The action and the dollars on both sides."""
+
+    action: Action
+    expected_loss_usd: float
+    expected_loss_low_usd: float
+    retrain_cost_usd: float
+    first_alarm_window: int | None
+    quality_drop: float
+    quality_drop_low: float
+    break_even_quality_drop: float | None
+    quality_source: str
+    reason: str
+    economics: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict, dollars rounded to cents."""
+        data = asdict(self)
+        for key in ("expected_loss_usd", "expected_loss_low_usd", "retrain_cost_usd"):
+            data[key] = round(data[key], 2)
+        for key in ("quality_drop", "quality_drop_low", "break_even_quality_drop"):
+            if data[key] is not None:
+                data[key] = round(data[key], 4)
+        return data
+
+
+def decide(quality_drop: float, quality_drop_se: float, quality_alarm: bool, first_alarm_window: int | None,
+           economics: Economics, confidence: float = 0.90, quality_source: str = "labels") -> Decision:
+    """Retrain when even the low end of the loss beats the retrain cost; watch on any alarm; else none."""
+    from scipy import stats
+
+    z = float(stats.norm.ppf(confidence))
+    drop_low = quality_drop - z * quality_drop_se
+    loss, loss_low = economics.loss_usd(quality_drop), economics.loss_usd(drop_low)
+    cost = economics.retrain_cost_usd
+    if quality_alarm and loss_low >= cost:
+        action: Action = "retrain"
+        reason = (f"quality fell by {quality_drop:.3f}; even at the {confidence:.0%} low end ({drop_low:.3f}) that "
+                  f"loses ${loss_low:,.0f} over {economics.horizon_days:.0f} days, more than a ${cost:,.0f} retrain")
+    elif first_alarm_window is not None or loss >= cost:
+        action = "watch"
+        reason = (f"drift seen, but the loss (${loss:,.0f}, low end ${loss_low:,.0f}) does not surely exceed the "
+                  f"${cost:,.0f} retrain")
+    else:
+        action = "none"
+        reason = f"no alarm; expected loss ${loss:,.0f} is below the ${cost:,.0f} retrain"
+    return Decision(action=action, expected_loss_usd=loss, expected_loss_low_usd=loss_low, retrain_cost_usd=cost,
+                    first_alarm_window=first_alarm_window, quality_drop=quality_drop, quality_drop_low=drop_low,
+                    break_even_quality_drop=economics.break_even_drop(), quality_source=quality_source,
+                    reason=reason, economics=asdict(economics))

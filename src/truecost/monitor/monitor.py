@@ -1,0 +1,212 @@
+"""The monitor: featurise each window once, let every detector score it, then decide in dollars.
+
+    result = run_monitor("reference.jsonl", "current.jsonl", window=50)
+    result.decision.action          # "retrain" | "watch" | "none"
+    result.to_dict()                # the `--json` document
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from truecost.config import Config, load_config
+from truecost.errors import UserError
+from truecost.monitor.data import COLUMNS, cut_windows, load_records
+from truecost.monitor.decision import Decision, Economics, decide, economics_from_config
+from truecost.monitor.detectors import (
+    Detector,
+    InputDriftDetector,
+    OpsDriftDetector,
+    QualityDriftDetector,
+    QualitySource,
+    Signal,
+)
+from truecost.monitor.features import Featurizer
+from truecost.monitor.settings import MonitorSettings, monitor_settings
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+SIGNALS = ("input_drift", "quality_drift", "ops_drift")
+
+
+@dataclass
+class WindowResult:
+    """Every detector's signal for one window."""
+
+    index: int
+    n: int
+    signals: dict[str, Signal]
+    start: str | None = None
+    end: str | None = None
+    cpu_seconds: float = 0.0
+
+    @property
+    def alarm(self) -> bool:
+        """Whether any detector alarmed on this window."""
+        return any(s.alarm for s in self.signals.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready; a detector that had no data to judge reports `{"alarm": false, "active": false}`."""
+        out: dict[str, Any] = {"index": self.index, "n": self.n}
+        if self.start is not None:
+            out["start"], out["end"] = self.start, self.end
+        for name in SIGNALS:
+            out[name] = self.signals[name].to_dict() if name in self.signals else {"alarm": False, "active": False}
+        out["cpu_seconds"] = round(self.cpu_seconds, 4)
+        return out
+
+
+@dataclass
+class MonitorResult:
+    """The windows, the decision and the settings that produced them."""
+
+    windows: list[WindowResult]
+    decision: Decision
+    reference_rows: int
+    settings: dict[str, Any] = field(default_factory=dict)
+    detectors: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def alarms(self) -> list[int]:
+        """Indices of windows where any detector alarmed."""
+        return [w.index for w in self.windows if w.alarm]
+
+    def first_alarm(self, signal: str | None = None) -> int | None:
+        """The first window where `signal` (or any signal) alarmed."""
+        for w in self.windows:
+            if (w.signals[signal].alarm if signal in w.signals else False) if signal else w.alarm:
+                return w.index
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The `truecost monitor --json` document."""
+        return {"windows": [w.to_dict() for w in self.windows], "decision": self.decision.to_dict(),
+                "first_alarm": {name: self.first_alarm(name) for name in SIGNALS},
+                "reference_rows": self.reference_rows, "detectors": self.detectors, "settings": self.settings}
+
+
+class Monitor:
+    """Fit on a reference, `update` with windows as they come, `decision()` whenever asked."""
+
+    def __init__(self, settings: MonitorSettings | None = None, config: Config | None = None) -> None:
+        self.settings = settings or MonitorSettings()
+        self.config = config or Config()
+
+    def fit(self, reference: pd.DataFrame, *, horizon_windows: int, window_rows: int,
+            current_has_labels: bool | None = None, current_has_ops: bool | None = None) -> Monitor:
+        """Featurise the reference, choose which detectors can run, split the false-alarm budget among them."""
+        s = self.settings
+        if len(reference) < 20:
+            raise UserError(f"the reference has {len(reference)} rows; at least 20 are needed")
+        self.featurizer_ = Featurizer(s.embedder, s.seed).fit(reference)
+        ref_batch = self.featurizer_.transform(reference)
+        ref_labels = int(reference["quality"].notna().sum()) >= 10
+        labels = ref_labels and (current_has_labels if current_has_labels is not None else True)
+        ref_ops = bool(reference["latency_ms"].notna().sum() >= 20 or reference["cost_usd"].notna().sum() >= 2)
+        ops = ref_ops and (current_has_ops if current_has_ops is not None else True)
+        source: QualitySource = "labels" if labels else "ood_proxy"
+        # Bonferroni across detectors: the stream-wide false-alarm budget is shared by those that run.
+        alpha = s.false_alarm_rate / (3 if ops else 2)
+        self.detectors_: dict[str, Detector] = {
+            "input_drift": InputDriftDetector(alpha, s.permutations, s.max_reference, s.seed),
+            "quality_drift": QualityDriftDetector(alpha, s.quality_shift, source, s.max_reference, s.seed + 1),
+        }
+        if ops:
+            self.detectors_["ops_drift"] = OpsDriftDetector(alpha, s.ops_min_increase)
+        for detector in self.detectors_.values():
+            detector.fit(ref_batch, horizon_windows, window_rows)
+        self.economics_: Economics = economics_from_config(self.config, s)
+        self.windows_: list[WindowResult] = []
+        self.reference_rows_ = len(reference)
+        return self
+
+    def update(self, window: pd.DataFrame) -> WindowResult:
+        """Score the next window with every detector (features computed once)."""
+        cpu0 = time.process_time()
+        batch = self.featurizer_.transform(window)
+        signals = {name: det.score(batch) for name, det in self.detectors_.items()}
+        stamps = window["timestamp"].dropna()
+        result = WindowResult(index=len(self.windows_), n=len(window), signals=signals,
+                              start=stamps.min().isoformat() if len(stamps) else None,
+                              end=stamps.max().isoformat() if len(stamps) else None,
+                              cpu_seconds=time.process_time() - cpu0)
+        self.windows_.append(result)
+        return result
+
+    def decision(self) -> Decision:
+        """The retrain decision from everything seen so far."""
+        quality = self.detectors_["quality_drift"]
+        assert isinstance(quality, QualityDriftDetector)
+        drop, se, _ = quality.estimate_drop()
+        first = next((w.index for w in self.windows_ if w.alarm), None)
+        quality_alarm = quality.change_index_ is not None
+        return decide(drop, se, quality_alarm, first, self.economics_, self.settings.decision_confidence,
+                      quality.source)
+
+    def result(self) -> MonitorResult:
+        """Windows so far and the decision, as one result."""
+        detectors = {name: {"class": type(d).__name__, "alpha": d.alpha} for name, d in self.detectors_.items()}
+        quality = self.detectors_["quality_drift"]
+        assert isinstance(quality, QualityDriftDetector)
+        detectors["quality_drift"].update(source=quality.source, threshold=quality.threshold_,
+                                          reference_mean=quality.target_)
+        return MonitorResult(windows=list(self.windows_), decision=self.decision(),
+                             reference_rows=self.reference_rows_, settings=self.settings.model_dump(),
+                             detectors=detectors)
+
+
+def run_monitor(reference: Any, current: Any, window: int | None = None, every: str | None = None,
+                config: Config | None = None, columns: Mapping[str, str] | None = None, ledger: Any = None,
+                **settings: Any) -> MonitorResult:
+    """Monitor `current` against `reference`: per-window drift signals and the retrain decision.
+
+    `reference`/`current`: a path (.jsonl/.parquet/.csv), a DataFrame, a list of dicts, or `ledger:SINCE..UNTIL`.
+    `window` rows per window, or `every` (e.g. "1h") by timestamp; `settings` override `[monitor]` keys
+    (e.g. `value_of_quality_usd=0.002`, `false_alarm_rate=0.01`). With `ledger`, the run is recorded there
+    (kind "monitor") with its decision.
+    """
+    cfg = config or load_config()
+    s = monitor_settings(cfg, window=window, every=every, **settings)
+    mapping = {**s.columns, **(columns or {})}
+    ref_frame = load_records(reference, mapping, ledger=ledger)
+    cur_frame = load_records(current, mapping, ledger=ledger)
+    if len(cur_frame) == 0:
+        raise UserError("the current stream is empty")
+    windows = cut_windows(cur_frame, s.window, s.every)
+    window_rows = max(len(w) for w in windows)
+    has_labels = int(cur_frame["quality"].notna().sum()) > 0
+    has_ops = bool(cur_frame["latency_ms"].notna().any() or cur_frame["cost_usd"].notna().any())
+
+    def _run() -> MonitorResult:
+        monitor = Monitor(s, cfg).fit(ref_frame, horizon_windows=len(windows), window_rows=window_rows,
+                                      current_has_labels=has_labels, current_has_ops=has_ops)
+        for part in windows:
+            monitor.update(part)
+        return monitor.result()
+
+    if ledger is None:
+        return _run()
+    params = {"reference": str(reference) if isinstance(reference, str) else type(reference).__name__,
+              "current": str(current) if isinstance(current, str) else type(current).__name__,
+              "window": s.window, "every": s.every, "embedder": s.embedder}
+    with ledger.run("monitor", "monitor", params=params, prices=cfg.compute_prices()) as run:
+        result = _run()
+        record_results(run.results, result)
+    return result
+
+
+def record_results(results: dict[str, Any], result: MonitorResult) -> None:
+    """What a monitor run leaves in its ledger record: windows, alarms and the decision with its dollars."""
+    decision = result.decision.to_dict()
+    results.update(windows=len(result.windows), alarm_windows=result.alarms,
+                   first_alarm={name: result.first_alarm(name) for name in SIGNALS},
+                   action=decision["action"], expected_loss_usd=decision["expected_loss_usd"],
+                   retrain_cost_usd=decision["retrain_cost_usd"], quality_drop=decision["quality_drop"],
+                   quality_source=decision["quality_source"])
+
+
+__all__ = ["COLUMNS", "Monitor", "MonitorResult", "WindowResult", "record_results", "run_monitor"]
