@@ -1,0 +1,122 @@
+"""Vectorised hashing for dedup: word hashes, word-shingle hashes and MinHash signatures, all in numpy.
+
+Every function is pure and deterministic across processes and machines (no Python `hash()`), so signatures
+computed on Ray workers equal those computed locally.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+# uint64 arithmetic wraps modulo 2**64 on purpose; silence numpy's overflow warnings for these ops only.
+_U64 = np.uint64
+_MASK64 = (1 << 64) - 1
+# Odd 64-bit constants (from splitmix64 / golden ratio); any odd constants would do.
+_POLY_BASE = 0x100000001B3  # odd, so it is invertible modulo 2**64
+_POLY_BASE_INV = pow(_POLY_BASE, -1, 1 << 64)
+_GOLDEN = 0x9E3779B97F4A7C15
+_MIX1 = 0xBF58476D1CE4E5B9
+_MIX2 = 0x94D049BB133111EB
+
+_powers = np.ones(1, dtype=_U64)
+_inv_powers = np.ones(1, dtype=_U64)
+
+
+def _power_tables(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """base**i and base**-i modulo 2**64 for i < n (grown on demand, cached for the process)."""
+    global _powers, _inv_powers
+    if len(_powers) < n:
+        size = max(n, 2 * len(_powers), 4096)
+        with np.errstate(over="ignore"):
+            _powers = np.cumprod(np.full(size, _POLY_BASE, dtype=_U64), dtype=_U64)
+            _inv_powers = np.cumprod(np.full(size, _POLY_BASE_INV, dtype=_U64), dtype=_U64)
+        # cumprod starts at base**1; shift so index i holds base**i.
+        _powers = np.concatenate([np.ones(1, dtype=_U64), _powers[:-1]])
+        _inv_powers = np.concatenate([np.ones(1, dtype=_U64), _inv_powers[:-1]])
+    return _powers, _inv_powers
+
+
+def mix64(x: np.ndarray) -> np.ndarray:
+    """splitmix64 finaliser: spreads every input bit over the whole 64-bit output (bijective)."""
+    with np.errstate(over="ignore"):
+        x = x ^ (x >> _U64(30))
+        x = x * _U64(_MIX1)
+        x = x ^ (x >> _U64(27))
+        x = x * _U64(_MIX2)
+        return x ^ (x >> _U64(31))
+
+
+def word_hashes(words: Sequence[str]) -> np.ndarray:
+    """64-bit hash of each word, case-insensitive, computed for the whole document in a few numpy calls.
+
+    The words are lower-cased and joined with single spaces (a word never contains a space), then each word's
+    polynomial hash is read off one prefix-sum over the UTF-8 bytes.
+    """
+    if not words:
+        return np.zeros(0, dtype=_U64)
+    data = np.frombuffer(" ".join(words).lower().encode("utf-8", "surrogatepass"), dtype=np.uint8)
+    spaces = np.flatnonzero(data == 0x20)
+    starts = np.concatenate([np.zeros(1, dtype=np.int64), spaces + 1])
+    ends = np.concatenate([spaces, np.array([len(data)], dtype=np.int64)])
+    powers, inv_powers = _power_tables(len(data) + 1)
+    with np.errstate(over="ignore"):
+        # +1 so that a zero byte still contributes; prefix[i] = sum over bytes before i of (byte+1)*base**pos.
+        weighted = (data.astype(_U64) + _U64(1)) * powers[: len(data)]
+        prefix = np.concatenate([np.zeros(1, dtype=_U64), np.cumsum(weighted, dtype=_U64)])
+        raw = (prefix[ends] - prefix[starts]) * inv_powers[starts]
+        raw = raw + (ends - starts).astype(_U64) * _U64(_GOLDEN)
+    return mix64(raw)
+
+
+def shingle_hashes(word_hash: np.ndarray, k: int) -> np.ndarray:
+    """Hash of every run of `k` consecutive words (a document shorter than k gives one shingle of all its words)."""
+    n = len(word_hash)
+    if n == 0:
+        return np.zeros(0, dtype=_U64)
+    k = min(k, n)
+    count = n - k + 1
+    with np.errstate(over="ignore"):
+        acc = word_hash[:count].copy()
+        for j in range(1, k):
+            # Position-dependent rotation-free combination: multiply by a distinct odd constant per offset.
+            acc = acc * _U64(_GOLDEN) + word_hash[j : j + count]
+    return mix64(acc)
+
+
+def permutation_params(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Coefficients (a odd, b) of `num_perm` affine permutations x -> a*x + b of the 64-bit integers."""
+    rng = np.random.Generator(np.random.PCG64(seed))
+    a = rng.integers(0, 1 << 63, size=num_perm, dtype=np.uint64) * _U64(2) + _U64(1)
+    b = rng.integers(0, 1 << 63, size=num_perm, dtype=np.uint64)
+    return a, b
+
+
+def minhash(shingles: np.ndarray, a: np.ndarray, b: np.ndarray, chunk: int = 4096) -> np.ndarray:
+    """MinHash signature: for each permutation, the smallest permuted shingle hash (chunked to bound memory)."""
+    sig = np.full(len(a), np.iinfo(np.uint64).max, dtype=_U64)
+    # Only distinct shingles matter for a set signature.
+    shingles = np.unique(shingles)
+    with np.errstate(over="ignore"):
+        for start in range(0, len(shingles), chunk):
+            block = shingles[start : start + chunk, None] * a[None, :] + b[None, :]
+            np.minimum(sig, block.min(axis=0), out=sig)
+    return sig
+
+
+def band_keys(signature: np.ndarray, num_bands: int, rows_per_band: int, salt: int) -> np.ndarray:
+    """One 64-bit key per LSH band: equal keys mean the band's rows all agree (up to a 2**-64 collision)."""
+    rows = signature[: num_bands * rows_per_band].reshape(num_bands, rows_per_band)
+    with np.errstate(over="ignore"):
+        acc = np.full(num_bands, _U64(salt & _MASK64), dtype=_U64) + np.arange(num_bands, dtype=_U64) * _U64(_MIX1)
+        for r in range(rows_per_band):
+            acc = mix64(acc * _U64(_GOLDEN) + rows[:, r])
+    return acc
+
+
+def sequence_hash(word_hash: np.ndarray) -> int:
+    """One 64-bit hash of the whole word sequence (equal sequences, equal hash)."""
+    import xxhash
+
+    return int(xxhash.xxh3_64_intdigest(word_hash.tobytes()))
