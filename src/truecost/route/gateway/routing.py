@@ -1,0 +1,127 @@
+"""How the gateway turns a requested model name into an ordered list of upstreams to try.
+
+Any object with `models: list[str]` and `route(prompt, knob) -> decision` (a decision having `.model` and
+`.score`) is a router here, so a router fitted by `truecost route fit` and the built-in `LengthRouter` are
+interchangeable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from truecost.errors import UserError
+from truecost.route.gateway.settings import GatewaySettings, RouteSettings
+
+
+class Decision(Protocol):
+    """What a router returns: the model to call and how sure it is."""
+
+    model: str
+    score: float
+
+
+@runtime_checkable
+class Router(Protocol):
+    """The routing contract the gateway needs (a subset of truecost.route's routers)."""
+
+    models: list[str]
+
+    def route(self, prompt: str, knob: float) -> Any:
+        """Pick a model for `prompt`; a larger knob weighs cost more."""
+        ...
+
+
+@dataclass(frozen=True)
+class LengthDecision:
+    """The built-in router's choice; same fields as truecost.route's RouteDecision."""
+
+    model: str
+    score: float
+    expected_quality: dict[str, float] = field(default_factory=dict)
+
+
+class LengthRouter:
+    """Baseline: a prompt's need for the strong model grows with its length.
+
+    score = len / (len + threshold_chars), in [0, 1); the last (strong) model is chosen when score > knob, so
+    knob 0.5 sends prompts longer than the threshold to it, a knob near 1 keeps almost all on the first (cheap)
+    model and a knob of 0 or below sends all to the strong one.
+    """
+
+    def __init__(self, models: list[str], threshold_chars: int = 400) -> None:
+        if len(models) < 2:
+            raise ValueError("LengthRouter needs at least two models (cheap first, strong last)")
+        self.models = list(models)
+        self.threshold_chars = threshold_chars
+
+    def route(self, prompt: str, knob: float) -> LengthDecision:
+        """Cheap model unless the prompt is long enough for the knob."""
+        length = len(prompt)
+        score = length / (length + self.threshold_chars)
+        model = self.models[-1] if score > knob else self.models[0]
+        return LengthDecision(model=model, score=score,
+                              expected_quality={self.models[0]: 1.0 - score, self.models[-1]: score})
+
+
+@dataclass
+class Route:
+    """A resolved route: its router (None: fixed order), the models it may use in fallback order, its knob."""
+
+    name: str
+    models: list[str]
+    router: Any | None = None
+    knob: float = 0.5
+    fallback: bool = True
+
+    def plan(self, prompt: str, knob: float | None) -> tuple[list[str], float | None]:
+        """The upstreams to try in order, and the router's score (None without a router)."""
+        if self.router is None:
+            return (list(self.models) if self.fallback else self.models[:1]), None
+        decision = self.router.route(prompt, self.knob if knob is None else knob)
+        chosen = str(decision.model)
+        if not self.fallback:
+            return [chosen], float(decision.score)
+        return [chosen, *(m for m in self.models if m != chosen)], float(decision.score)
+
+
+def _load_fitted_router(path: Any) -> Any:
+    """A router saved by `truecost route fit`, through truecost.route's loader."""
+    try:
+        from truecost.route import load_router
+    except ImportError as exc:
+        raise UserError(f"router {path}: this truecost has no fitted-router loader (truecost.route.load_router)"
+                        ) from exc
+    return load_router(path)
+
+
+def build_routes(settings: GatewaySettings, routers: dict[str, Any] | None = None) -> dict[str, Route]:
+    """Resolve every configured route; `routers` supplies ready router objects by route name (tests, Python API).
+
+    Without any configured route, `auto` serves the upstreams in their listed order with fallback.
+    """
+    routers = dict(routers or {})
+    upstream_names = [u.name for u in settings.upstreams]
+    configured = dict(settings.routes)
+    for name in routers:
+        configured.setdefault(name, RouteSettings(models=upstream_names))
+    if not configured:
+        configured["auto"] = RouteSettings(models=upstream_names)
+    routes: dict[str, Route] = {}
+    for name, rs in configured.items():
+        router = routers.get(name)
+        if router is None and rs.router is not None:
+            router = _load_fitted_router(rs.router)
+        if router is None and rs.length_router is not None:
+            router = LengthRouter(rs.models or upstream_names, rs.length_router.threshold_chars)
+        if router is not None and not isinstance(router, Router):
+            raise UserError(f"routes.{name}: the router has no models list and route(prompt, knob) method")
+        models = list(rs.models) if rs.models else list(router.models if router is not None else upstream_names)
+        if router is not None:
+            missing = [m for m in router.models if m not in upstream_names]
+            if missing:
+                raise UserError(f"routes.{name}: the router picks {', '.join(missing)}, which no upstream is named; "
+                                "add upstreams with those names")
+            models = [m for m in models if m in router.models] or list(router.models)
+        routes[name] = Route(name=name, models=models, router=router, knob=rs.knob, fallback=rs.fallback)
+    return routes

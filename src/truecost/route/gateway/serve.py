@@ -1,0 +1,46 @@
+"""Run the gateway under uvicorn for as long as it serves, metered as one `serve` run in the ledger."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from truecost.errors import UserError
+from truecost.route.gateway.settings import GatewaySettings
+
+
+def serve_gateway(settings: GatewaySettings, *, ledger: Any, config: Any, routers: dict[str, Any] | None = None,
+                  host: str | None = None, port: int | None = None, log_level: str = "warning") -> dict[str, Any]:
+    """Serve until stopped (Ctrl-C or SIGTERM); returns the run's summary (requests, tokens, upstream spend).
+
+    The run's own cost is the gateway's CPU time; what the upstreams cost is summed per request and kept in
+    `results["upstream_cost_usd"]`, since the requests table already prices each call.
+    """
+    import uvicorn
+
+    from truecost.route.gateway.app import create_app
+
+    host = host or settings.listen.host
+    port = settings.listen.port if port is None else port
+    params = {"listen": f"{host}:{port}", "upstreams": [u.name for u in settings.upstreams],
+              "routes": {name: route.model_dump(mode="json") for name, route in settings.routes.items()},
+              "keys": [k.name for k in settings.keys], "log_text": settings.log_text}
+    with ledger.run("serve", settings.name, params=params, prices=config.compute_prices()) as run:
+        app = create_app(settings, routers=routers, ledger=ledger, run_id=run.id, config=config)
+        gateway = app.state.gateway
+        server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False,
+                                               timeout_graceful_shutdown=10))
+        try:
+            server.run()
+        except OSError as exc:
+            raise UserError(f"gateway cannot listen on {host}:{port}: {exc}") from exc
+        if not server.started:
+            raise UserError(f"gateway could not start on {host}:{port} (is the port in use?)")
+        stats = gateway.stats
+        run.tokens = int(stats["prompt_tokens"] + stats["completion_tokens"])
+        run.results.update({"requests": int(stats["requests"]), "ok": int(stats["ok"]),
+                            "errors": int(stats["errors"]), "rejected": int(stats["rejected"]),
+                            "fallbacks": int(stats["fallbacks"]), "prompt_tokens": int(stats["prompt_tokens"]),
+                            "completion_tokens": int(stats["completion_tokens"]),
+                            "upstream_cost_usd": float(stats["cost_usd"]),
+                            "ledger_write_failures": gateway.recorder.failed if gateway.recorder else 0})
+        return dict(run.results)
