@@ -1,0 +1,151 @@
+"""report.json and report.html: what each step did, what the pipeline cost, and what the removed tokens are worth.
+
+Dollars come only from `truecost.estimate` (compute price of the CPU time; training cost of the removed tokens).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from truecost.curate.pipeline import CurateRun
+
+
+def _tokens(n_bytes: float, bytes_per_token: float) -> int:
+    return int(round(n_bytes / bytes_per_token))
+
+
+def build_report(run: CurateRun, config: Any = None) -> dict[str, Any]:
+    """The report as one JSON-ready dict."""
+    from truecost.config import load_config
+    from truecost.curate.pipeline import bad_input_counts
+    from truecost.estimate import compute_cost_usd, training_tokens_cost_usd
+
+    cfg = config or run.config or load_config()
+    bpt = run.settings.bytes_per_token
+    steps = []
+    for st in run.result.stats:
+        s = st.summary()
+        s["tokens_in"] = _tokens(st.bytes_in, bpt)
+        s["tokens_out"] = _tokens(st.bytes_out, bpt)
+        s["tokens_removed"] = s["tokens_in"] - s["tokens_out"]
+        if s["skipped"] is None:
+            s.pop("skipped")
+        steps.append(s)
+    docs_in = run.docs_processed
+    bytes_in = run.sample_bytes
+    bytes_out = sum(d.n_bytes for d in run.result.kept)
+    tokens_in, tokens_out = _tokens(bytes_in, bpt), _tokens(bytes_out, bpt)
+    tokens_removed = tokens_in - tokens_out
+    prices = cfg.compute_prices()
+    step_cpu = sum(st.cpu_seconds for st in run.result.stats)
+    scale = run.total_bytes / bytes_in if run.dry_run and bytes_in else 1.0
+    full_tokens_removed = tokens_removed * scale
+    full_cpu = run.read_cpu_seconds + (run.cpu_seconds - run.read_cpu_seconds) * scale
+    per_run_usd = training_tokens_cost_usd(full_tokens_removed, cfg)
+    target = cfg.target
+    report: dict[str, Any] = {
+        "kind": "curate",
+        "dry_run": run.dry_run,
+        "engine": run.engine,
+        "workers": run.workers,
+        "steps_run": [st.step for st in run.result.stats],
+        "input": {
+            "files": [{"path": str(s.path), "format": s.kind, "documents": len(s.doc_ids)}
+                      for s in run.corpus.sources],
+            "documents_read": run.total_docs,
+            "bytes_read": run.corpus.bytes_read,
+            "bad_input": bad_input_counts(run.corpus),
+            "bad_input_removed": sum(1 for b in run.corpus.bad if "action" not in b.reason),
+        },
+        "totals": {
+            "docs_in": docs_in, "docs_out": len(run.result.kept), "bytes_in": bytes_in, "bytes_out": bytes_out,
+            "tokens_in": tokens_in, "tokens_out": tokens_out, "tokens_removed": tokens_removed,
+            "tokens_removed_fraction": round(tokens_removed / tokens_in, 4) if tokens_in else 0.0,
+            "token_estimate": f"UTF-8 bytes / {bpt:g} (curate.bytes_per_token)",
+        },
+        "steps": steps,
+        "cost": {
+            "cpu_seconds": round(run.cpu_seconds, 3),
+            "step_cpu_seconds": round(step_cpu, 3),
+            "wall_seconds": round(run.wall_seconds, 3),
+            "mb_per_cpu_second": round(bytes_in / 1e6 / run.cpu_seconds, 3) if run.cpu_seconds else None,
+            "cpu_cost_usd": compute_cost_usd(run.cpu_seconds, 0.0, prices),
+            "cpu_usd_per_core_hour": prices.cpu_usd_per_core_hour,
+        },
+        "savings": {
+            "target": {"model": target.model, "method": target.method, "training_tokens": target.training_tokens,
+                       "retrains_per_year": target.retrains_per_year,
+                       "source": "truecost.toml [target]" if "target" in cfg.model_fields_set
+                       else "truecost defaults (set [target] in truecost.toml for your plan)"},
+            "tokens_removed": int(round(full_tokens_removed)),
+            "usd_saved_per_training_run": round(per_run_usd, 4),
+            "usd_saved_per_year": round(per_run_usd * target.retrains_per_year, 4),
+            "how": "truecost.estimate.training_tokens_cost_usd(tokens_removed) for the target plan",
+        },
+        "outputs": run.outputs,
+    }
+    if run.dry_run:
+        est_cost = compute_cost_usd(full_cpu, 0.0, prices)
+        report["estimate_full_run"] = {
+            "sample_fraction": run.sample_fraction,
+            "sample_documents": docs_in,
+            "sample_bytes": bytes_in,
+            "total_documents": run.total_docs,
+            "total_bytes": run.total_bytes,
+            "scale": round(scale, 3),
+            "removal_rate_by_step": {s["step"]: round(s["docs_removed"] / s["docs_in"], 4) if s["docs_in"] else 0.0
+                                     for s in steps},
+            "tokens_removed": int(round(full_tokens_removed)),
+            "cpu_seconds": round(full_cpu, 2),
+            "wall_seconds": round(full_cpu / max(1, run.workers), 2),
+            "cpu_cost_usd": est_cost,
+            "caveat": "dedup finds more duplicates in the full corpus than in a sample, so its rate is a floor",
+        }
+    return report
+
+
+def _table(rows: list[list[Any]], header: list[str]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def render_html(report: dict[str, Any]) -> str:
+    """A self-contained HTML page of the report (no scripts, no external assets)."""
+    t, c, s = report["totals"], report["cost"], report["savings"]
+    step_rows = [[st["step"], st["docs_in"], st["docs_out"], st["docs_removed"], st["docs_modified"],
+                  st["tokens_in"], st["tokens_out"], f"{st['cpu_seconds']:.3f}",
+                  ", ".join(f"{k}: {v}" for k, v in st["removed_by_rule"].items()) or st.get("skipped", "")]
+                 for st in report["steps"]]
+    examples = []
+    for st in report["steps"]:
+        for rule, items in st["examples"].items():
+            for item in items:
+                examples.append([st["step"], rule, item["id"], item.get("value", ""), item["snippet"][:160]])
+    bad = [[k, v] for k, v in report["input"]["bad_input"].items()]
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'><title>truecost curate report</title>",
+        "<style>body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px}table{border-collapse:collapse;"
+        "margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}"
+        "th{background:#f3f3f3}.big{font-size:1.4em}</style></head><body>",
+        f"<h1>truecost curate{' (dry run)' if report['dry_run'] else ''}</h1>",
+        f"<p class='big'>{t['tokens_removed']:,} of {t['tokens_in']:,} tokens removed "
+        f"({t['tokens_removed_fraction']:.1%}); worth <b>${s['usd_saved_per_training_run']:,.2f}</b> per training "
+        f"run of {html.escape(str(s['target']['model']))} (${s['usd_saved_per_year']:,.2f} per year).</p>",
+        f"<p>Target plan: {html.escape(s['target']['source'])}. Tokens: {html.escape(t['token_estimate'])}.</p>",
+        f"<p>Pipeline cost: {c['cpu_seconds']} CPU-seconds (${c['cpu_cost_usd']:.6f}), {c['wall_seconds']} s wall, "
+        f"{c['mb_per_cpu_second']} MB per CPU-second; engine {html.escape(report['engine'])}.</p>",
+        "<h2>Steps</h2>",
+        _table(step_rows, ["step", "docs in", "docs out", "removed", "modified", "tokens in", "tokens out",
+                           "CPU s", "removed by rule"]),
+        "<h2>Bad input</h2>", _table(bad, ["kind", "count"]) if bad else "<p>None.</p>",
+        "<h2>Examples</h2>", _table(examples, ["step", "rule", "id", "value", "snippet"]),
+    ]
+    if "estimate_full_run" in report:
+        parts += ["<h2>Full-run estimate from the sample</h2>",
+                  f"<pre>{html.escape(json.dumps(report['estimate_full_run'], indent=2))}</pre>"]
+    parts.append("</body></html>\n")
+    return "".join(parts)

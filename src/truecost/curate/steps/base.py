@@ -1,0 +1,149 @@
+"""The one contract every curate step follows, and the stats each step keeps about what it did.
+
+A step has up to two phases:
+- `map(docs, stats)`: per-document work on any slice of the corpus; the answer for a document never depends on
+  which other documents share its slice, so any executor (one process, a pool, Ray) may split the corpus freely.
+- `reduce(docs, stats)`: whole-corpus work (boilerplate lines, dedup), run once on the driver after `map`.
+Both return the documents that remain and record every removal, with its rule, value and threshold, in `stats`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from truecost.curate.document import Document
+
+EXAMPLES_PER_RULE = 3
+EXAMPLE_CHARS = 200
+
+
+@dataclass
+class Removal:
+    """One removed document: which step removed it and why (rule, measured value, threshold...)."""
+
+    id: str
+    step: str
+    reason: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "step": self.step, "reason": self.reason}
+
+
+@dataclass
+class StepStats:
+    """What one step did to the documents it saw; mergeable, so slices processed apart add up."""
+
+    step: str
+    docs_in: int = 0
+    docs_out: int = 0
+    bytes_in: int = 0
+    bytes_out: int = 0
+    words_in: int = 0
+    words_out: int = 0
+    docs_modified: int = 0
+    cpu_seconds: float = 0.0
+    removed_by_rule: Counter[str] = field(default_factory=Counter)
+    changes: Counter[str] = field(default_factory=Counter)  # what was changed or measured, by kind
+    examples: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    removals: list[Removal] = field(default_factory=list)
+    clusters: dict[str, str | None] = field(default_factory=dict)
+    skipped: str | None = None
+
+    def remove(self, doc: Document, rule: str, value: Any, threshold: Any, **extra: Any) -> None:
+        """Record that `doc` is removed by `rule` (measured `value` against `threshold`)."""
+        reason = {"rule": rule, "value": _rounded(value), "threshold": threshold, **extra}
+        self.removals.append(Removal(doc.id, self.step, reason))
+        self.removed_by_rule[rule] += 1
+        self.add_example(rule, doc, value=_rounded(value))
+
+    def add_example(self, rule: str, doc: Document, **extra: Any) -> None:
+        """Keep the first few documents per rule (id and a snippet) for the report."""
+        bucket = self.examples.setdefault(rule, [])
+        if len(bucket) < EXAMPLES_PER_RULE:
+            bucket.append({"id": doc.id, "snippet": doc.text[:EXAMPLE_CHARS], **extra})
+
+    def merge(self, other: StepStats) -> None:
+        """Add `other` (the same step on another slice) into this one, keeping slice order."""
+        for name in ("docs_in", "docs_out", "bytes_in", "bytes_out", "words_in", "words_out", "docs_modified",
+                     "cpu_seconds"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.removed_by_rule.update(other.removed_by_rule)
+        self.changes.update(other.changes)
+        for rule, items in other.examples.items():
+            bucket = self.examples.setdefault(rule, [])
+            bucket.extend(items[: max(0, EXAMPLES_PER_RULE - len(bucket))])
+        self.removals.extend(other.removals)
+        self.clusters.update(other.clusters)
+        self.skipped = self.skipped or other.skipped
+
+    def summary(self) -> dict[str, Any]:
+        """The report's view of this step (removals themselves go to removed.jsonl)."""
+        return {
+            "step": self.step, "docs_in": self.docs_in, "docs_out": self.docs_out,
+            "docs_removed": self.docs_in - self.docs_out, "docs_modified": self.docs_modified,
+            "bytes_in": self.bytes_in, "bytes_out": self.bytes_out, "words_in": self.words_in,
+            "words_out": self.words_out, "cpu_seconds": round(self.cpu_seconds, 4),
+            "removed_by_rule": dict(sorted(self.removed_by_rule.items())),
+            "changes": dict(sorted(self.changes.items())),
+            "examples": self.examples, "skipped": self.skipped,
+        }
+
+
+def _rounded(value: Any) -> Any:
+    return round(value, 4) if isinstance(value, float) else value
+
+
+def _size(docs: list[Document]) -> tuple[int, int]:
+    return sum(d.n_bytes for d in docs), sum(len(d.words) for d in docs)
+
+
+class Step:
+    """Base of every step: override `process` (one document) or `map`/`reduce` (a slice / the corpus)."""
+
+    name: ClassVar[str] = "step"
+    has_map: ClassVar[bool] = True
+    has_reduce: ClassVar[bool] = False
+
+    def process(self, doc: Document, stats: StepStats) -> bool:
+        """Transform `doc` in place; return False after `stats.remove(...)` to drop it."""
+        return True
+
+    def map(self, docs: list[Document], stats: StepStats) -> list[Document]:
+        """Apply `process` to each document of a slice."""
+        return [doc for doc in docs if self.process(doc, stats)]
+
+    def reduce(self, docs: list[Document], stats: StepStats) -> list[Document]:
+        """Whole-corpus phase; the default keeps everything."""
+        return docs
+
+
+def run_phase(step: Step, phase: str, docs: list[Document], stats: StepStats, *, count_in: bool) -> list[Document]:
+    """Run one phase of `step`, metering its CPU time and the docs/bytes/words it let through.
+
+    `count_in` is False for the reduce phase of a step that also maps, so inputs are counted once.
+    """
+    if count_in:
+        stats.docs_in += len(docs)
+        b, w = _size(docs)
+        stats.bytes_in += b
+        stats.words_in += w
+    cpu0 = time.process_time()
+    out = step.map(docs, stats) if phase == "map" else step.reduce(docs, stats)
+    stats.cpu_seconds += time.process_time() - cpu0
+    last = phase == "reduce" or not step.has_reduce
+    if last:
+        stats.docs_out += len(out)
+        b, w = _size(out)
+        stats.bytes_out += b
+        stats.words_out += w
+    return out
+
+
+def iter_chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
+    """Consecutive slices of at most `size` items."""
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
