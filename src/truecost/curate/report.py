@@ -41,6 +41,7 @@ def build_report(run: CurateRun, config: Any = None) -> dict[str, Any]:
     tokens_removed = tokens_in - tokens_out
     prices = cfg.compute_prices()
     step_cpu = sum(st.cpu_seconds for st in run.result.stats)
+    speed_cpu = step_cpu if run.dry_run else run.cpu_seconds
     scale = run.total_bytes / bytes_in if run.dry_run and bytes_in else 1.0
     full_tokens_removed = tokens_removed * scale
     full_cpu = run.read_cpu_seconds + (run.cpu_seconds - run.read_cpu_seconds) * scale
@@ -71,7 +72,8 @@ def build_report(run: CurateRun, config: Any = None) -> dict[str, Any]:
             "cpu_seconds": round(run.cpu_seconds, 3),
             "step_cpu_seconds": round(step_cpu, 3),
             "wall_seconds": round(run.wall_seconds, 3),
-            "mb_per_cpu_second": round(bytes_in / 1e6 / run.cpu_seconds, 3) if run.cpu_seconds else None,
+            # A dry run reads the whole input but processes a sample: its speed is the steps' alone.
+            "mb_per_cpu_second": round(bytes_in / 1e6 / speed_cpu, 3) if speed_cpu else None,
             "cpu_cost_usd": compute_cost_usd(run.cpu_seconds, 0.0, prices),
             "cpu_usd_per_core_hour": prices.cpu_usd_per_core_hour,
         },
