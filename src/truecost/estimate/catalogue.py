@@ -1,0 +1,230 @@
+"""The catalogue: GPUs, dated GPU-hour prices, model configs and API prices, read from the package's data files.
+
+Users add or override GPU rows in truecost.toml (`[[gpus]]` tables with the same column names).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import statistics
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from importlib import resources
+from typing import Any, Literal
+
+from truecost.errors import UserError
+from truecost.estimate.architecture import Architecture, architecture_from_hf_config
+
+Precision = Literal["bf16", "fp16", "fp8", "fp32"]
+Pricing = Literal["on-demand", "spot", "reserved"]
+PRICINGS: tuple[str, ...] = ("on-demand", "spot", "reserved")
+
+
+def _key(name: str) -> str:
+    """Normalise a name for lookup: `A100-80GB`, `a100 80gb` and `A100_80GB` are the same GPU."""
+    return re.sub(r"[^a-z0-9.]", "", name.lower())
+
+
+@dataclass(frozen=True)
+class GPU:
+    """One accelerator's datasheet figures (dense peaks, no sparsity)."""
+
+    name: str
+    vendor: str
+    generation: str
+    memory_gib: float
+    bandwidth_gb_s: float
+    tdp_w: float
+    peak_tflops: dict[str, float]  # precision -> dense TFLOP/s; a missing key means unsupported
+    aliases: tuple[str, ...] = ()
+    source: str = ""
+    source_date: str = ""
+    note: str = ""
+
+    def peak_flops(self, precision: str) -> float:
+        """Dense peak FLOP/s at `precision`; UserError when the GPU cannot run it."""
+        if precision not in self.peak_tflops:
+            have = ", ".join(sorted(self.peak_tflops))
+            raise UserError(f"{self.name} has no {precision} tensor support; choose one of: {have}")
+        return self.peak_tflops[precision] * 1e12
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "vendor": self.vendor, "generation": self.generation,
+                "memory_gib": self.memory_gib, "bandwidth_gb_s": self.bandwidth_gb_s, "tdp_w": self.tdp_w,
+                "peak_tflops": dict(self.peak_tflops), "source": self.source, "source_date": self.source_date,
+                "note": self.note}
+
+
+def _data_text(name: str) -> str:
+    return resources.files("truecost.estimate").joinpath("data", name).read_text(encoding="utf-8")
+
+
+def _float(value: Any) -> float | None:
+    if value is None or str(value).strip() == "":
+        return None
+    return float(value)
+
+
+def _gpu_from_row(row: dict[str, Any]) -> GPU:
+    peaks = {p: v for p in ("fp32", "fp16", "bf16", "fp8")
+             if (v := _float(row.get(f"peak_tflops_{p}"))) is not None}
+    aliases = row.get("aliases") or ()
+    if isinstance(aliases, str):
+        aliases = tuple(a for a in aliases.split("|") if a)
+    try:
+        return GPU(name=str(row["name"]), vendor=str(row.get("vendor", "")), generation=str(row.get("generation", "")),
+                   memory_gib=float(row["memory_gib"]), bandwidth_gb_s=float(row["bandwidth_gb_s"]),
+                   tdp_w=float(row["tdp_w"]), peak_tflops=peaks, aliases=tuple(aliases),
+                   source=str(row.get("source", "")), source_date=str(row.get("source_date", "")),
+                   note=str(row.get("note", "")))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UserError(f"GPU row {row.get('name', '?')!r}: missing or bad field ({exc}); needs name, memory_gib, "
+                        "bandwidth_gb_s, tdp_w and peak_tflops_<precision> columns") from exc
+
+
+@lru_cache(maxsize=1)
+def _builtin_gpus() -> tuple[GPU, ...]:
+    return tuple(_gpu_from_row(row) for row in csv.DictReader(_data_text("gpus.csv").splitlines()))
+
+
+def _row_of(gpu: GPU) -> dict[str, Any]:
+    row = {k: v for k, v in gpu.to_dict().items() if k != "peak_tflops"}
+    row.update({f"peak_tflops_{p}": v for p, v in gpu.peak_tflops.items()}, aliases=gpu.aliases)
+    return row
+
+
+def _lookup(name: str, candidates: list[GPU]) -> GPU | None:
+    wanted = _key(name)
+    for gpu in candidates:
+        if wanted == _key(gpu.name) or wanted in {_key(a) for a in gpu.aliases}:
+            return gpu
+    return None
+
+
+def gpus(overrides: list[dict[str, Any]] | None = None) -> list[GPU]:
+    """All catalogue GPUs, with `overrides` (truecost.toml `[[gpus]]` rows) replacing fields or adding rows."""
+    table = {g.name: g for g in _builtin_gpus()}
+    for row in overrides or []:
+        base = _lookup(str(row.get("name", "")), list(table.values()))
+        gpu = _gpu_from_row(row if base is None else {**_row_of(base), **row, "name": base.name})
+        table[gpu.name] = gpu
+    return list(table.values())
+
+
+def find_gpu(name: str, overrides: list[dict[str, Any]] | None = None) -> GPU:
+    """The GPU called `name` (or one of its aliases); UserError listing the valid names otherwise."""
+    candidates = gpus(overrides)
+    gpu = _lookup(name, candidates)
+    if gpu is None:
+        valid = ", ".join(g.name for g in candidates)
+        raise UserError(f"unknown GPU {name!r}; choose one of: {valid} (or add a [[gpus]] row in truecost.toml)")
+    return gpu
+
+
+@dataclass(frozen=True)
+class PriceRow:
+    """One dated price observation for one GPU-hour."""
+
+    gpu: str
+    pricing: str
+    usd_per_gpu_hour: float
+    provider: str
+    offer: str
+    current: bool
+    source: str
+    source_date: str
+
+
+@lru_cache(maxsize=1)
+def price_rows() -> tuple[PriceRow, ...]:
+    """Every dated GPU-hour price in the catalogue."""
+    rows = []
+    for r in csv.DictReader(_data_text("gpu_prices.csv").splitlines()):
+        rows.append(PriceRow(gpu=r["gpu"], pricing=r["pricing"], usd_per_gpu_hour=float(r["usd_per_gpu_hour"]),
+                             provider=r["provider"], offer=r["offer"], current=r["current"] == "yes",
+                             source=r["source"], source_date=r["source_date"]))
+    return tuple(rows)
+
+
+def default_price_usd(gpu: GPU, pricing: str = "on-demand") -> float:
+    """Median of the catalogue's current prices for this GPU and pricing type (the median resists outliers)."""
+    if pricing not in PRICINGS:
+        raise UserError(f"unknown pricing {pricing!r}; choose one of: {', '.join(PRICINGS)}")
+    values = [r.usd_per_gpu_hour for r in price_rows() if r.gpu == gpu.name and r.pricing == pricing and r.current]
+    if not values:
+        have = sorted({r.pricing for r in price_rows() if r.gpu == gpu.name and r.current})
+        hint = f" (catalogued for it: {', '.join(have)})" if have else ""
+        raise UserError(f"no catalogued {pricing} price for {gpu.name}{hint}; pass --price-per-gpu-hour")
+    return float(statistics.median(values))
+
+
+@dataclass(frozen=True)
+class CatalogueModel:
+    """A model config shipped as data, with the parameter count its authors published."""
+
+    name: str
+    config: dict[str, Any]
+    published_params: float
+    published_active_params: float | None
+    source: str
+    source_date: str
+
+    @property
+    def architecture(self) -> Architecture:
+        return architecture_from_hf_config(self.config, self.name)
+
+
+@lru_cache(maxsize=1)
+def models() -> dict[str, CatalogueModel]:
+    """The shipped model configs by name (`llama-2-7b`, `deepseek-v3`, ...)."""
+    out = {}
+    folder = resources.files("truecost.estimate").joinpath("data", "models")
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if not entry.name.endswith(".json"):
+            continue
+        data = json.loads(entry.read_text(encoding="utf-8"))
+        out[data["name"]] = CatalogueModel(
+            name=data["name"], config=data["config"], published_params=float(data["published_params"]),
+            published_active_params=_float(data.get("published_active_params")), source=data["source"],
+            source_date=data["source_date"])
+    return out
+
+
+def find_model(name: str) -> CatalogueModel:
+    """The catalogue model called `name` (case and punctuation insensitive); UserError listing the choices."""
+    wanted = _key(name.split("/")[-1].removesuffix("-hf"))
+    for model in models().values():
+        if _key(model.name) == wanted:
+            return model
+    raise UserError(f"unknown model {name!r}; choose one of: {', '.join(models())} "
+                    "(or pass --config PATH to a config.json, or --params N)")
+
+
+@dataclass(frozen=True)
+class ApiPrice:
+    """Per-token list price of a hosted model API."""
+
+    model: str
+    usd_per_1m_input: float
+    usd_per_1m_output: float
+    provider: str
+    source: str
+    source_date: str
+
+
+@lru_cache(maxsize=1)
+def api_prices() -> dict[str, ApiPrice]:
+    """Hosted-model API prices by lower-case model name."""
+    out = {}
+    for r in csv.DictReader(_data_text("api_prices.csv").splitlines()):
+        out[r["model"].lower()] = ApiPrice(model=r["model"], usd_per_1m_input=float(r["usd_per_1m_input"]),
+                                           usd_per_1m_output=float(r["usd_per_1m_output"]), provider=r["provider"],
+                                           source=r["source"], source_date=r["source_date"])
+    return out
+
+
+def with_memory(gpu: GPU, memory_gib: float | None) -> GPU:
+    """The same GPU with its memory replaced (e.g. host RAM for CPU training)."""
+    return gpu if memory_gib is None else replace(gpu, memory_gib=float(memory_gib))

@@ -1,0 +1,85 @@
+"""Levers: changes to a training plan, each re-estimated with the same model and ranked by dollars saved."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from truecost.errors import UserError
+from truecost.estimate.calibration import Priors
+from truecost.estimate.catalogue import default_price_usd, find_gpu, gpus
+
+if TYPE_CHECKING:
+    from truecost.estimate.training import Lever, TrainingEstimate, TrainingSpec
+
+# Share of tokens that exact + near-duplicate removal drops from a typical web-scale corpus: Lee et al. 2022
+# ("Deduplicating Training Data Makes Language Models Better") remove 3-13% from C4-like sets; RefinedWeb ~10-30%.
+DUPLICATE_SHARE = 0.10
+# Work redone after spot preemptions (checkpoint every ~30 min, a few preemptions a day).
+SPOT_REWORK = 0.05
+
+
+def _p50(spec: TrainingSpec, **changes: object) -> tuple[float, bool] | None:
+    from truecost.estimate.training import estimate_training
+
+    try:
+        est = estimate_training(spec.model_copy(update=changes), with_levers=False)
+    except UserError:
+        return None
+    return est.cost_usd["p50"], est.fits_in_memory
+
+
+def training_levers(spec: TrainingSpec, est: TrainingEstimate, priors: Priors) -> list[Lever]:
+    """Every applicable lever with its p50 saving, largest first; ones that would not fit in memory are dropped."""
+    from truecost.estimate.sizing import same_loss_saving
+    from truecost.estimate.training import Lever
+
+    base = est.cost_usd["p50"]
+    out: list[Lever] = []
+
+    def add(name: str, result: tuple[float, bool] | None, note: str) -> None:
+        if result is not None and result[1] and base - result[0] > 0:
+            out.append(Lever(name, base - result[0], note))
+
+    if spec.price_per_gpu_hour is None and spec.pricing != "spot":
+        gpu = find_gpu(spec.gpu, spec.gpu_overrides)
+        try:
+            spot = default_price_usd(gpu, "spot")
+        except UserError:
+            spot = None
+        if spot is not None:
+            cost = est.gpu_hours["p50"] * (1 + SPOT_REWORK) * spot
+            add("spot instances", (cost, True),
+                f"${spot:.2f}/GPU-h spot vs ${est.usd_per_gpu_hour:.2f}; {SPOT_REWORK:.0%} rework for preemptions; "
+                "needs frequent checkpoints")
+    if spec.precision in ("bf16", "fp16") and spec.method == "full":
+        add("fp8 training", _p50(spec, precision="fp8"),
+            f"~{priors.fp8_speedup:.1f}x end-to-end on GPUs with FP8 tensor cores (Transformer Engine)")
+    if spec.method == "full":
+        add("LoRA instead of full fine-tuning", _p50(spec, method="lora"),
+            "fine-tuning only: frozen base skips weight gradients; quality close to full FT on most tasks")
+        add("QLoRA (4-bit base)", _p50(spec, method="qlora", gpus=max(1, spec.gpus // 4) if spec.gpus else 0),
+            "fine-tuning only: 4-bit frozen base fits on a quarter of the GPUs; ~1.3x slower per token")
+    if spec.recompute == "full":
+        add("selective instead of full recompute", _p50(spec, recompute="selective"),
+            "stops repeating the forward pass; needs the activation memory to fit")
+    best: tuple[float, str] | None = None
+    for gpu in gpus(spec.gpu_overrides):
+        if gpu.name == est.gpu or gpu.vendor == "cpu":
+            continue
+        result = _p50(spec, gpu=gpu.name, price_per_gpu_hour=None) if spec.price_per_gpu_hour is None \
+            else None
+        if result is not None and result[1] and (best is None or result[0] < best[0]):
+            best = (result[0], gpu.name)
+    if best is not None:
+        add(f"use {best[1]} instead", (best[0], True),
+            f"cheapest catalogued GPU type that fits this job at {spec.pricing} prices")
+    add("de-duplicate the training data", (base * (1 - DUPLICATE_SHARE), True),
+        f"assumes {DUPLICATE_SHARE:.0%} of tokens are duplicates (measure yours with `truecost curate`)")
+    if spec.method == "full" and spec.tokens >= est.params_active:  # pre-training-sized data, not a fine-tune
+        n, d, share = same_loss_saving(float(est.params_active), float(spec.tokens))
+        if share > 0.01:
+            add("smaller model, more tokens (same loss)", (base * (1 - share), True),
+                f"Chinchilla: {n / 1e9:.3g}B params on {d / 1e9:.3g}B tokens reach the same loss "
+                "(pre-training; for fine-tuning the base model's loss dominates)")
+    return sorted(out, key=lambda lever: lever.saving_usd, reverse=True)
+
