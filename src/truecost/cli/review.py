@@ -1,18 +1,100 @@
-"""`truecost review`: not landed yet (issue #7)."""
+"""`truecost review`: performance, bias and security review of a model or endpoint, as a report and a CI gate."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
-from truecost.cli._common import JSON_OPTION, not_yet
+from truecost.cli._common import JSON_OPTION, console, err_console, load_config, open_ledger, print_json
 
-_PASS_THROUGH = {"ignore_unknown_options": True, "allow_extra_args": True}
+_EXIT_CODES = ("Exit codes: 0 review done (no --fail-on check failed); 1 a --fail-on check failed (a significant "
+               "regression against --baseline, or a security finding with --fail-on findings); 2 a usage or input "
+               "error; 3 the budget stopped the review before it finished while --fail-on was given.")
+
+
+def _split(values: list[str] | None) -> list[str]:
+    return [part.strip() for value in values or [] for part in value.split(",") if part.strip()]
 
 
 def register(app: typer.Typer) -> None:
     """Add the review commands to the root app."""
 
-    @app.command("review", context_settings=_PASS_THROUGH)
-    def review(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
-        """Performance, bias and security review of a model or endpoint, as a report and CI gate."""
-        not_yet("review", 7)
+    @app.command("review", help="Performance, bias and security review of a model or endpoint, as a report and "
+                                f"CI gate.\n\n{_EXIT_CODES}")
+    def review(
+        target: str = typer.Option(..., "--target", "-t",
+                                   help="hf:PATH (local Hugging Face model folder) or openai:URL#model "
+                                        "(any OpenAI-compatible endpoint, e.g. openai:http://127.0.0.1:8000/v1#m)."),
+        suites: str = typer.Option("performance,bias,security", "--suites", "-s",
+                                   help="Comma-separated suites to run: performance, bias, security."),
+        data: list[str] = typer.Option(None, "--data", "-d",
+                                       help="KIND=PATH (kinds: eval, crows_pairs, bbq, winobias, stereoset, xstest, "
+                                            "cyberseceval, garak), a JSONL eval set, or a folder with those "
+                                            "sub-folders. Repeatable. Built-in probe sets fill the gaps."),
+        out: Path = typer.Option(Path("review-out"), "--out", "-o", help="Folder for results.json and report.html."),
+        max_usd: float | None = typer.Option(None, "--max-usd", help="Stop the review once it has cost this much."),
+        max_requests: int | None = typer.Option(None, "--max-requests", help="Stop after this many model calls."),
+        limit: int | None = typer.Option(None, "--limit", help="At most this many items per data set (seeded)."),
+        baseline: Path | None = typer.Option(None, "--baseline",
+                                             help="A previous results.json: mark significant regressions."),
+        fail_on: list[str] = typer.Option(None, "--fail-on",
+                                          help="Regressions that fail the run (exit 1): any, a suite (security), a "
+                                               "metric name or glob (bias.bbq.*); 'findings' fails on any security "
+                                               "finding. Comma-separated or repeated."),
+        judge: str | None = typer.Option(None, "--judge", help="Target that answers CyberSecEval judge questions "
+                                                                "no rule can (default: rule-based only)."),
+        max_new_tokens: int = typer.Option(64, "--max-new-tokens", help="Longest answer per request, in tokens."),
+        seed: int = typer.Option(0, "--seed", help="Seed for sampling items, secrets and bootstrap resamples."),
+        as_json: bool = JSON_OPTION,
+    ) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        from truecost.review import run_review
+
+        progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                            console=err_console, transient=True)
+        task = progress.add_task("review", total=None)
+
+        def on_progress(done: int, total: int, label: str) -> None:
+            progress.update(task, completed=done, total=total, description=label)
+
+        with progress:
+            result = run_review(target, _split([suites]), data=data or None, out_dir=out, max_requests=max_requests,
+                                max_usd=max_usd, baseline=baseline, fail_on=_split(fail_on), limit=limit, seed=seed,
+                                max_new_tokens=max_new_tokens, judge=judge, ledger=open_ledger(),
+                                config=load_config(), progress=on_progress,
+                                on_start=lambda total: progress.update(task, total=total))
+        if as_json:
+            print_json(result.to_dict())
+        else:
+            _render(result)
+        raise typer.Exit(result.exit_code)
+
+
+def _render(result: object) -> None:
+    from rich.table import Table
+
+    from truecost.review import ReviewResult
+
+    assert isinstance(result, ReviewResult)
+    regressions = {r["metric"]: r for r in result.regressions}
+    table = Table(title=f"review of {result.target} ({result.status})")
+    for column in ("metric", "value", "95% interval", "n", "vs baseline"):
+        table.add_column(column, justify="right" if column in ("value", "n") else "left")
+    for m in result.metrics:
+        r = regressions.get(m.name)
+        versus = "" if r is None else ("[red]worse[/]" if r["regression"] else "ok")
+        table.add_row(m.name, f"{m.value:.4g}{(' ' + m.unit) if m.unit else ''}", f"{m.ci_low:.4g} .. {m.ci_high:.4g}",
+                      str(m.n), versus)
+    console.print(table)
+    for suite in result.suite_results.values():
+        for line in suite.findings:
+            console.print(f"[red]finding[/] {line}")
+        for line in suite.skipped:
+            console.print(f"[dim]skipped {line}[/]")
+    cost = result.cost
+    console.print(f"review cost ${cost['review_cost_usd']:.6f} for {cost['requests']} requests; "
+                  f"report: {Path(result.out_dir or '.') / 'report.html'}; ledger run {result.run_id}")
+    for line in result.failed_on:
+        console.print(f"[bold red]fail[/] {line}")

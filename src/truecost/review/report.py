@@ -1,0 +1,128 @@
+"""report.html: one self-contained page (inline SVG charts, no scripts, no network) from a results dict."""
+
+from __future__ import annotations
+
+import html
+import math
+from typing import Any
+
+_CSS = """
+body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:60rem;color:#222;padding:0 1rem}
+h1{font-size:1.5rem}h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid #ddd}
+table{border-collapse:collapse;width:100%;font-size:.9rem}th,td{text-align:left;padding:.25rem .5rem;
+border-bottom:1px solid #eee}td.num{text-align:right;font-variant-numeric:tabular-nums}
+.bad{color:#b00020;font-weight:600}.ok{color:#2e7d32;font-weight:600}.note{color:#666;font-size:.85rem}
+pre{white-space:pre-wrap;background:#f7f7f7;padding:.5rem;font-size:.8rem}
+"""
+
+
+def _fmt(value: Any) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return html.escape(str(value))
+
+
+def bar_chart_svg(metrics: list[dict[str, Any]], width: int = 640) -> str:
+    """Horizontal bars with 95% interval whiskers for metrics on a [-1, 1] or [0, 1] scale; ideal as a tick."""
+    rows = [m for m in metrics if m.get("value") is not None and not m.get("unit") and -1.0 <= m["value"] <= 1.0]
+    if not rows:
+        return ""
+    low_end = -1.0 if any(m["value"] < 0 or (m.get("ci_low") or 0) < 0 or (m.get("ideal") or 0) < 0
+                          or m.get("statistic", "").startswith(("bbq", "gap")) for m in rows) else 0.0
+    label_w, bar_w, row_h = 300, width - 340, 22
+    height = row_h * len(rows) + 30
+
+    def x(v: float) -> float:
+        return label_w + (min(max(v, low_end), 1.0) - low_end) / (1.0 - low_end) * bar_w
+
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
+             f'aria-label="metrics with 95% intervals" font-size="11" font-family="sans-serif">']
+    for tick in ([-1.0, -0.5, 0.0, 0.5, 1.0] if low_end < 0 else [0.0, 0.25, 0.5, 0.75, 1.0]):
+        parts.append(f'<line x1="{x(tick):.1f}" y1="5" x2="{x(tick):.1f}" y2="{height - 20}" stroke="#ddd"/>'
+                     f'<text x="{x(tick):.1f}" y="{height - 6}" text-anchor="middle" fill="#666">{tick:g}</text>')
+    for i, m in enumerate(rows):
+        y = 8 + i * row_h
+        name = html.escape(m["name"].split(".", 1)[-1])
+        colour = "#c62828" if m.get("better") == "lower" and m["value"] > 0 else "#1565c0"
+        start, end = sorted((x(0.0), x(m["value"])))
+        parts.append(f'<text x="{label_w - 6}" y="{y + 13}" text-anchor="end">{name}</text>')
+        parts.append(f'<rect x="{start:.1f}" y="{y + 3}" width="{max(end - start, 1):.1f}" height="{row_h - 8}" '
+                     f'fill="{colour}" opacity="0.75"/>')
+        if m.get("ci_low") is not None and m.get("ci_high") is not None:
+            lo, hi = x(m["ci_low"]), x(m["ci_high"])
+            mid = y + row_h / 2
+            parts.append(f'<line x1="{lo:.1f}" y1="{mid:.1f}" x2="{hi:.1f}" y2="{mid:.1f}" stroke="#222"/>'
+                         f'<line x1="{lo:.1f}" y1="{mid - 4:.1f}" x2="{lo:.1f}" y2="{mid + 4:.1f}" stroke="#222"/>'
+                         f'<line x1="{hi:.1f}" y1="{mid - 4:.1f}" x2="{hi:.1f}" y2="{mid + 4:.1f}" stroke="#222"/>')
+        if m.get("ideal") is not None and m.get("better") == "ideal":
+            xi = x(m["ideal"])
+            parts.append(f'<line x1="{xi:.1f}" y1="{y + 1}" x2="{xi:.1f}" y2="{y + row_h - 3}" stroke="#2e7d32" '
+                         f'stroke-width="2"/>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _metric_table(metrics: list[dict[str, Any]], regressions: dict[str, dict[str, Any]]) -> str:
+    head = ("<table><tr><th>metric</th><th>value</th><th>95% interval</th><th>n</th><th>better</th>"
+            "<th>vs baseline</th></tr>")
+    body = []
+    for m in metrics:
+        better = m["better"] if m["better"] != "ideal" else f"close to {_fmt(m.get('ideal'))}"
+        r = regressions.get(m["name"])
+        versus = ""
+        if r:
+            cls = "bad" if r["regression"] else "ok"
+            word = "significantly worse" if r["regression"] else "no significant regression"
+            versus = f'<span class="{cls}">{word}</span> (was {_fmt(r["baseline"])}, p={_fmt(r["p_value"])})'
+        unit = f" {html.escape(m['unit'])}" if m.get("unit") else ""
+        body.append(f'<tr><td title="{html.escape(m.get("description", ""))}">{html.escape(m["name"])}</td>'
+                    f'<td class="num">{_fmt(m["value"])}{unit}</td>'
+                    f'<td class="num">{_fmt(m["ci_low"])} to {_fmt(m["ci_high"])}</td>'
+                    f'<td class="num">{m["n"]}</td><td>{html.escape(better)}</td><td>{versus}</td></tr>')
+    return head + "".join(body) + "</table>"
+
+
+def render_html(result: dict[str, Any]) -> str:
+    """The whole report page."""
+    regressions = {r["metric"]: r for r in result.get("regressions", [])}
+    cost = result.get("cost", {})
+    out = ["<!doctype html><html lang='en'><head><meta charset='utf-8'>",
+           f"<title>truecost review: {html.escape(result['target'])}</title><style>{_CSS}</style></head><body>",
+           f"<h1>Review of <code>{html.escape(result['target'])}</code></h1>",
+           f"<p>Status: <b>{html.escape(result['status'])}</b>"
+           + (f" ({html.escape(result['stop_reason'])})" if result.get("stop_reason") else "")
+           + f" &middot; suites: {html.escape(', '.join(result['suites']))}"
+           + f" &middot; started {html.escape(result['started_at'])}"
+           + (f" &middot; ledger run <code>{html.escape(result['run_id'])}</code>" if result.get("run_id") else "")
+           + "</p>",
+           "<h2>What this review cost</h2><table>"]
+    for key in ("review_cost_usd", "api_usd", "compute_usd", "requests", "prompt_tokens", "completion_tokens",
+                "cpu_seconds", "wall_seconds"):
+        if key in cost:
+            out.append(f"<tr><td>{key}</td><td class='num'>{_fmt(cost[key])}</td></tr>")
+    out.append("</table>")
+    if result.get("failed_on"):
+        out.append("<h2>CI gate</h2><ul>" + "".join(f"<li class='bad'>{html.escape(r)}</li>"
+                                                    for r in result["failed_on"]) + "</ul>")
+    for suite in result["suites"]:
+        info = result["suite_results"].get(suite)
+        if info is None:
+            continue
+        metrics = [m for m in result["metrics"] if m["name"].startswith(suite + ".")]
+        out.append(f"<h2>{html.escape(suite)}</h2>")
+        if suite == "security":
+            verdict = info["details"].get("verdict", "-")
+            cls = "bad" if verdict == "fail" else "ok"
+            out.append(f"<p>Verdict: <span class='{cls}'>{html.escape(verdict)}</span></p>")
+            if info["findings"]:
+                out.append("<ul>" + "".join(f"<li>{html.escape(f)}</li>" for f in info["findings"]) + "</ul>")
+        out.append(bar_chart_svg(metrics))
+        out.append(_metric_table(metrics, regressions))
+        for line in info.get("skipped", []):
+            out.append(f"<p class='note'>skipped: {html.escape(line)}</p>")
+    out.append("<p class='note'>Intervals: 95% percentile bootstrap over items. Regressions: one-sided two-sample "
+               "bootstrap test at the 5% level. Bias scores follow the definitions of their papers (see "
+               "docs/review.md).</p></body></html>")
+    return "\n".join(out)

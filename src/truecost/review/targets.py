@@ -1,0 +1,227 @@
+"""What a review talks to: a local Hugging Face model folder (`hf:PATH`) or an OpenAI-compatible endpoint
+(`openai:URL#model`). Both answer chat messages; both can give token log-probabilities when the model allows.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from truecost.errors import MissingExtra, UserError
+
+Message = dict[str, str]
+TokenLogprob = tuple[str, float | None]  # (token text, log-probability given everything before it)
+
+
+@dataclass
+class Generation:
+    """One answer from the target, with what it used."""
+
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    latency_s: float
+    cpu_seconds: float = 0.0  # local models: process CPU time spent on this request
+    gpu_seconds: float = 0.0  # local models on a GPU: wall time the GPU was busy with this request
+
+
+class Target(Protocol):
+    """The contract every review target meets."""
+
+    spec: str
+    kind: str  # "local" (priced by measured compute) or "api" (priced per token)
+    model_name: str
+
+    def generate(self, messages: list[Message], max_new_tokens: int) -> Generation:
+        """Greedy answer to a chat conversation."""
+
+    def has_logprobs(self) -> bool:
+        """Whether `continuation_logprobs` works for this target."""
+
+    def continuation_logprobs(self, prefix: str, text: str) -> list[TokenLogprob]:
+        """Log-probability of each token of `text`, given `prefix` and the earlier tokens of `text`."""
+
+    def close(self) -> None:
+        """Release the model or the connection."""
+
+
+def parse_target(spec: str, *, api_key: str | None = None, device: str | None = None) -> Target:
+    """Open a target from its spec: `hf:PATH` or `openai:URL#model`."""
+    kind, _, rest = spec.partition(":")
+    if kind == "hf" and rest:
+        return HFTarget(spec, Path(rest), device=device)
+    if kind == "openai" and rest:
+        url, _, model = rest.partition("#")
+        if not model:
+            raise UserError(f"target {spec!r}: name the model after '#', e.g. openai:http://127.0.0.1:8000/v1#my-model")
+        if not url.startswith(("http://", "https://")):
+            raise UserError(f"target {spec!r}: the endpoint must be an http(s) URL")
+        return OpenAITarget(spec, url, model, api_key=api_key)
+    raise UserError(f"target {spec!r} not understood: use hf:PATH (a local model folder) or openai:URL#model")
+
+
+def plain_chat_prompt(messages: list[Message]) -> str:
+    """A chat as plain text, for tokenizers without a chat template."""
+    lines = [f"{m['role'].capitalize()}: {m['content']}" for m in messages]
+    return "\n".join(lines) + "\nAssistant:"
+
+
+class HFTarget:
+    """A causal language model loaded from a local folder with transformers (safetensors, or a .gguf file)."""
+
+    kind = "local"
+
+    def __init__(self, spec: str, path: Path, device: str | None = None) -> None:
+        try:
+            import torch
+            from transformers import AutoModelForCausalLM, AutoTokenizer
+        except ImportError as exc:  # pragma: no cover - depends on the install
+            raise MissingExtra("transformers", "review", "reviewing a local model") from exc
+        if not path.is_dir():
+            raise UserError(f"target {spec!r}: model folder {path} does not exist")
+        gguf = sorted(path.glob("*.gguf"))
+        kwargs: dict[str, Any] = {}
+        if not (path / "config.json").exists():
+            if not gguf:
+                raise UserError(f"target {spec!r}: {path} holds neither config.json nor a .gguf file")
+            kwargs["gguf_file"] = gguf[0].name
+        self.spec = spec
+        self.model_name = path.name
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self._torch = torch
+        self.tokenizer: Any = AutoTokenizer.from_pretrained(str(path), **kwargs)
+        model: Any = AutoModelForCausalLM.from_pretrained(str(path), **kwargs)
+        self.model: Any = model.to(self.device).eval()
+        config = self.model.config
+        self.max_positions = int(getattr(config, "max_position_embeddings", None)
+                                 or getattr(config, "n_positions", None) or 2048)
+
+    def has_logprobs(self) -> bool:
+        return True
+
+    def _prompt_ids(self, messages: list[Message]) -> list[int]:
+        tok = self.tokenizer
+        if getattr(tok, "chat_template", None):
+            ids: Any = tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
+            if hasattr(ids, "keys"):  # transformers 5 may return a BatchEncoding
+                ids = ids["input_ids"]
+            return [int(i) for i in ids]
+        return [int(i) for i in tok(plain_chat_prompt(messages), add_special_tokens=True)["input_ids"]]
+
+    def generate(self, messages: list[Message], max_new_tokens: int) -> Generation:
+        torch = self._torch
+        ids = self._prompt_ids(messages)
+        keep = max(1, self.max_positions - max_new_tokens)
+        ids = ids[-keep:]  # the end of the conversation matters most when it does not fit
+        eos = self.tokenizer.eos_token_id
+        wall0, cpu0 = time.perf_counter(), time.process_time()
+        with torch.no_grad():
+            inputs = torch.tensor([ids], device=self.device)
+            output = self.model.generate(inputs, attention_mask=torch.ones_like(inputs), max_new_tokens=max_new_tokens,
+                                         do_sample=False, pad_token_id=eos if eos is not None else 0)
+        new_ids = output[0, len(ids):].tolist()
+        latency = time.perf_counter() - wall0
+        cpu = time.process_time() - cpu0
+        text = self.tokenizer.decode(new_ids, skip_special_tokens=True)
+        return Generation(text=text, prompt_tokens=len(ids), completion_tokens=len(new_ids), latency_s=latency,
+                          cpu_seconds=cpu, gpu_seconds=latency if self.device.startswith("cuda") else 0.0)
+
+    def continuation_logprobs(self, prefix: str, text: str) -> list[TokenLogprob]:
+        torch = self._torch
+        tok = self.tokenizer
+        start = [tok.bos_token_id] if tok.bos_token_id is not None else []
+        prefix_ids = tok(prefix, add_special_tokens=False)["input_ids"] if prefix else []
+        text_ids = tok(text, add_special_tokens=False)["input_ids"]
+        ids = start + prefix_ids + text_ids
+        ids = ids[-self.max_positions:]
+        first = len(ids) - len(text_ids)
+        with torch.no_grad():
+            logits = self.model(torch.tensor([ids], device=self.device)).logits[0].float()
+        logp = torch.log_softmax(logits[:-1], dim=-1)
+        picked = logp.gather(1, torch.tensor(ids[1:], device=self.device).unsqueeze(1)).squeeze(1).tolist()
+        out: list[TokenLogprob] = []
+        for pos in range(max(first, 0), len(ids)):
+            out.append((tok.decode([ids[pos]]), float(picked[pos - 1]) if pos > 0 else None))
+        return out
+
+    def close(self) -> None:
+        del self.model
+
+
+class OpenAITarget:
+    """Any server that speaks the OpenAI chat API (`/chat/completions`); log-probs via `/completions` echo."""
+
+    kind = "api"
+
+    def __init__(self, spec: str, url: str, model: str, *, api_key: str | None = None,
+                 timeout_s: float = 120.0) -> None:
+        import httpx
+
+        base = url.rstrip("/")
+        # OpenAI clients take a base URL ending in /v1; accept the server root too.
+        self.base_url = base if "/v1" in base else base + "/v1"
+        self.spec = spec
+        self.model_name = model
+        key = api_key or os.environ.get("TRUECOST_REVIEW_API_KEY") or os.environ.get("OPENAI_API_KEY")
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        self._client = httpx.Client(timeout=timeout_s, headers=headers)
+        self._logprobs: bool | None = None
+
+    def _post(self, route: str, body: dict[str, Any]) -> Any:
+        import httpx
+
+        url = f"{self.base_url}/{route}"
+        try:
+            response = self._client.post(url, json=body)
+        except httpx.HTTPError as exc:
+            raise UserError(f"target {self.spec!r}: cannot reach {url}: {exc}") from None
+        if response.status_code != 200:
+            raise UserError(f"target {self.spec!r}: {url} answered HTTP {response.status_code}: "
+                            f"{response.text[:200]}")
+        try:
+            return response.json()
+        except ValueError:
+            raise UserError(f"target {self.spec!r}: {url} did not answer JSON") from None
+
+    def generate(self, messages: list[Message], max_new_tokens: int) -> Generation:
+        body = {"model": self.model_name, "messages": messages, "max_tokens": max_new_tokens, "temperature": 0}
+        t0 = time.perf_counter()
+        data = self._post("chat/completions", body)
+        latency = time.perf_counter() - t0
+        try:
+            text = data["choices"][0]["message"]["content"] or ""
+        except (KeyError, IndexError, TypeError):
+            raise UserError(f"target {self.spec!r}: chat answer has no choices[0].message.content") from None
+        usage = data.get("usage") or {}
+        # Servers that omit usage: count words, a rough stand-in that keeps tokens/s meaningful in order of size.
+        prompt_tokens = int(usage.get("prompt_tokens") or sum(len(m["content"].split()) for m in messages))
+        completion_tokens = int(usage.get("completion_tokens") or len(text.split()))
+        return Generation(text=text, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
+                          latency_s=latency)
+
+    def has_logprobs(self) -> bool:
+        if self._logprobs is None:
+            try:
+                self._logprobs = bool(self.continuation_logprobs("", "Hello world"))
+            except UserError:
+                self._logprobs = False
+        return self._logprobs
+
+    def continuation_logprobs(self, prefix: str, text: str) -> list[TokenLogprob]:
+        body = {"model": self.model_name, "prompt": prefix + text, "max_tokens": 1, "echo": True, "logprobs": 1,
+                "temperature": 0}
+        data = self._post("completions", body)
+        try:
+            lp = data["choices"][0]["logprobs"]
+            tokens, values, offsets = lp["tokens"], lp["token_logprobs"], lp["text_offset"]
+        except (KeyError, IndexError, TypeError):
+            raise UserError(f"target {self.spec!r}: /completions did not echo token log-probabilities") from None
+        end = len(prefix) + len(text)
+        return [(t, None if v is None else float(v)) for t, v, o in zip(tokens, values, offsets, strict=False)
+                if len(prefix) <= o < end]
+
+    def close(self) -> None:
+        self._client.close()
