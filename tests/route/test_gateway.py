@@ -156,7 +156,7 @@ def test_failing_upstream_falls_back_to_the_next_model_and_says_so() -> None:
 
 
 def test_timeout_falls_back_and_all_timeouts_give_504() -> None:
-    slow, good = FakeUpstream("slow", delay_s=3.0), FakeUpstream("good")
+    slow, good = FakeUpstream("slow", delay_s=1.5), FakeUpstream("good")
     with upstreams(slow, good) as servers:
         config = {"upstreams": [{"name": "slow", "base_url": f"{servers['slow'].url}/v1", "timeout_s": 0.3},
                                 {"name": "good", "base_url": f"{servers['good'].url}/v1"}],
@@ -183,9 +183,8 @@ def test_upstream_refusing_the_request_is_passed_on_without_fallback() -> None:
     with upstreams(picky, good) as servers:
         config = {"upstreams": [{"name": n, "base_url": f"{s.url}/v1"} for n, s in servers.items()],
                   "routes": {"auto": {"models": ["picky", "good"]}}}
-        with gateway(config) as (server, ledger):
-            with pytest.raises(openai.BadRequestError) as caught:
-                client(server).chat.completions.create(model="auto", messages=[{"role": "user", "content": "x"}])
+        with gateway(config) as (server, ledger), pytest.raises(openai.BadRequestError) as caught:
+            client(server).chat.completions.create(model="auto", messages=[{"role": "user", "content": "x"}])
     assert "picky is failing on purpose" in caught.value.message
     assert good.received == []
     assert [(r.model, r.status) for r in ledger.list_requests()] == [("picky", "error")]
@@ -230,9 +229,8 @@ def test_budget_runs_out_with_a_429_and_survives_a_restart(cheap_strong: Any) ->
     assert rows[2].cost_usd == 0 and rows[2].extra["reason"] == "budget"
     assert all("sk-" not in (r.api_key or "") for r in rows)  # the secret itself is never stored
     # A restarted gateway reads the spend back from the ledger: the key stays over budget.
-    with gateway(config, ledger=ledger) as (server, _):
-        with pytest.raises(openai.RateLimitError):
-            client(server, "sk-team-a").chat.completions.create(model="cheap", messages=messages)
+    with gateway(config, ledger=ledger) as (server, _), pytest.raises(openai.RateLimitError):
+        client(server, "sk-team-a").chat.completions.create(model="cheap", messages=messages)
     assert len(cheap.received) == 3
 
 
@@ -328,7 +326,7 @@ def _fit_small_router(route: Any, out: Path) -> Any:
     data.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
     try:
         dataset = route.read_outcomes(data)
-        router = route.router_class("knn")()
+        router = route.router_class("knn")(embedder="tfidf")
         router.fit(dataset)
         router.save(out)
     except Exception:  # noqa: BLE001 - the route part is still landing; its own tests cover fitting

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+import threading
 from typing import Any
 
 from truecost.errors import UserError
@@ -29,10 +31,7 @@ def serve_gateway(settings: GatewaySettings, *, ledger: Any, config: Any, router
         gateway = app.state.gateway
         server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False,
                                                timeout_graceful_shutdown=10))
-        try:
-            server.run()
-        except OSError as exc:
-            raise UserError(f"gateway cannot listen on {host}:{port}: {exc}") from exc
+        _serve_until_stopped(server, host, port)
         if not server.started:
             raise UserError(f"gateway could not start on {host}:{port} (is the port in use?)")
         stats = gateway.stats
@@ -44,3 +43,26 @@ def serve_gateway(settings: GatewaySettings, *, ledger: Any, config: Any, router
                             "upstream_cost_usd": float(stats["cost_usd"]),
                             "ledger_write_failures": gateway.recorder.failed if gateway.recorder else 0})
         return dict(run.results)
+
+
+class _Stop(Exception):
+    """SIGTERM, turned into an exception so the run record is closed and the summary printed."""
+
+
+def _serve_until_stopped(server: Any, host: str, port: int) -> None:
+    """Run uvicorn; Ctrl-C and SIGTERM (which uvicorn re-raises once it has shut down) end it normally."""
+
+    def _on_term(_signum: int, _frame: Any) -> None:
+        raise _Stop()
+
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _on_term) if in_main else None
+    try:
+        server.run()
+    except (KeyboardInterrupt, _Stop):
+        pass
+    except OSError as exc:
+        raise UserError(f"gateway cannot listen on {host}:{port}: {exc}") from exc
+    finally:
+        if in_main:
+            signal.signal(signal.SIGTERM, previous)

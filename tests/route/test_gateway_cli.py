@@ -1,0 +1,115 @@
+"""`truecost gateway` as a user runs it: config errors as one line, --check, and a real serve with its run record."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+import yaml
+
+from tests.route.gateway_servers import FakeUpstream, free_port, upstreams
+from truecost.errors import UserError
+from truecost.ledger import Ledger
+from truecost.route.gateway import load_gateway_settings
+
+
+def truecost(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "truecost", *args], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "COLUMNS": "200"})
+
+
+def write(path: Path, doc: object) -> Path:
+    path.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(("doc", "needle"), [
+    ({"upstreams": [{"name": "a", "base_url": "localhost:9000"}]}, "upstreams.0.base_url"),
+    ({"upstreams": [{"name": "a", "base_url": "http://x", "timeout": 3}]}, "upstreams.0.timeout"),
+    ({"upstreams": []}, "upstreams"),
+    ({"upstreams": [{"name": "a", "base_url": "http://x"}], "routes": {"auto": {"models": ["b"]}}},
+     "no upstream named b"),
+    ({"upstreams": [{"name": "a", "base_url": "http://x"}], "routes": {"auto": {"models": ["a"], "knob": -1}}},
+     "routes.auto.knob"),
+    ({"upstreams": [{"name": "a", "base_url": "http://x"}], "keys": [{"name": "k", "budget_usd": 1}]},
+     "keys.0"),
+    ({"upstreams": [{"name": "a", "base_url": "http://x", "prompt_usd_per_1m_tokens": 1}]},
+     "completion_usd_per_1m_tokens"),
+])
+def test_config_mistakes_name_the_field(tmp_path: Path, doc: object, needle: str) -> None:
+    path = write(tmp_path / "gateway.yaml", doc)
+    with pytest.raises(UserError) as caught:
+        load_gateway_settings(path)
+    assert needle in str(caught.value) and str(path) in str(caught.value)
+
+
+def test_cli_reports_a_bad_file_in_one_line(tmp_path: Path) -> None:
+    (tmp_path / "broken.yaml").write_text("upstreams: [unclosed\n", encoding="utf-8")
+    for args, needle in ((["gateway", "--config", "missing.yaml"], "does not exist"),
+                         (["gateway", "--config", "broken.yaml"], "not valid YAML")):
+        result = truecost(*args)
+        assert result.returncode == 2
+        assert needle in result.stderr and "Traceback" not in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_check_validates_and_prints_the_routes_as_json(tmp_path: Path) -> None:
+    write(tmp_path / "gateway.yaml", {
+        "upstreams": [{"name": "small", "base_url": "http://127.0.0.1:1/v1"},
+                      {"name": "large", "base_url": "http://127.0.0.1:2/v1"}],
+        "routes": {"auto": {"length_router": {"threshold_chars": 100}, "models": ["small", "large"], "knob": 0.3}}})
+    result = truecost("gateway", "--config", "gateway.yaml", "--check", "--json")
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["routes"] == {"auto": {"router": "LengthRouter", "models": ["small", "large"], "knob": 0.3}}
+    assert doc["upstreams"] == {"small": "http://127.0.0.1:1/v1", "large": "http://127.0.0.1:2/v1"}
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
+def test_serve_answers_then_closes_its_serve_run_when_stopped(tmp_path: Path, stop_signal: int) -> None:
+    port = free_port()
+    with upstreams(FakeUpstream("small"), FakeUpstream("large")) as servers:
+        write(tmp_path / "gateway.yaml", {
+            "listen": {"port": port}, "name": "test-gateway", "log_text": True,
+            "upstreams": [{"name": n, "base_url": f"{s.url}/v1", "prompt_usd_per_1m_tokens": 1.0,
+                           "completion_usd_per_1m_tokens": 4.0} for n, s in servers.items()],
+            "routes": {"auto": {"length_router": {"threshold_chars": 20}, "models": ["small", "large"]}}})
+        process = subprocess.Popen([sys.executable, "-m", "truecost", "gateway", "--config", "gateway.yaml",
+                                    "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                assert process.poll() is None, process.communicate()[1]
+                try:
+                    if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                assert time.monotonic() < deadline, "gateway did not come up"
+                time.sleep(0.2)
+            oai = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="none", max_retries=0)
+            reply = oai.chat.completions.create(model="auto", messages=[{"role": "user", "content": "hi"}])
+        finally:
+            process.send_signal(stop_signal)
+            stdout, stderr = process.communicate(timeout=60)
+    assert reply.choices[0].message.content.startswith("small answers")
+    assert process.returncode == 0, stderr
+    summary = json.loads(stdout)
+    assert summary["requests"] == 1 and summary["ok"] == 1
+    ledger = Ledger(f"sqlite:///{tmp_path / '.truecost' / 'ledger.db'}")
+    (run,) = ledger.list_runs(kind="serve")
+    assert run.name == "test-gateway" and run.status == "completed"
+    assert run.results["upstream_cost_usd"] == pytest.approx(summary["upstream_cost_usd"]) and run.wall_seconds > 0
+    (row,) = ledger.list_requests(run_id=run.id)
+    assert row.model == "small" and row.prompt == "hi" and row.output == reply.choices[0].message.content
+    assert row.cost_usd > 0
+    assert row.cost_usd == pytest.approx((row.prompt_tokens * 1.0 + row.completion_tokens * 4.0) / 1e6)
+    assert run.tokens == row.prompt_tokens + row.completion_tokens
