@@ -138,6 +138,13 @@ class RayExecutor(Executor):
             raise MissingExtra("ray[data]", "scale", "--engine ray") from exc
         self.ray = ray
         self._started = False
+        import logging
+
+        from ray.data import DataContext
+
+        # Ray Data's own progress bars and INFO lines would flood stderr; truecost shows its own progress bar.
+        DataContext.get_current().enable_progress_bars = False
+        logging.getLogger("ray.data").setLevel(logging.WARNING)
         if not ray.is_initialized():
             kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
                                       "configure_logging": False}

@@ -108,6 +108,23 @@ def _always(_text: str) -> bool:
     return True
 
 
+# Cheap preconditions (plain functions, not lambdas, so steps pickle for process pools and Ray).
+def _has_assignment(text: str) -> bool:
+    return "=" in text or ":" in text
+
+
+def _has_at(text: str) -> bool:
+    return "@" in text
+
+
+def _has_dot(text: str) -> bool:
+    return "." in text
+
+
+def _may_have_ipv6(text: str) -> bool:
+    return "::" in text or text.count(":") > 4
+
+
 class PiiStep(Step):
     """Finds each kind in a fixed order (secrets first, so a key is not half-taken for a phone) and replaces it."""
 
@@ -121,16 +138,16 @@ class PiiStep(Step):
         if "secret" in kinds:
             for pattern in _SECRET_RES:
                 detectors.append(("secret", "SECRET", _always, pattern, _always, 0))
-            detectors.append(("secret", "SECRET", lambda t: "=" in t or ":" in t, _ASSIGNED_SECRET_RE, _always, 1))
+            detectors.append(("secret", "SECRET", _has_assignment, _ASSIGNED_SECRET_RE, _always, 1))
         if "email" in kinds:
-            detectors.append(("email", "EMAIL", lambda t: "@" in t, _EMAIL_RE, _always, 0))
+            detectors.append(("email", "EMAIL", _has_at, _EMAIL_RE, _always, 0))
         if "iban" in kinds:
             detectors.append(("iban", "IBAN", _always, _IBAN_RE, iban_valid, 0))
         if "credit_card" in kinds:
             detectors.append(("credit_card", "CREDIT_CARD", _always, _CARD_RE, _valid_card, 0))
         if "ip" in kinds:
-            detectors.append(("ip", "IP_ADDRESS", lambda t: "." in t, _IPV4_RE, _always, 0))
-            detectors.append(("ip", "IP_ADDRESS", lambda t: "::" in t or t.count(":") > 4, _IPV6_RE, _valid_ipv6, 0))
+            detectors.append(("ip", "IP_ADDRESS", _has_dot, _IPV4_RE, _always, 0))
+            detectors.append(("ip", "IP_ADDRESS", _may_have_ipv6, _IPV6_RE, _valid_ipv6, 0))
         if "phone" in kinds:
             detectors.append(("phone", "PHONE", _always, _PHONE_RE, _valid_phone, 0))
         self.detectors = detectors
