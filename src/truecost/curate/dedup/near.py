@@ -42,12 +42,13 @@ class NearDedupParams:
     rows_per_band: int = 3
     tiers: tuple[tuple[int, int], ...] = ((0, 2), (100, 3))
     seed: int = 1
+    tries_per_cluster: int = 4  # members of another cluster a document is checked against in one shared bucket
 
     def __post_init__(self) -> None:
         if not 0.0 < self.threshold <= 1.0:
             raise UserError(f"near-dedup threshold must be in (0, 1], got {self.threshold}")
-        if self.num_bands < 1 or self.rows_per_band < 1:
-            raise UserError("near-dedup num_bands and rows_per_band must be at least 1")
+        if self.num_bands < 1 or self.rows_per_band < 1 or self.tries_per_cluster < 1:
+            raise UserError("near-dedup num_bands, rows_per_band and tries_per_cluster must be at least 1")
         tiers = tuple((int(lo), int(k)) for lo, k in self.tiers)
         if not tiers or tiers[0][0] != 0 or any(b[0] <= a[0] for a, b in zip(tiers, tiers[1:], strict=False)):
             raise UserError("near-dedup tiers must start at 0 words and ascend, e.g. [[0, 2], [100, 3]]")
@@ -200,35 +201,53 @@ def cluster_signatures(
     counts = {"candidate_pairs": 0, "verified_pairs": 0, "similar_pairs": 0}
     threshold = params.threshold
 
-    def verify(x: int, y: int) -> None:
+    def verify(x: int, y: int) -> bool:
+        """True when x and y were joined by this check."""
         pair = (x, y) if x < y else (y, x)
         if pair in tried:
-            return
+            return False
         tried.add(pair)
         counts["candidate_pairs"] += 1
         a, b = sigs[x].words, sigs[y].words
         if similarity.length_bound(len(a), len(b)) < threshold:
-            return
+            return False
         if min(len(a), len(b)) > 200:  # the multiset bound only pays for itself on longer documents
             for i in (x, y):
                 if i not in bag_cache:
                     bag_cache[i] = similarity.bag_keys(sigs[i].words)
             if similarity.bag_bound(bag_cache[x], bag_cache[y]) < threshold:
-                return
+                return False
         counts["verified_pairs"] += 1
         sim = similarity.edit_similarity(a, b)
-        if sim >= threshold:
-            counts["similar_pairs"] += 1
-            join(x, y, sim)
+        if sim < threshold:
+            return False
+        counts["similar_pairs"] += 1
+        join(x, y, sim)
+        return True
 
+    tries = params.tries_per_cluster
     for bucket in _buckets([s.band_keys for s in sigs], lsh_members):
         members = bucket.tolist()
         if members[-1] < n_old:
             continue  # only earlier documents: already clustered when they were indexed
-        for pos, x in enumerate(members):
-            for y in members[:pos]:
-                if comp.find(x) != comp.find(y):
-                    verify(x, y)
+        # Earlier members of this bucket grouped by cluster: a new member is checked against a few members of
+        # each other cluster, so a bucket of m near-copies costs O(m) checks, not O(m²).
+        seen: dict[int, list[int]] = {}
+        for x in members:
+            joined = False
+            for root, group in seen.items():
+                if comp.find(root) == comp.find(x):
+                    continue
+                for y in group[:tries]:
+                    if verify(x, y):
+                        joined = True
+                        break
+            if joined:
+                regrouped: dict[int, list[int]] = {}
+                for group in seen.values():
+                    regrouped.setdefault(comp.find(group[0]), []).extend(group)
+                seen = regrouped
+            seen.setdefault(comp.find(x), []).append(x)
 
     # 5-6. components and keep rule
     groups: dict[int, list[int]] = {}
