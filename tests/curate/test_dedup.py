@@ -233,3 +233,13 @@ def test_empty_input_and_empty_documents() -> None:
     assert find_near_duplicates([]).cluster_of == {}
     result = find_near_duplicates(docs("", NOTICE))
     assert result.cluster_of == {"d0": None, "d1": None}
+
+
+def test_many_near_copies_form_one_cluster_with_few_verifications() -> None:
+    """300 near-copies: one cluster, about one exact check per copy rather than one per pair (44,850)."""
+    rng = random.Random(11)
+    words = NOTICE.split(" ")
+    copies = [change_words(NOTICE, rng.sample(range(len(words)), 2), new=f"w{i}x") for i in range(300)]
+    result = find_near_duplicates(docs(*copies))
+    assert len(result.removed) == 299 and len(set(result.cluster_of.values())) == 1
+    assert result.stats["verified_pairs"] < 300 * 6, result.stats  # all pairs would be 44,850
