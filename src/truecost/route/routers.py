@@ -5,12 +5,13 @@ Each predicts every model's expected quality for a prompt; the base class turns 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from truecost.errors import UserError
-from truecost.route.base import Router, prompt_seed, register_router
+from truecost.route.base import RouteDecision, Router, choose, prompt_seed, register_router
 from truecost.route.outcomes import OutcomeDataset
 
 LEARNED_ROUTERS = ("knn", "mf", "classifier", "cascade")
@@ -130,3 +131,186 @@ class KNNRouter(Router):
         self.k_ = int(meta["k_"])
         self.features_ = arrays["knn_features"]
         self.quality_ = arrays["knn_quality"]
+
+
+def _weighted_logistic(features: np.ndarray, target: np.ndarray, c: float, seed: int) -> tuple[np.ndarray, float]:
+    """Logistic regression on soft labels in [0, 1]: each row counts as a 1 with weight q and a 0 with 1 - q."""
+    from sklearn.linear_model import LogisticRegression
+
+    mean = float(target.mean())
+    if mean <= 0.0 or mean >= 1.0:  # one class only: a constant is the honest prediction
+        bias = float(np.log((mean + 1e-3) / (1 - mean + 1e-3)))
+        return np.zeros(features.shape[1]), bias
+    x = np.vstack([features, features])
+    y = np.concatenate([np.ones(len(target)), np.zeros(len(target))])
+    w = np.concatenate([target, 1.0 - target])
+    keep = w > 0
+    model = LogisticRegression(C=c, max_iter=2000, random_state=seed)
+    model.fit(x[keep], y[keep], sample_weight=w[keep])
+    return model.coef_[0].astype(float), float(model.intercept_[0])
+
+
+@register_router
+class ClassifierRouter(Router):
+    """One small logistic-regression classifier per model: P(answer good | prompt embedding)."""
+
+    name = "classifier"
+
+    def __init__(self, c: float = 1.0, embedder: str = "auto", seed: int = 0) -> None:
+        super().__init__(embedder=embedder, seed=seed)
+        self.c = c
+
+    def _fit(self, data: OutcomeDataset, features: np.ndarray | None) -> None:
+        assert features is not None
+        if self.c <= 0:
+            raise UserError(f"classifier: c must be > 0, got {self.c}")
+        fitted = [_weighted_logistic(features, data.quality[:, j], self.c, self.seed) for j in range(len(data.models))]
+        self.coef_ = np.stack([w for w, _ in fitted])
+        self.intercept_ = np.array([b for _, b in fitted])
+
+    def _predict(self, prompts: list[str], features: np.ndarray | None) -> np.ndarray:
+        assert features is not None
+        return _sigmoid(features @ self.coef_.T + self.intercept_)
+
+    def _state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        return {}, {"clf_coef": self.coef_, "clf_intercept": self.intercept_}
+
+    def _restore(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        self.coef_, self.intercept_ = arrays["clf_coef"], arrays["clf_intercept"]
+
+
+@register_router
+class MFRouter(Router):
+    """Matrix factorisation in the style of RouteLLM: quality = sigmoid(v_model . (W x_prompt + b) + bias_model).
+
+    The prompt embedding is projected to `dims` and scored against a learned vector per model; trained on soft
+    labels with Adam and L2 weight decay (full batch, numpy).
+    """
+
+    name = "mf"
+
+    def __init__(self, dims: int = 32, steps: int = 400, learning_rate: float = 0.01, weight_decay: float = 1e-3,
+                 embedder: str = "auto", seed: int = 0) -> None:
+        super().__init__(embedder=embedder, seed=seed)
+        self.dims = dims
+        self.steps = steps
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+
+    def _fit(self, data: OutcomeDataset, features: np.ndarray | None) -> None:
+        assert features is not None
+        rng = np.random.default_rng(self.seed)
+        x, y = features.astype(float), data.quality
+        n, d = x.shape
+        m = y.shape[1]
+        mean = np.clip(y.mean(axis=0), 1e-3, 1 - 1e-3)
+        params = {"w": rng.normal(0, 1 / np.sqrt(d), (d, self.dims)), "b": np.zeros(self.dims),
+                  "v": rng.normal(0, 0.1, (m, self.dims)), "bias": np.log(mean / (1 - mean))}
+        moments = {k: (np.zeros_like(p), np.zeros_like(p)) for k, p in params.items()}
+        beta1, beta2 = 0.9, 0.999
+        for step in range(1, self.steps + 1):
+            h = x @ params["w"] + params["b"]
+            prob = _sigmoid(h @ params["v"].T + params["bias"])
+            g = (prob - y) / n  # d(mean binary cross-entropy)/d(logit)
+            dh = g @ params["v"]
+            grads = {"w": x.T @ dh + self.weight_decay * params["w"], "b": dh.sum(axis=0),
+                     "v": g.T @ h + self.weight_decay * params["v"], "bias": g.sum(axis=0)}
+            for k, grad in grads.items():
+                m1, m2 = moments[k]
+                m1 = beta1 * m1 + (1 - beta1) * grad
+                m2 = beta2 * m2 + (1 - beta2) * grad**2
+                moments[k] = (m1, m2)
+                params[k] = params[k] - self.learning_rate * (m1 / (1 - beta1**step)) / (
+                    np.sqrt(m2 / (1 - beta2**step)) + 1e-8)
+        self.w_, self.b_, self.v_, self.bias_ = params["w"], params["b"], params["v"], params["bias"]
+
+    def _predict(self, prompts: list[str], features: np.ndarray | None) -> np.ndarray:
+        assert features is not None
+        return _sigmoid((features @ self.w_ + self.b_) @ self.v_.T + self.bias_)
+
+    def _state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        return {}, {"mf_w": self.w_, "mf_b": self.b_, "mf_v": self.v_, "mf_bias": self.bias_}
+
+    def _restore(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        self.w_, self.b_, self.v_, self.bias_ = arrays["mf_w"], arrays["mf_b"], arrays["mf_v"], arrays["mf_bias"]
+
+
+@register_router
+class CascadeRouter(KNNRouter):
+    """Call the cheap model first; a checker reads its answer and decides whether to escalate (FrugalGPT/AutoMix).
+
+    The checker is a logistic regression on (prompt, answer) embeddings, learned when the training outcomes carry
+    the cheap model's `response`. Without responses there is no checker and the cascade routes like kNN on the
+    prompt alone. With a checker, `route()` names the cheap model and `escalate(prompt, answer, knob)` says whether
+    (and where) to go next; escalating pays for both calls.
+    """
+
+    name = "cascade"
+
+    def __init__(self, cheap_model: str | None = None, c: float = 1.0, k: int | None = None,
+                 prior_weight: float = 2.0, embedder: str = "auto", seed: int = 0) -> None:
+        super().__init__(k=k, prior_weight=prior_weight, embedder=embedder, seed=seed)
+        self.cheap_model = cheap_model
+        self.c = c
+
+    def _fit(self, data: OutcomeDataset, features: np.ndarray | None) -> None:
+        super()._fit(data, features)
+        cheap = self.cheap_model or data.models[int(np.argmin(data.cost_usd.mean(axis=0)))]
+        if cheap not in data.models:
+            raise UserError(f"cascade: cheap_model {cheap!r} is not in the data ({', '.join(data.models)})")
+        self.cheap_model_ = cheap
+        answers = data.responses.get(cheap)
+        self.has_checker_ = answers is not None and all(a is not None for a in answers)
+        if self.has_checker_:
+            assert features is not None and answers is not None
+            x = self._checker_features(features, [a or "" for a in answers])
+            self.checker_coef_, self.checker_intercept_ = _weighted_logistic(
+                x, data.quality[:, data.models.index(cheap)], self.c, self.seed)
+
+    def _checker_features(self, prompt_features: np.ndarray, answers: list[str]) -> np.ndarray:
+        answer_features = self.embedder_.transform(answers)
+        length = np.log1p([len(a) for a in answers])[:, None]
+        return np.hstack([prompt_features, answer_features, length, (length == 0).astype(float)])
+
+    def check(self, prompts: list[str], answers: list[str]) -> np.ndarray:
+        """The checker's probability that each cheap answer is good (needs a checker)."""
+        features = self._checker_features(self.embedder_.transform(prompts), answers)
+        return _sigmoid(features @ self.checker_coef_ + self.checker_intercept_)
+
+    def route(self, prompt: str, knob: float = 0.0) -> RouteDecision:
+        """With a checker: always the cheap model first (then call `escalate`); without one: like kNN."""
+        decision = super().route(prompt, knob)
+        if not self.has_checker_:
+            return decision
+        cost = decision.expected_cost_usd[self.cheap_model_]
+        score = decision.expected_quality[self.cheap_model_] - knob * cost / self.cost_scale_usd_
+        return replace(decision, model=self.cheap_model_, score=score)
+
+    def escalate(self, prompt: str, answer: str, knob: float = 0.0) -> RouteDecision | None:
+        """After the cheap model answered: None to keep its answer, else the decision for the model to call next."""
+        if not self.has_checker_:
+            return None
+        accept_quality = float(self.check([prompt], [answer])[0])
+        decision = super().route(prompt, knob)
+        quality = np.array([decision.expected_quality[m] for m in self.models_])
+        cost = np.array([decision.expected_cost_usd[m] for m in self.models_])
+        others = np.array([m != self.cheap_model_ for m in self.models_])
+        j = int(choose(np.where(others, quality, -np.inf), cost, knob, self.cost_scale_usd_))
+        best_other = quality[j] - knob * cost[j] / self.cost_scale_usd_
+        if accept_quality >= best_other:
+            return None
+        return replace(decision, model=self.models_[j], score=float(best_other))
+
+    def _state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        meta, arrays = super()._state()
+        meta.update(cheap_model_=self.cheap_model_, has_checker_=self.has_checker_)
+        if self.has_checker_:
+            arrays.update(checker_coef=self.checker_coef_, checker_intercept=np.array(self.checker_intercept_))
+        return meta, arrays
+
+    def _restore(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        super()._restore(meta, arrays)
+        self.cheap_model_, self.has_checker_ = meta["cheap_model_"], bool(meta["has_checker_"])
+        if self.has_checker_:
+            self.checker_coef_ = arrays["checker_coef"]
+            self.checker_intercept_ = float(arrays["checker_intercept"])
