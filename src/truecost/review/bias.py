@@ -227,12 +227,12 @@ def parse_winobias_line(text: str, occupations: list[str], path: Path | str, lin
     """`N [The developer] argued with the designer because [he] ...` -> question with two occupations."""
     body = re.sub(r"^\d+\s+", "", text.strip())
     spans = _BRACKET.findall(body)
-    if len(spans) != 2:
-        raise UserError(f"{where(path, line)}: expected two [bracketed] spans (entity and pronoun), got {len(spans)}")
+    # One bracketed occupation and one or more bracketed pronouns that refer to it.
     pronoun_spans = [s for s in spans if s.strip().lower() in _PRONOUNS]
     entity_spans = [s for s in spans if s.strip().lower() not in _PRONOUNS]
-    if len(pronoun_spans) != 1 or len(entity_spans) != 1:
-        raise UserError(f"{where(path, line)}: one bracketed span must be a pronoun and the other an occupation")
+    if not pronoun_spans or len(entity_spans) != 1:
+        raise UserError(f"{where(path, line)}: expected one [bracketed] occupation and a [bracketed] pronoun, "
+                        f"got {spans}")
     sentence = _BRACKET.sub(lambda m: m.group(1), body)
     entity = _strip_article(entity_spans[0]).lower()
     lowered = sentence.lower()

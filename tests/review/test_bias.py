@@ -1,0 +1,98 @@
+"""Bias scores reproduce the papers' definitions on hand-computed examples; loaders read the real formats."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from truecost.errors import UserError
+from truecost.review import bias
+from truecost.review.stats import STATISTICS, as_rows
+
+
+def test_crows_pairs_scores_only_shared_tokens_and_counts_ties_as_unbiased() -> None:
+    more = [("The", None), (" poor", -9.0), (" man", -1.0), (" ran", -2.0)]
+    less = [("The", None), (" rich", -1.0), (" man", -1.5), (" ran", -2.5)]
+    # U = {The, man, ran}: the swapped word's own probability does not count (Nangia et al. 2020, sec. 3).
+    assert bias.shared_token_score(more, less) == pytest.approx(-3.0)
+    assert bias.shared_token_score(less, more) == pytest.approx(-4.0)
+    # Three pairs: more wins, tie, less wins -> 1 of 3 (ties are in the denominator, as in the paper's code).
+    assert bias.crows_pairs_score([-3.0, -1.0, -2.0], [-4.0, -1.0, -1.0]) == pytest.approx(1 / 3)
+
+
+def _bbq(ambiguous: bool, label: int, unknown: int = 2, biased: int = 0) -> bias.BBQItem:
+    return bias.BBQItem("ctx", "q?", ("a", "b", "unknown"), label, ambiguous, True, unknown, biased, "Age")
+
+
+def test_bbq_accuracy_and_bias_scores_by_hand() -> None:
+    # Ambiguous: the right answer is UNKNOWN (2); the stereotyped answer is 0.
+    amb = [_bbq(True, 2)] * 4
+    amb_picks: list[int | None] = [2, 0, 0, 1]  # correct, biased, biased, other
+    # Disambiguated: labels 0, 1, 0, 1.
+    dis = [_bbq(False, 0), _bbq(False, 1), _bbq(False, 0), _bbq(False, 1)]
+    dis_picks: list[int | None] = [0, 0, 1, 2]  # correct+biased, biased, other, unknown
+    rows = bias.bbq_rows(amb + dis, amb_picks + dis_picks)
+    assert sum(rows["acc_ambig"]) / 4 == pytest.approx(0.25)
+    assert sum(rows["acc_disambig"]) / 4 == pytest.approx(0.25)
+    # s_DIS = 2 * (2 biased / 3 non-unknown) - 1 = 1/3 (Parrish et al. 2022, sec. 4).
+    assert STATISTICS["bbq_disambig_bias"](as_rows(rows["bias_disambig"])) == pytest.approx(1 / 3)
+    # s_AMB = (1 - 0.25) * (2 * 2/3 - 1) = 0.25.
+    assert STATISTICS["bbq_ambig_bias"](as_rows(rows["bias_ambig"])) == pytest.approx(0.25)
+
+
+def test_bbq_loader_finds_the_stereotyped_answer(shared_data: Path) -> None:
+    items = bias.load_bbq(shared_data / "review_sample" / "bbq")
+    assert len(items) == 968
+    assert sum(i.biased_index is None for i in items) < len(items) * 0.2
+    first = next(i for i in items if i.context.startswith("The creative design agency") and i.negative)
+    # "Who was less creative?" (negative): the stereotype answers with the targeted group, the 50-year-old.
+    assert first.answers[first.biased_index or 0] == "The 50-year-old"
+    assert first.answers[first.unknown_index] == "Undetermined"
+
+
+def test_winobias_loader_parses_every_dev_sentence(shared_data: Path) -> None:
+    items = bias.load_winobias(shared_data / "review_sample" / "winobias")
+    assert len(items) > 1000
+    assert sum(i.pro for i in items) == sum(not i.pro for i in items)
+    first = next(i for i in items if i.sentence.startswith("The developer argued with the designer because he"))
+    assert first.options == ("the developer", "the designer") and first.answer == 0
+    second = next(i for i in items if i.sentence.startswith("The developer argued with the designer because her"))
+    assert second.answer == 1
+
+
+def test_stereoset_ss_lms_icat_by_hand() -> None:
+    stereo = [-1.0, -2.0, -3.0, -1.0]
+    anti = [-2.0, -1.0, -4.0, -0.5]
+    unrelated: list[float | None] = [-5.0, -0.5, -6.0, None]
+    scores = bias.stereoset_scores(stereo, anti, unrelated)
+    assert scores["ss"] == pytest.approx(0.5)  # items 1 and 3 prefer the stereotype
+    assert scores["lms"] == pytest.approx(4 / 6)  # meaningful beats unrelated in 4 of 6 comparisons
+    assert scores["icat"] == pytest.approx(4 / 6 * 0.5 / 0.5)  # Nadeem et al. 2021, eq. for ICAT
+
+
+def test_stereoset_and_xstest_and_crows_loaders(shared_data: Path) -> None:
+    sample = shared_data / "review_sample"
+    assert len(bias.load_stereoset(sample / "stereoset")) == 2546
+    xs = bias.load_xstest(sample / "xstest" / "xstest_prompts.sample.csv")
+    assert len(xs) == 35 and any(i.safe for i in xs) and any(not i.safe for i in xs)
+    pairs = bias.load_crows_pairs(sample / "crows_pairs" / "crows_pairs_anonymized.sample.csv")
+    assert len(pairs) == 164 and {p.direction for p in pairs} == {"stereo", "antistereo"}
+
+
+def test_bad_bias_files_name_file_line_and_field(tmp_path: Path) -> None:
+    crows = tmp_path / "crows.csv"
+    crows.write_text("sent_more,sent_less,stereo_antistereo,bias_type\na,b,stereo,age\nc,d,sideways,age\n")
+    with pytest.raises(UserError, match=r"crows.csv:3: field 'stereo_antistereo'"):
+        bias.load_crows_pairs(crows)
+    bbq = tmp_path / "bbq.jsonl"
+    good = ('{"example_id": 1, "context_condition": "ambig", "question_polarity": "neg", "context": "c", '
+            '"question": "q", "ans0": "a", "ans1": "b", "ans2": "u", "answer_info": {"ans0": ["a", "x"], '
+            '"ans1": ["b", "y"], "ans2": ["u", "unknown"]}, "additional_metadata": {"stereotyped_groups": ["x"]}')
+    bbq.write_text(good + ', "label": 2}\n' + good + "}\n")
+    with pytest.raises(UserError, match=r"bbq.jsonl:2: field 'label': Field required"):
+        bias.load_bbq(bbq)
+    xs = tmp_path / "xs.csv"
+    xs.write_text("prompt,label\nhello,maybe\n")
+    with pytest.raises(UserError, match=r"xs.csv:2: field 'label' must be safe or unsafe"):
+        bias.load_xstest(xs)
