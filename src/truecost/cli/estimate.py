@@ -1,29 +1,344 @@
-"""`truecost estimate`: what training and serving will cost, before spending. (Foundation: a first example.)"""
+"""`truecost estimate ...` and `truecost gpus`: what training and serving will cost, before spending."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any
+
 import typer
-from rich.table import Table
 
 from truecost.cli._common import JSON_OPTION, console, load_config, print_json
+from truecost.errors import UserError
+
+MODEL_OPTION = typer.Option(None, "--model", help="Catalogue model name, e.g. llama-3.1-8b (see docs/estimate.md).")
+CONFIG_OPTION = typer.Option(None, "--config", help="Path to a Hugging Face config.json to count exactly.")
+PARAMS_OPTION = typer.Option(None, "--params", help="Parameter count instead of a model, e.g. 7B or 7e9.")
+ACTIVE_OPTION = typer.Option(None, "--active-params", help="Active parameters per token (MoE), e.g. 13B.")
+GPU_OPTION = typer.Option(None, "--gpu", help="GPU type (see `truecost gpus`); default: truecost.toml [hardware].")
+PRICING_OPTION = typer.Option(None, "--pricing", help="on-demand | spot | reserved (default: truecost.toml).")
+PRICE_OPTION = typer.Option(None, "--price-per-gpu-hour", help="Your own $/GPU-hour instead of the catalogue's.")
+
+
+def _quantity(text: str | None, what: str) -> float | None:
+    from truecost.units import parse_quantity
+
+    return None if text is None else parse_quantity(text, what=what)
+
+
+def _model_fields(model: str | None, config_path: Path | None, params: str | None, active: str | None,
+                  cfg: Any) -> dict[str, Any]:
+    """Exactly one way of naming the model; the project's [target] when none is given."""
+    given = [x for x in (model, config_path, params) if x is not None]
+    if len(given) > 1:
+        raise UserError("give only one of --model, --config and --params")
+    if config_path is not None:
+        from truecost.estimate import architecture_from_hf_config
+
+        if not config_path.is_file():
+            raise UserError(f"--config {config_path} does not exist")
+        try:
+            data = json.loads(config_path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise UserError(f"--config {config_path}: not valid JSON ({exc})") from exc
+        return {"architecture": architecture_from_hf_config(data, config_path.parent.name or config_path.stem)}
+    if params is not None:
+        return {"params": _quantity(params, "--params"), "active_params": _quantity(active, "--active-params")}
+    if model is not None:
+        from truecost.estimate.catalogue import find_model
+
+        return {"model": find_model(model).name}
+    if cfg.target.params is not None:
+        return {"params": cfg.target.params}
+    from truecost.estimate.catalogue import find_model
+
+    return {"model": find_model(cfg.target.model).name}
+
+
+def _q(values: dict[str, float], fmt: str = "{:,.0f}") -> str:
+    return " / ".join(fmt.format(values[q]) for q in ("p10", "p50", "p90"))
+
+
+def _render_training(result: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    from truecost.units import format_quantity
+
+    table = Table(title=f"Training estimate: {result['model']} on {result['gpus']}x {result['gpu']} "
+                        "(p10 / p50 / p90)")
+    table.add_column("quantity")
+    table.add_column("value", justify="right")
+    table.add_row("parameters (total / active / trained)",
+                  f"{format_quantity(result['params_total'])} / {format_quantity(result['params_active'])} / "
+                  f"{format_quantity(result['params_trainable'])}")
+    table.add_row("tokens", format_quantity(result["tokens"]))
+    table.add_row("model FLOPs", f"{result['flops']:.3e}")
+    table.add_row("utilisation (MFU, end to end)", f"{result['mfu']:.1%} (goodput {result['goodput']:.1%})")
+    table.add_row("GPU-hours", _q(result["gpu_hours"]))
+    table.add_row("wall-clock hours", _q(result["wall_hours"], "{:,.1f}"))
+    table.add_row(f"cost USD (at ${result['usd_per_gpu_hour']:.2f}/GPU-h)", _q(result["cost_usd"]))
+    table.add_row("energy kWh", _q(result["energy_kwh"]))
+    table.add_row("CO2 kg", _q(result["co2_kg"]))
+    mem = result["memory_per_gpu_gib"]
+    table.add_row("memory per GPU GiB", f"{mem['total']:.1f} of {result['device_memory_gib']:.0f} "
+                  f"({'fits' if result['fits_in_memory'] else 'DOES NOT FIT'})")
+    for key in ("weights", "gradients", "optimizer", "activations", "other"):
+        table.add_row(f"  {key}", f"{mem[key]:.2f}")
+    console.print(table)
+    if result["levers"]:
+        levers = Table(title="Levers, by dollars saved (p50)")
+        levers.add_column("lever")
+        levers.add_column("saves USD", justify="right")
+        levers.add_column("note")
+        for lever in result["levers"]:
+            levers.add_row(lever["name"], f"{lever['saving_usd']:,.0f}", lever["note"])
+        console.print(levers)
+
+
+def _training(cfg: Any, fields: dict[str, Any]) -> dict[str, Any]:
+    from truecost.estimate.costing import target_spec
+    from truecost.estimate.training import estimate_training
+
+    # Start from the project's plan and replace what the command line gives.
+    if "params" in fields or "architecture" in fields:
+        fields.setdefault("model", None)
+    spec = target_spec(cfg, **{k: v for k, v in fields.items() if v is not None or k == "model"})
+    return estimate_training(spec).to_dict()
 
 
 def register(app: typer.Typer) -> None:
-    """Add the `estimate` command to the root app."""
+    """Add the `estimate` group (train, size, serve, tco) and `gpus` to the root app."""
+    estimate_app = typer.Typer(help="Estimate FLOPs, memory, GPU-hours, dollars, energy and CO2 before spending. "
+                                    "With no sub-command: the training estimate of truecost.toml's [target].",
+                               invoke_without_command=True, no_args_is_help=False)
 
-    @app.command("estimate")
-    def estimate(as_json: bool = JSON_OPTION) -> None:
-        """Estimate the cost of training the target model in truecost.toml (default: a 7B fine-tune)."""
-        from truecost.estimate.quick import quick_training_estimate
+    @estimate_app.callback()
+    def estimate(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
+        """Estimate training, right-sizing, serving and 12-month cost; no sub-command: the project's target."""
+        if ctx.invoked_subcommand is not None:
+            return
+        result = _training(load_config(), {})
+        if as_json:
+            print_json(result)
+        else:
+            _render_training(result)
 
+    @estimate_app.command("train")
+    def train(
+        model: str | None = MODEL_OPTION, config: Path | None = CONFIG_OPTION, params: str | None = PARAMS_OPTION,
+        active_params: str | None = ACTIVE_OPTION,
+        tokens: str | None = typer.Option(None, "--tokens", help="Training tokens, e.g. 2T (default: truecost.toml)."),
+        gpu: str | None = GPU_OPTION,
+        gpus: int | None = typer.Option(None, "--gpus", min=1, help="Number of GPUs (default: truecost.toml)."),
+        precision: str | None = typer.Option(None, "--precision", help="bf16 | fp16 | fp8 | fp32."),
+        seq_len: int | None = typer.Option(None, "--seq-len", min=1, help="Sequence length in tokens."),
+        method: str | None = typer.Option(None, "--method", help="full | lora | qlora."),
+        lora_rank: int = typer.Option(16, "--lora-rank", min=1, help="LoRA rank (adapters on every linear layer)."),
+        zero: int = typer.Option(3, "--zero", min=0, max=3, help="ZeRO stage: shard optimizer(1), grads(2), weights(3)."),
+        tp: int = typer.Option(1, "--tp", min=1, help="Tensor-parallel degree."),
+        pp: int = typer.Option(1, "--pp", min=1, help="Pipeline-parallel degree."),
+        recompute: str = typer.Option("selective", "--recompute", help="none | selective | full."),
+        micro_batch: int = typer.Option(1, "--micro-batch", min=1, help="Sequences per GPU per step."),
+        pricing: str | None = PRICING_OPTION, price: float | None = PRICE_OPTION,
+        mfu: float | None = typer.Option(None, "--mfu", help="Override the fitted utilisation (0-1)."),
+        device_memory_gib: float | None = typer.Option(None, "--device-memory-gib", help="Override GPU memory."),
+        as_json: bool = JSON_OPTION,
+    ) -> None:
+        """GPU-hours, wall time, $, energy, CO2 (p10/p50/p90), memory per GPU and levers for one training run."""
         cfg = load_config()
-        result = quick_training_estimate(cfg)
+        fields: dict[str, Any] = {
+            **_model_fields(model, config, params, active_params, cfg), "tokens": _quantity(tokens, "--tokens"),
+            "gpu": gpu, "gpus": gpus, "precision": precision, "seq_len": seq_len, "method": method,
+            "lora_rank": lora_rank, "zero": zero, "tp": tp, "pp": pp, "recompute": recompute,
+            "micro_batch": micro_batch, "pricing": pricing, "price_per_gpu_hour": price, "mfu": mfu,
+            "device_memory_gib": device_memory_gib}
+        result = _training(cfg, fields)
+        if as_json:
+            print_json(result)
+        else:
+            _render_training(result)
+
+    @estimate_app.command("size")
+    def size(
+        budget_usd: float | None = typer.Option(None, "--budget-usd", help="Dollar budget for pre-training."),
+        compute: str | None = typer.Option(None, "--compute", help="FLOP budget instead, e.g. 1e23."),
+        gpu: str | None = GPU_OPTION,
+        gpus: int | None = typer.Option(None, "--gpus", min=1, help="Number of GPUs (default: truecost.toml)."),
+        pricing: str | None = PRICING_OPTION, price: float | None = PRICE_OPTION,
+        as_json: bool = JSON_OPTION,
+    ) -> None:
+        """Compute-optimal (Chinchilla) model size and tokens for a dollar or FLOP budget, and what it buys."""
+        from truecost.estimate.right_size import right_size
+
+        if (budget_usd is None) == (compute is None):
+            raise UserError("give exactly one of --budget-usd and --compute")
+        if budget_usd is not None and budget_usd <= 0:
+            raise UserError(f"--budget-usd must be positive, got {budget_usd}")
+        result = right_size(load_config(), budget_usd=budget_usd, flops=_quantity(compute, "--compute"), gpu=gpu,
+                            gpus=gpus, pricing=pricing, price_per_gpu_hour=price)
         if as_json:
             print_json(result)
             return
-        table = Table(title=f"Training estimate: {result['model']} on {result['gpus']}x {result['gpu']}")
+        from rich.table import Table
+
+        from truecost.units import format_quantity
+
+        opt = result["compute_optimal"]
+        table = Table(title=f"Compute-optimal model for {opt['flops']:.3g} FLOPs on {result['gpu']}")
         table.add_column("quantity")
         table.add_column("value", justify="right")
-        for key, value in result.items():
-            table.add_row(key, f"{value:,.4g}" if isinstance(value, float) else str(value))
+        for label, value in (("parameters", format_quantity(opt["params"])), ("tokens", format_quantity(opt["tokens"])),
+                             ("tokens per parameter", f"{opt['tokens_per_param']:.1f}"),
+                             ("predicted loss", f"{opt['loss']:.3f}"), ("GPU-hours (p50)", f"{opt['gpu_hours']:,.0f}"),
+                             ("cost USD (p50)", f"{opt['cost_usd']:,.0f}")):
+            table.add_row(label, value)
+        console.print(table)
+        buys = Table(title="What the same compute buys at other sizes")
+        for col in ("parameters", "tokens", "tokens/param", "predicted loss"):
+            buys.add_column(col, justify="right")
+        for row in result["alternatives"]:
+            buys.add_row(format_quantity(row["params"]), format_quantity(row["tokens"]),
+                         f"{row['tokens_per_param']:.1f}", f"{row['loss']:.3f}")
+        console.print(buys)
+
+    @estimate_app.command("serve")
+    def serve(
+        model: str | None = MODEL_OPTION, config: Path | None = CONFIG_OPTION, params: str | None = PARAMS_OPTION,
+        active_params: str | None = ACTIVE_OPTION, gpu: str | None = GPU_OPTION,
+        requests_per_day: str | None = typer.Option(None, "--requests-per-day", help="Requests per day, e.g. 100k."),
+        prompt_tokens: int | None = typer.Option(None, "--prompt-tokens", min=0, help="Prompt tokens per request."),
+        output_tokens: int | None = typer.Option(None, "--output-tokens", min=1, help="Output tokens per request."),
+        latency_p95_ms: float | None = typer.Option(None, "--latency-p95-ms", help="Latency target per request."),
+        precision: str = typer.Option("bf16", "--precision", help="Weights: bf16 | fp16 | fp8 | int4."),
+        tp: int | None = typer.Option(None, "--tp", min=1, help="Tensor-parallel degree (default: smallest that fits)."),
+        pricing: str | None = PRICING_OPTION, price: float | None = PRICE_OPTION,
+        api_model: str | None = typer.Option(None, "--api-model", help="Compare with this API's catalogue price."),
+        api_input: float | None = typer.Option(None, "--api-usd-per-1m-input", help="API price per 1M prompt tokens."),
+        api_output: float | None = typer.Option(None, "--api-usd-per-1m-output", help="API price per 1M output tokens."),
+        as_json: bool = JSON_OPTION,
+    ) -> None:
+        """KV cache, batch, prefill/decode speed, GPUs needed, $ per 1M tokens and per month; vs an API price."""
+        from truecost.estimate.costing import target_spec, token_price_usd
+        from truecost.estimate.serving import estimate_serving
+        from truecost.estimate.training import resolve
+
+        cfg = load_config()
+        fields = _model_fields(model, config, params, active_params, cfg)
+        if "params" in fields or "architecture" in fields:
+            fields["model"] = None
+        spec = target_spec(cfg, **{k: v for k, v in {**fields, "gpu": gpu}.items() if v is not None or k == "model"})
+        arch, gpu_row = resolve(spec)
+        t = cfg.target
+        prompt = t.prompt_tokens if prompt_tokens is None else prompt_tokens
+        output = t.output_tokens if output_tokens is None else output_tokens
+        api_request = None
+        if api_input is not None or api_output is not None:
+            api_request = (prompt * (api_input or 0.0) + output * (api_output or 0.0)) / 1e6
+            api_model = api_model or "given price"
+        elif api_model is not None:
+            api_request = token_price_usd(api_model, prompt, output, cfg)
+            if api_request is None:
+                from truecost.estimate.catalogue import api_prices
+
+                raise UserError(f"no price for API model {api_model!r}; choose one of: "
+                                f"{', '.join(sorted(api_prices()))} or pass --api-usd-per-1m-input/output")
+        rpd = _quantity(requests_per_day, "--requests-per-day") if requests_per_day else t.requests_per_day
+        result = estimate_serving(arch, gpu_row, requests_per_day=rpd, prompt_tokens=prompt, output_tokens=output,
+                                  precision=precision,  # type: ignore[arg-type]
+                                  latency_p95_ms=latency_p95_ms, pricing=pricing or cfg.hardware.pricing,
+                                  price_per_gpu_hour=price or cfg.hardware.price_per_gpu_hour,
+                                  api_usd_per_request=api_request, api_model=api_model, tensor_parallel=tp).to_dict()
+        if as_json:
+            print_json(result)
+            return
+        from rich.table import Table
+
+        table = Table(title=f"Serving {result['model']} on {result['gpu']} ({result['precision']})")
+        table.add_column("quantity")
+        table.add_column("value", justify="right")
+        for label, key, fmt in (
+            ("GPUs (replicas x tensor parallel)", None, None), ("weights GiB", "weights_gib", "{:,.1f}"),
+            ("KV cache bytes per token", "kv_cache_bytes_per_token", "{:,.0f}"),
+            ("max batch (memory)", "max_batch", "{}"), ("batch used", "batch", "{}"),
+            ("prefill tokens/s", "prefill_tokens_per_s", "{:,.0f}"),
+            ("decode tokens/s (all sequences)", "decode_tokens_per_s", "{:,.0f}"),
+            ("latency per request ms", "latency_ms", "{:,.0f}"), ("USD per month", "usd_per_month", "{:,.0f}"),
+            ("USD per 1M tokens", "usd_per_1m_tokens", "{:,.3f}"),
+            ("USD per 1M output tokens", "usd_per_1m_output_tokens", "{:,.3f}")):
+            value = f"{result['gpus']} ({result['replicas']} x {result['tensor_parallel']})" if key is None \
+                else fmt.format(result[key])
+            table.add_row(label, value)
+        if result["api"]:
+            api = result["api"]
+            table.add_row(f"API {api['model']} USD per month", f"{api['usd_per_month']:,.0f}")
+            table.add_row("self-hosting / API", f"{api['self_hosting_vs_api']:.2f}x")
+        console.print(table)
+
+    @estimate_app.command("tco")
+    def tco_command(
+        project: Path | None = typer.Option(None, "--project", help="Project file (default: ./truecost.toml)."),
+        overrides: list[str] = typer.Option([], "--set", help="Override an assumption, e.g. --set poor.retrains_per_year=6."),
+        as_json: bool = JSON_OPTION,
+    ) -> None:
+        """12-month total cost of ownership, well- vs poorly-prepared project; every assumption is listed."""
+        from truecost.config import load_config as load_project
+        from truecost.estimate.tco import tco
+
+        cfg = load_project(project) if project is not None else load_config()
+        parsed: dict[str, Any] = {}
+        for item in overrides:
+            if "=" not in item:
+                raise UserError(f"--set {item!r}: expected NAME=VALUE, e.g. poor.retrains_per_year=6")
+            key, value = item.split("=", 1)
+            parsed[key.strip()] = value.strip()
+        result = tco(cfg, parsed)
+        if as_json:
+            print_json(result)
+            return
+        from rich.table import Table
+
+        table = Table(title=f"{result['horizon_months']}-month cost of {result['model']}: well vs poorly prepared")
+        table.add_column("component")
+        table.add_column("well USD", justify="right")
+        table.add_column("poor USD", justify="right")
+        for key in result["well"]:
+            table.add_row(key.removesuffix("_usd").replace("_", " "), f"{result['well'][key]:,.0f}",
+                          f"{result['poor'][key]:,.0f}")
+        console.print(table)
+        assumptions = Table(title="Assumptions (override with --set NAME=VALUE or [estimate.tco] in truecost.toml)")
+        for col in ("name", "well", "poor", "unit", "reason"):
+            assumptions.add_column(col)
+        for a in result["assumptions"]:
+            assumptions.add_row(a["name"], f"{a['well']:g}", f"{a['poor']:g}", a["unit"], a["reason"])
+        console.print(assumptions)
+
+    app.add_typer(estimate_app, name="estimate")
+
+    @app.command("gpus")
+    def gpus_command(as_json: bool = JSON_OPTION) -> None:
+        """The GPU catalogue: dense peaks, memory, bandwidth, power and median catalogued $/GPU-hour."""
+        from truecost.estimate.catalogue import PRICINGS, default_price_usd, gpus
+
+        rows = []
+        for g in gpus(load_config().gpus):
+            prices = {}
+            for p in PRICINGS:
+                try:
+                    prices[p] = default_price_usd(g, p)
+                except UserError:
+                    prices[p] = None
+            rows.append({**g.to_dict(), "usd_per_gpu_hour": prices})
+        if as_json:
+            print_json(rows)
+            return
+        from rich.table import Table
+
+        table = Table(title="GPU catalogue (dense TFLOP/s; median current $/GPU-h; sources in `--json`)")
+        for col in ("GPU", "mem GiB", "GB/s", "W", "bf16", "fp8", "fp32", "on-demand", "spot", "reserved"):
+            table.add_column(col, justify="right" if col != "GPU" else "left")
+        for r in rows:
+            pk = r["peak_tflops"]
+            table.add_row(r["name"], f"{r['memory_gib']:g}", f"{r['bandwidth_gb_s']:g}", f"{r['tdp_w']:g}",
+                          *(f"{pk[p]:g}" if p in pk else "-" for p in ("bf16", "fp8", "fp32")),
+                          *(f"{v:.2f}" if v is not None else "-" for v in r["usd_per_gpu_hour"].values()))
         console.print(table)

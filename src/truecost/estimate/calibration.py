@@ -47,6 +47,7 @@ class Priors:
     hours_lost_per_failure: float = 0.34
     fp8_speedup: float = 1.3
     qlora_slowdown: float = 1.3
+    cpu_mfu: float = 0.3
     recompute_time_factor: dict[str, float] = field(
         default_factory=lambda: {"none": 1.0, "selective": 1.0, "full": 4.0 / 3.0})
     fitted_on: tuple[str, ...] = ()
@@ -55,8 +56,9 @@ class Priors:
 
     def steady_mfu(self, peak_tflops_16bit: float, params_active: float) -> float:
         """Model-FLOPs utilisation while the job is running (before failures and restarts)."""
-        g = math.log(peak_tflops_16bit / A100_PEAK_TFLOPS)
-        s = math.log(max(params_active, 1e6) / 1e10)
+        # Clamp to the range the runs cover (V100 .. B200, 1B .. 400B active) instead of extrapolating.
+        g = math.log(min(max(peak_tflops_16bit, 125.0), 2250.0) / A100_PEAK_TFLOPS)
+        s = math.log(min(max(params_active, 1e9), 4e11) / 1e10)
         c = self.coefficients
         return math.exp(c["intercept"] + c["hardware"] * g + c["hardware_x_size"] * g * s)
 
@@ -82,6 +84,7 @@ _NOTES = {
                    "work: ~1.3x, far below the 2x datasheet ratio",
     "qlora_slowdown": "4-bit dequantisation in every matmul: QLoRA steps run ~1.3x slower than 16-bit LoRA "
                       "(bitsandbytes/Unsloth benchmarks)",
+    "cpu_mfu": "share of a CPU core's peak PyTorch reaches on small-model training (not fitted: no published runs)",
     "recompute_time_factor": "full recomputation repeats the forward pass (+1/3 of model FLOPs); selective "
                              "recomputation of the attention core costs ~1-3% and is the calibrated baseline",
 }

@@ -1,28 +1,45 @@
-"""The dollar questions other parts ask the estimate module (stable signatures; the internals get calibrated).
+"""The dollar questions other parts ask the estimate module (stable signatures, calibrated internals).
 
 - curate: what are N removed training tokens worth for the target plan?
 - monitor: what does one retrain of the target cost?
-- route/gateway: what does a request to model M with these token counts cost?
+- route/gateway/review: what does a request to model M with these token counts cost?
 """
 
 from __future__ import annotations
 
-from truecost.config import Config, load_config
-from truecost.estimate.quick import quick_training_estimate
+from typing import Any
 
-# Per-1M-token API prices (input, output) in USD; each from the provider's public pricing page, read 2026-11.
-# Used only when the user's data carries no cost and truecost.toml sets no price for the model.
-_API_PRICES_PER_1M: dict[str, tuple[float, float]] = {
-    "gpt-4o": (2.50, 10.00),  # openai.com/api/pricing
-    "gpt-4o-mini": (0.15, 0.60),  # openai.com/api/pricing
-}
+from truecost.config import Config, load_config
+from truecost.errors import UserError
+from truecost.estimate.catalogue import api_prices, find_model
+from truecost.estimate.settings import estimate_settings
+from truecost.estimate.training import TrainingSpec, estimate_training, make_spec
+
+
+def target_spec(cfg: Config, **changes: Any) -> TrainingSpec:
+    """The training plan truecost.toml describes (`[target]` on `[hardware]`), with optional changes."""
+    target, hw = cfg.target, cfg.hardware
+    if target.params is not None:
+        model: dict[str, Any] = {"params": target.params}
+    else:
+        try:
+            model = {"model": find_model(target.model).name}
+        except UserError as exc:
+            raise UserError(f"truecost.toml [target]: {exc}; or set target.params") from exc
+    fields: dict[str, Any] = {
+        **model, "tokens": target.training_tokens, "gpu": hw.gpu, "gpus": hw.gpus, "precision": target.precision,
+        "method": target.method, "seq_len": target.seq_len, "pricing": hw.pricing,
+        "price_per_gpu_hour": hw.price_per_gpu_hour, "pue": hw.pue, "grid_kg_co2_per_kwh": hw.grid_kg_co2_per_kwh,
+        "gpu_overrides": cfg.gpus}
+    fields.update(changes)
+    return make_spec(**fields)
 
 
 def training_tokens_cost_usd(tokens: float, config: Config | None = None) -> float:
-    """Median dollars to train the target model (truecost.toml `[target]`) on `tokens` tokens, once."""
+    """Median (p50) dollars to train the target model (truecost.toml `[target]`) on `tokens` tokens, once."""
     cfg = config or load_config()
-    per_token = quick_training_estimate(cfg)["cost_usd"] / cfg.target.training_tokens
-    return float(tokens) * per_token
+    est = estimate_training(target_spec(cfg), with_levers=False)
+    return float(tokens) * est.cost_usd["p50"] / cfg.target.training_tokens
 
 
 def retrain_cost_usd(config: Config | None = None) -> float:
@@ -33,8 +50,14 @@ def retrain_cost_usd(config: Config | None = None) -> float:
 
 def token_price_usd(model: str, prompt_tokens: int, completion_tokens: int, config: Config | None = None
                     ) -> float | None:
-    """Dollars for one request to `model`, from catalogue per-token prices; None when the model is unknown."""
-    prices = _API_PRICES_PER_1M.get(model.lower())
-    if prices is None:
+    """Dollars for one request to `model`: truecost.toml `[estimate.api_prices]` first, then the dated catalogue
+    (`data/api_prices.csv`); None when neither knows the model."""
+    cfg = config or load_config()
+    override = estimate_settings(cfg).api_prices
+    for name, price in override.items():
+        if name.lower() == model.lower():
+            return (prompt_tokens * price.input + completion_tokens * price.output) / 1e6
+    row = api_prices().get(model.lower())
+    if row is None:
         return None
-    return (prompt_tokens * prices[0] + completion_tokens * prices[1]) / 1e6
+    return (prompt_tokens * row.usd_per_1m_input + completion_tokens * row.usd_per_1m_output) / 1e6

@@ -195,6 +195,8 @@ def estimate_training(spec: TrainingSpec, priors: Priors | None = None, with_lev
     dp = _parallel_layout(spec, gpus)
     if spec.mfu is not None:
         mfu, goodput = spec.mfu, 1.0
+    elif gpu.vendor == "cpu":
+        mfu, goodput = priors.cpu_mfu, 1.0
     else:
         goodput = priors.goodput(gpus)
         mfu = priors.mfu(peak16, arch.params_active, gpus)
