@@ -134,7 +134,7 @@ def register(app: typer.Typer) -> None:
         seq_len: int | None = typer.Option(None, "--seq-len", min=1, help="Sequence length in tokens."),
         method: str | None = typer.Option(None, "--method", help="full | lora | qlora."),
         lora_rank: int = typer.Option(16, "--lora-rank", min=1, help="LoRA rank (adapters on every linear layer)."),
-        zero: int = typer.Option(3, "--zero", min=0, max=3, help="ZeRO stage: shard optimizer(1), grads(2), weights(3)."),
+        zero: int = typer.Option(3, "--zero", min=0, max=3, help="ZeRO stage 0-3 (1 optimizer, 2 +grads, 3 +weights)."),
         tp: int = typer.Option(1, "--tp", min=1, help="Tensor-parallel degree."),
         pp: int = typer.Option(1, "--pp", min=1, help="Pipeline-parallel degree."),
         recompute: str = typer.Option("selective", "--recompute", help="none | selective | full."),
@@ -210,11 +210,11 @@ def register(app: typer.Typer) -> None:
         output_tokens: int | None = typer.Option(None, "--output-tokens", min=1, help="Output tokens per request."),
         latency_p95_ms: float | None = typer.Option(None, "--latency-p95-ms", help="Latency target per request."),
         precision: str = typer.Option("bf16", "--precision", help="Weights: bf16 | fp16 | fp8 | int4."),
-        tp: int | None = typer.Option(None, "--tp", min=1, help="Tensor-parallel degree (default: smallest that fits)."),
+        tp: int | None = typer.Option(None, "--tp", min=1, help="Tensor-parallel degree (default: fits)."),
         pricing: str | None = PRICING_OPTION, price: float | None = PRICE_OPTION,
         api_model: str | None = typer.Option(None, "--api-model", help="Compare with this API's catalogue price."),
-        api_input: float | None = typer.Option(None, "--api-usd-per-1m-input", help="API price per 1M prompt tokens."),
-        api_output: float | None = typer.Option(None, "--api-usd-per-1m-output", help="API price per 1M output tokens."),
+        api_input: float | None = typer.Option(None, "--api-usd-per-1m-input", help="API $/1M prompt tokens."),
+        api_output: float | None = typer.Option(None, "--api-usd-per-1m-output", help="API $/1M output tokens."),
         as_json: bool = JSON_OPTION,
     ) -> None:
         """KV cache, batch, prefill/decode speed, GPUs needed, $ per 1M tokens and per month; vs an API price."""
@@ -277,7 +277,7 @@ def register(app: typer.Typer) -> None:
     @estimate_app.command("tco")
     def tco_command(
         project: Path | None = typer.Option(None, "--project", help="Project file (default: ./truecost.toml)."),
-        overrides: list[str] = typer.Option([], "--set", help="Override an assumption, e.g. --set poor.retrains_per_year=6."),
+        overrides: list[str] = typer.Option([], "--set", help="Override, e.g. poor.retrains_per_year=6."),
         as_json: bool = JSON_OPTION,
     ) -> None:
         """12-month total cost of ownership, well- vs poorly-prepared project; every assumption is listed."""
