@@ -332,3 +332,22 @@ def _fit_small_router(route: Any, out: Path) -> Any:
     except Exception:  # noqa: BLE001 - the route part is still landing; its own tests cover fitting
         return None
     return router
+
+
+def test_recorder_writes_in_batches_and_a_bad_row_costs_only_itself(capsys: pytest.CaptureFixture[str]) -> None:
+    from datetime import UTC, datetime
+
+    from truecost.ledger import RequestRecord
+    from truecost.route.gateway.recorder import LedgerRecorder
+
+    ledger = Ledger("sqlite:///recorder.db")
+    recorder = LedgerRecorder(ledger, retries=1, linger_s=0.01)
+    for i in range(250):
+        # Row 100 carries something JSON cannot store: its batch fails, then goes in row by row.
+        extra = {"bad": object()} if i == 100 else {}
+        recorder.submit(RequestRecord(timestamp=datetime.now(UTC), model=f"m{i}", route="auto", extra=extra))
+    recorder.close()
+    rows = ledger.list_requests()
+    assert len(rows) == 249 and recorder.written == 249 and recorder.failed == 1
+    assert sorted(int(r.model[1:]) for r in rows) == [i for i in range(250) if i != 100]
+    assert "could not write a request" in capsys.readouterr().err

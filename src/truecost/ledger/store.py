@@ -229,6 +229,19 @@ class Ledger:
             record.id = row.id
             return row.id
 
+    def log_requests(self, records: list[RequestRecord]) -> int:
+        """Append several gateway requests in one transaction (a busy gateway writes in batches); returns how many."""
+        rows = [RequestRow(**{f.name: getattr(r, f.name) for f in fields(RequestRecord) if f.name != "id"})
+                for r in records]
+        if not rows:
+            return 0
+        with self._session() as session:
+            session.add_all(rows)
+            session.flush()
+            for record, row in zip(records, rows, strict=True):
+                record.id = row.id
+        return len(rows)
+
     def list_requests(self, *, since: datetime | None = None, until: datetime | None = None,
                       model: str | None = None, run_id: str | None = None,
                       limit: int | None = None) -> list[RequestRecord]:

@@ -4,6 +4,7 @@ a ledger row per request and Prometheus metrics.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import time
@@ -54,6 +55,9 @@ class Gateway:
         self.budgets = Budgets(settings.keys, spent_by_key_usd(ledger, key_names))
         self.metrics = GatewayMetrics()
         self.pool: UpstreamPool | None = None
+        # Request ids: a random prefix per gateway and a counter, cheaper than a uuid4 per request.
+        self.id_prefix = f"tc-{uuid.uuid4().hex[:12]}"
+        self.request_numbers = itertools.count(1)
         self.recorder: LedgerRecorder | None = None
         self.stats: dict[str, float] = {"requests": 0, "ok": 0, "errors": 0, "rejected": 0, "fallbacks": 0,
                                         "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0}
@@ -179,7 +183,7 @@ class Gateway:
                 self.metrics.rejected.labels("bad_request").inc()
                 return error_response(400, f"header {KNOB_HEADER} must be a number >= 0, got {raw_knob!r}",
                                       param=KNOB_HEADER, code="invalid_value")
-        request_id = f"tc-{uuid.uuid4().hex[:16]}"
+        request_id = f"{self.id_prefix}-{next(self.request_numbers)}"
         prompt = routing_prompt(chat)
         record = RequestRecord(timestamp=timestamp, model="", route=chat.model, api_key=key_name, run_id=self.run_id,
                                prompt=prompt if self.settings.log_text else None,
