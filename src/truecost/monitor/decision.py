@@ -1,8 +1,9 @@
 """Retrain now, watch, or do nothing: the quality loss in dollars over the horizon against one retrain's cost.
 
 The loss is (quality drop) x (value of quality per request) x (requests per day) x (horizon days). "Retrain"
-needs the loss's lower confidence bound to exceed the retrain cost, so noise alone never buys a retrain;
-"watch" covers an alarm, or a point estimate above the cost that the data cannot yet confirm.
+needs a quality alarm (so noise alone, at the stated false-alarm rate, never buys a retrain) and the loss at the
+chosen confidence (default: the expected loss) above the retrain cost; "watch" covers any other alarm, or a loss
+above the cost that no quality alarm confirms yet.
 """
 
 from __future__ import annotations
@@ -60,7 +61,8 @@ def economics_from_config(config: Config, settings: MonitorSettings) -> Economic
         horizon = target.horizon_months * _DAYS_PER_MONTH
         horizon_reason = "default: no scheduled retrains, so the loss lasts the whole [target] horizon_months"
     requests = settings.requests_per_day or target.requests_per_day
-    return Economics(retrain_cost_usd=float(retrain_cost_usd(config)), value_of_quality_usd=float(value),
+    cost = settings.retrain_cost_usd if settings.retrain_cost_usd is not None else retrain_cost_usd(config)
+    return Economics(retrain_cost_usd=float(cost), value_of_quality_usd=float(value),
                      value_reason=value_reason, requests_per_day=float(requests), horizon_days=float(horizon),
                      horizon_reason=horizon_reason)
 
@@ -93,22 +95,22 @@ class Decision:
 
 
 def decide(quality_drop: float, quality_drop_se: float, quality_alarm: bool, first_alarm_window: int | None,
-           economics: Economics, confidence: float = 0.90, quality_source: str = "labels") -> Decision:
-    """Retrain when even the low end of the loss beats the retrain cost; watch on any alarm; else none."""
+           economics: Economics, confidence: float = 0.5, quality_source: str = "labels") -> Decision:
+    """Retrain when quality alarmed and the loss (at `confidence`) beats the retrain cost; watch on any alarm."""
     from scipy import stats
 
-    z = float(stats.norm.ppf(confidence))
+    z = float(stats.norm.ppf(confidence))  # 0 at 0.5: the expected loss
     drop_low = quality_drop - z * quality_drop_se
     loss, loss_low = economics.loss_usd(quality_drop), economics.loss_usd(drop_low)
     cost = economics.retrain_cost_usd
     if quality_alarm and loss_low >= cost:
         action: Action = "retrain"
-        reason = (f"quality fell by {quality_drop:.3f}; even at the {confidence:.0%} low end ({drop_low:.3f}) that "
-                  f"loses ${loss_low:,.0f} over {economics.horizon_days:.0f} days, more than a ${cost:,.0f} retrain")
+        reason = (f"quality fell by {quality_drop:.3f} (at {confidence:.0%} confidence {drop_low:.3f}), losing "
+                  f"${loss_low:,.0f} over {economics.horizon_days:.0f} days, more than a ${cost:,.0f} retrain")
     elif first_alarm_window is not None or loss >= cost:
         action = "watch"
-        reason = (f"drift seen, but the loss (${loss:,.0f}, low end ${loss_low:,.0f}) does not surely exceed the "
-                  f"${cost:,.0f} retrain")
+        reason = (f"drift seen, but the loss (${loss:,.0f}; at {confidence:.0%} confidence ${loss_low:,.0f}) does "
+                  f"not surely exceed the ${cost:,.0f} retrain")
     else:
         action = "none"
         reason = f"no alarm; expected loss ${loss:,.0f} is below the ${cost:,.0f} retrain"

@@ -54,7 +54,7 @@ def minilm_dir() -> Path | None:
 class HashingEmbedder:
     """Hashed TF-IDF of words (English stop words dropped), projected to `dim` dimensions and L2-normalised."""
 
-    def __init__(self, dim: int = 256, n_features: int = 2**16, seed: int = 0) -> None:
+    def __init__(self, dim: int = 256, n_features: int = 2**15, seed: int = 0) -> None:
         self.dim, self.n_features, self.seed = dim, n_features, seed
 
     def fit(self, texts: Sequence[str]) -> HashingEmbedder:
@@ -64,8 +64,7 @@ class HashingEmbedder:
         self.vectorizer_ = HashingVectorizer(n_features=self.n_features, alternate_sign=False, norm=None,
                                              stop_words="english", token_pattern=r"(?u)\b[^\W\d_]{2,}\b")
         self.tfidf_ = TfidfTransformer(sublinear_tf=True).fit(self.vectorizer_.transform(list(texts)))
-        rng = np.random.default_rng(self.seed)
-        self.projection_ = rng.standard_normal((self.n_features, self.dim)).astype(np.float32) / np.sqrt(self.dim)
+        self.projection_ = _projection(self.n_features, self.dim, self.seed)
         return self
 
     def transform(self, texts: Sequence[str]) -> Array:
@@ -74,6 +73,15 @@ class HashingEmbedder:
         dense = np.asarray(sparse @ self.projection_, dtype=np.float64)
         norms = np.linalg.norm(dense, axis=1, keepdims=True)
         return dense / np.where(norms > 0, norms, 1.0)
+
+
+@lru_cache(maxsize=4)
+def _projection(n_features: int, dim: int, seed: int) -> Array:
+    """A fixed Gaussian random projection (Johnson-Lindenstrauss), drawn once per process and seed."""
+    rng = np.random.default_rng(seed)
+    matrix = rng.standard_normal((n_features, dim), dtype=np.float32) / np.float32(np.sqrt(dim))
+    matrix.setflags(write=False)
+    return matrix  # type: ignore[return-value]
 
 
 @lru_cache(maxsize=1)

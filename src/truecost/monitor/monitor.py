@@ -161,19 +161,21 @@ class Monitor:
 
 def run_monitor(reference: Any, current: Any, window: int | None = None, every: str | None = None,
                 config: Config | None = None, columns: Mapping[str, str] | None = None, ledger: Any = None,
-                **settings: Any) -> MonitorResult:
+                source_ledger: Any = None, **settings: Any) -> MonitorResult:
     """Monitor `current` against `reference`: per-window drift signals and the retrain decision.
 
     `reference`/`current`: a path (.jsonl/.parquet/.csv), a DataFrame, a list of dicts, or `ledger:SINCE..UNTIL`.
     `window` rows per window, or `every` (e.g. "1h") by timestamp; `settings` override `[monitor]` keys
     (e.g. `value_of_quality_usd=0.002`, `false_alarm_rate=0.01`). With `ledger`, the run is recorded there
-    (kind "monitor") with its decision.
+    (kind "monitor") with its decision; `ledger:` sources are read from `source_ledger` (default: `ledger`, else
+    the default ledger).
     """
     cfg = config or load_config()
     s = monitor_settings(cfg, window=window, every=every, **settings)
     mapping = {**s.columns, **(columns or {})}
-    ref_frame = load_records(reference, mapping, ledger=ledger)
-    cur_frame = load_records(current, mapping, ledger=ledger)
+    source_ledger = source_ledger or ledger
+    ref_frame = load_records(reference, mapping, ledger=source_ledger)
+    cur_frame = load_records(current, mapping, ledger=source_ledger)
     if len(cur_frame) == 0:
         raise UserError("the current stream is empty")
     windows = cut_windows(cur_frame, s.window, s.every)

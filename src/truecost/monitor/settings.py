@@ -39,8 +39,12 @@ class MonitorSettings(Section):
     horizon_days: float | None = Field(None, gt=0)
     # Requests per day the loss applies to. None: `[target] requests_per_day`.
     requests_per_day: float | None = Field(None, gt=0)
-    # One-sided confidence that the loss exceeds the retrain cost before "retrain now" (else "watch").
-    decision_confidence: float = Field(0.90, ge=0.5, lt=1)
+    # Dollars of one retrain. None: `truecost.estimate.retrain_cost_usd` for the `[target]` plan (compute only);
+    # set it when you know better (evaluation, labelling and people included).
+    retrain_cost_usd: float | None = Field(None, ge=0)
+    # How sure the loss must be to exceed the retrain cost: 0.5 decides on the expected loss (risk-neutral; the
+    # quality alarm already guards against acting on noise); 0.9 waits for the loss's 90% lower bound.
+    decision_confidence: float = Field(0.5, ge=0.5, lt=1)
     # Relative rise in latency p95 or cost per request that counts as ops drift (smaller rises are noise or load).
     ops_min_increase: float = Field(0.10, ge=0)
     seed: int = 0
