@@ -79,7 +79,7 @@ class _Reader:
         self.bad(new_id, "duplicate_id", doc_id, None, action="renamed, kept")
         return new_id
 
-    def add_record(self, record: Any, fallback_id: str, source: Source, where: str) -> None:
+    def add_record(self, record: Any, fallback_id: str, source: Source, where: str, repaired: bool = False) -> None:
         if not isinstance(record, dict):
             self.bad(self.unique_id(fallback_id), "not_an_object", type(record).__name__, "object", where=where)
             return
@@ -92,9 +92,12 @@ class _Reader:
         if not isinstance(text, str):
             self.bad(doc_id, "text_not_a_string", type(text).__name__, "string", where=where)
             return
-        self.add_text(doc_id, text, {k: v for k, v in record.items() if k != self.text_field}, source, where)
+        self.add_text(doc_id, text, {k: v for k, v in record.items() if k != self.text_field}, source, where,
+                      repaired)
 
-    def add_text(self, doc_id: str, text: str, meta: dict[str, Any], source: Source, where: str) -> None:
+    def add_text(self, doc_id: str, text: str, meta: dict[str, Any], source: Source, where: str,
+                 repaired: bool = False) -> None:
+        """Add one document unless it is empty or too large; `repaired`: already reported as invalid UTF-8."""
         size = len(text.encode("utf-8", "surrogatepass"))
         if not text.strip():
             self.bad(doc_id, "empty_text", size, 1, where=where)
@@ -102,7 +105,7 @@ class _Reader:
         if size > self.max_doc_bytes:
             self.bad(doc_id, "too_large", size, self.max_doc_bytes, where=where)
             return
-        if "\ufffd" in text:
+        if not repaired and "\ufffd" in text:
             # Not removed: the rest of the text is good; counted so the damage is visible.
             self.bad(doc_id, "replacement_characters", text.count("\ufffd"), 0, where=where, action="kept")
         self.corpus.docs.append(Document(doc_id, text, meta))
@@ -126,14 +129,14 @@ def _read_jsonl(path: Path, reader: _Reader, source: Source) -> None:
                 where = f"{path.name}:{line_no}"
                 if not raw.strip():
                     continue
-                line, _ = _decode(raw, reader, where, where)
+                line, clean = _decode(raw, reader, where, where)
                 try:
                     record = json.loads(line)
                 except json.JSONDecodeError as exc:
                     reader.bad(reader.unique_id(where), "malformed_json", exc.msg, None, where=where,
                                line=line[:200])
                     continue
-                reader.add_record(record, where, source, where)
+                reader.add_record(record, where, source, where, repaired=not clean)
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
         # A truncated gzip keeps what was read; the rest is reported.
         reader.bad(f"{path.name}:read-error", "unreadable_file", str(exc), None, where=str(path))
@@ -162,8 +165,8 @@ def _read_folder(path: Path, reader: _Reader, source: Source) -> None:
         raw = file.read_bytes()
         reader.corpus.bytes_read += len(raw)
         doc_id = reader.unique_id(rel)
-        text, _ = _decode(raw, reader, doc_id, rel)
-        reader.add_text(doc_id, text, {"path": rel}, source, rel)
+        text, clean = _decode(raw, reader, doc_id, rel)
+        reader.add_text(doc_id, text, {"path": rel}, source, rel, repaired=not clean)
 
 
 def read_inputs(paths: list[Path], text_field: str = "text", id_field: str = "id",
