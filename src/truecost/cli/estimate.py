@@ -23,6 +23,8 @@ PRICE_OPTION = typer.Option(None, "--price-per-gpu-hour", help="Your own $/GPU-h
 def _quantity(text: str | None, what: str) -> float | None:
     from truecost.units import parse_quantity
 
+    if text is not None and text.strip().startswith("-"):
+        raise UserError(f"{what} must be positive, got {text!r}")
     return None if text is None else parse_quantity(text, what=what)
 
 
@@ -242,7 +244,7 @@ def register(app: typer.Typer) -> None:
 
                 raise UserError(f"no price for API model {api_model!r}; choose one of: "
                                 f"{', '.join(sorted(api_prices()))} or pass --api-usd-per-1m-input/output")
-        rpd = _quantity(requests_per_day, "--requests-per-day") if requests_per_day else t.requests_per_day
+        rpd = float(_quantity(requests_per_day, "--requests-per-day") or t.requests_per_day)
         result = estimate_serving(arch, gpu_row, requests_per_day=rpd, prompt_tokens=prompt, output_tokens=output,
                                   precision=precision,  # type: ignore[arg-type]
                                   latency_p95_ms=latency_p95_ms, pricing=pricing or cfg.hardware.pricing,
@@ -256,8 +258,10 @@ def register(app: typer.Typer) -> None:
         table = Table(title=f"Serving {result['model']} on {result['gpu']} ({result['precision']})")
         table.add_column("quantity")
         table.add_column("value", justify="right")
+        table.add_row("GPUs (replicas x tensor parallel)",
+                      f"{result['gpus']} ({result['replicas']} x {result['tensor_parallel']})")
         for label, key, fmt in (
-            ("GPUs (replicas x tensor parallel)", None, None), ("weights GiB", "weights_gib", "{:,.1f}"),
+            ("weights GiB", "weights_gib", "{:,.1f}"),
             ("KV cache bytes per token", "kv_cache_bytes_per_token", "{:,.0f}"),
             ("max batch (memory)", "max_batch", "{}"), ("batch used", "batch", "{}"),
             ("prefill tokens/s", "prefill_tokens_per_s", "{:,.0f}"),
@@ -265,9 +269,7 @@ def register(app: typer.Typer) -> None:
             ("latency per request ms", "latency_ms", "{:,.0f}"), ("USD per month", "usd_per_month", "{:,.0f}"),
             ("USD per 1M tokens", "usd_per_1m_tokens", "{:,.3f}"),
             ("USD per 1M output tokens", "usd_per_1m_output_tokens", "{:,.3f}")):
-            value = f"{result['gpus']} ({result['replicas']} x {result['tensor_parallel']})" if key is None \
-                else fmt.format(result[key])
-            table.add_row(label, value)
+            table.add_row(label, fmt.format(result[key]))
         if result["api"]:
             api = result["api"]
             table.add_row(f"API {api['model']} USD per month", f"{api['usd_per_month']:,.0f}")
@@ -321,7 +323,7 @@ def register(app: typer.Typer) -> None:
 
         rows = []
         for g in gpus(load_config().gpus):
-            prices = {}
+            prices: dict[str, float | None] = {}
             for p in PRICINGS:
                 try:
                     prices[p] = default_price_usd(g, p)

@@ -36,7 +36,8 @@ def kv_cache_bytes_per_token(arch: Architecture, context: int, bytes_per_value: 
     full_layers = arch.num_layers - arch.sliding_window_layers
     per_token = full_layers * arch.kv_dim_per_layer * bytes_per_value
     if arch.sliding_window_layers and arch.sliding_window:
-        kept = min(context, arch.sliding_window) / max(context, 1)
+        # the newest token completes the window, so window-1 past tokens stay cached (as transformers does)
+        kept = min(context, arch.sliding_window - 1) / max(context, 1)
         per_token += arch.sliding_window_layers * arch.kv_dim_per_layer * bytes_per_value * kept
     return per_token
 
@@ -103,6 +104,8 @@ def estimate_serving(arch: Architecture, gpu: GPU, *, requests_per_day: float, p
     if requests_per_day < 0 or prompt_tokens < 0 or output_tokens < 1:
         raise UserError("requests per day and prompt tokens must be non-negative and output tokens at least 1")
     compute_precision = _COMPUTE_PRECISION[precision]
+    if compute_precision == "bf16" and "bf16" not in gpu.peak_tflops:
+        compute_precision = "fp16"  # pre-Ampere GPUs serve the same 16-bit weights in fp16
     gpu.peak_flops(compute_precision)
     weight_bytes = _WEIGHT_BYTES[precision]
     context = prompt_tokens + output_tokens
