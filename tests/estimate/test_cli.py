@@ -27,7 +27,7 @@ def _json(*args: str) -> dict:
 
 
 def _check_training_json(data: dict) -> None:
-    assert TRAIN_FIELDS <= set(data)
+    assert set(data) >= TRAIN_FIELDS
     for key in ("gpu_hours", "wall_hours", "cost_usd", "energy_kwh", "co2_kg"):
         q = data[key]
         assert set(q) == {"p10", "p50", "p90"} and 0 < q["p10"] < q["p50"] < q["p90"]

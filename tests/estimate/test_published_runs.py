@@ -24,7 +24,8 @@ def test_median_error_and_coverage_on_tier_a_runs(shared_data: Path) -> None:
     rows = evaluate(_runs(shared_data, ("A", "A-")))
     for r in rows:
         print(f"{r['model']:28s} {r['gpu']:10s} reported {r['reported_gpu_hours']:>11,.0f}  "
-              f"p50 {r['p50_gpu_hours']:>11,.0f}  err {r['error']:+.1%}  [{r['p10_gpu_hours']:,.0f}, {r['p90_gpu_hours']:,.0f}] "
+              f"p50 {r['p50_gpu_hours']:>11,.0f}  err {r['error']:+.1%}  "
+              f"[{r['p10_gpu_hours']:,.0f}, {r['p90_gpu_hours']:,.0f}] "
               f"{'in' if r['inside'] else 'OUT'}")
     result = summary(rows)
     print(f"tier A/A- pre-training runs: n={result['runs']}  median |error| {result['median_abs_error']:.1%}  "
