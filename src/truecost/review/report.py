@@ -64,6 +64,43 @@ def bar_chart_svg(metrics: list[dict[str, Any]], width: int = 640) -> str:
     return "".join(parts)
 
 
+def histogram_svg(values: list[float], label: str, width: int = 640, bins: int = 20) -> str:
+    """A small histogram (e.g. per-request latency) as inline SVG."""
+    finite = [v for v in values if isinstance(v, int | float) and math.isfinite(v)]
+    if len(finite) < 2:
+        return ""
+    low, high = min(finite), max(finite)
+    span = (high - low) or 1.0
+    counts = [0] * bins
+    for v in finite:
+        counts[min(bins - 1, int((v - low) / span * bins))] += 1
+    height, top, bottom, left = 140, 10, 30, 40
+    bar_w = (width - left - 10) / bins
+    peak = max(counts)
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
+             f'aria-label="{html.escape(label)} histogram" font-size="11" font-family="sans-serif">']
+    for i, c in enumerate(counts):
+        h = (height - top - bottom) * c / peak
+        parts.append(f'<rect x="{left + i * bar_w:.1f}" y="{height - bottom - h:.1f}" width="{bar_w - 1:.1f}" '
+                     f'height="{h:.1f}" fill="#1565c0" opacity="0.75"><title>{c}</title></rect>')
+    parts.append(f'<text x="{left}" y="{height - 12}" fill="#666">{low:.3g}</text>'
+                 f'<text x="{width - 10}" y="{height - 12}" text-anchor="end" fill="#666">{high:.3g}</text>'
+                 f'<text x="{(left + width) / 2:.0f}" y="{height - 12}" text-anchor="middle">'
+                 f'{html.escape(label)}</text><text x="4" y="{top + 10}" fill="#666">{peak}</text></svg>')
+    return "".join(parts)
+
+
+def _examples(details: dict[str, Any]) -> str:
+    """Up to three successful attacks per security family, so a finding can be checked by eye."""
+    out = []
+    for family, info in details.items():
+        if isinstance(info, dict) and info.get("examples") and "attack" in info["examples"][0]:
+            out.append(f"<h3>{html.escape(family)}</h3>")
+            for ex in info["examples"]:
+                out.append(f"<pre>attack: {html.escape(ex['attack'])}\nanswer: {html.escape(ex['response'])}</pre>")
+    return "\n".join(out)
+
+
 def _metric_table(metrics: list[dict[str, Any]], regressions: dict[str, dict[str, Any]]) -> str:
     head = ("<table><tr><th>metric</th><th>value</th><th>95% interval</th><th>n</th><th>better</th>"
             "<th>vs baseline</th></tr>")
@@ -119,7 +156,12 @@ def render_html(result: dict[str, Any]) -> str:
             if info["findings"]:
                 out.append("<ul>" + "".join(f"<li>{html.escape(f)}</li>" for f in info["findings"]) + "</ul>")
         out.append(bar_chart_svg(metrics))
+        latency = next((m for m in metrics if m["name"] == "performance.latency_p50_s"), None)
+        if latency:
+            out.append(histogram_svg(latency["values"], "latency per request (s)"))
         out.append(_metric_table(metrics, regressions))
+        if suite == "security":
+            out.append(_examples(info["details"]))
         for line in info.get("skipped", []):
             out.append(f"<p class='note'>skipped: {html.escape(line)}</p>")
     out.append("<p class='note'>Intervals: 95% percentile bootstrap over items. Regressions: one-sided two-sample "
