@@ -216,11 +216,24 @@ class Dataset:
         return int(self.train.numel())
 
 
+_CACHE: dict[str, Dataset] = {}
+
+
 def prepare(config: TrainConfig, tokenizer_dir: Path | None = None) -> Dataset:
     """Read, split, tokenize and pack the data for `config`; train a tokenizer when the config has none.
 
     A tokenizer found in `tokenizer_dir` (a run's own folder, on resume) wins over training a new one.
+    The last result is kept in memory, so tuning trials over the same data prepare it once.
     """
+    key = json.dumps([config.data.model_dump(), config.tokenizer.model_dump(), config.model.path, config.seq_len,
+                      config.seed, str(tokenizer_dir) if tokenizer_dir else None], sort_keys=True)
+    if key not in _CACHE:
+        _CACHE.clear()
+        _CACHE[key] = _prepare(config, tokenizer_dir)
+    return _CACHE[key]
+
+
+def _prepare(config: TrainConfig, tokenizer_dir: Path | None) -> Dataset:
     docs = read_texts(config.data.source, config.data.text_field, config.data.max_chars)
     train_docs, val_docs = split_documents(docs, config.data.val_fraction, config.seed)
     tokenizer_path = config.tokenizer.path or config.model.path

@@ -211,15 +211,18 @@ def train(config: TrainConfig, *, resume: bool = False, ledger: Any = None, proj
     """Train `config` to completion, early stop, budget or pruning; meter it into `ledger` (rank 0).
 
     `project` is the truecost.toml Config (prices, hardware); defaults are used when None. `resume` continues
-    from the checkpoint in the run's output folder, at the same step.
+    from the checkpoint in the run's output folder, at the same step. Everything after the pre-flight (data,
+    tokenizer, model, loop, checkpoint) is metered and counts against the budget.
     """
     require_train_extra()
     import torch
+    from transformers.utils import logging as hf_logging
 
     from truecost.config import Config
-    from truecost.estimate.pricing import compute_cost_usd
+    from truecost.estimate.pricing import compute_cost_usd, compute_energy_kwh
     from truecost.train.preflight import preflight
 
+    hf_logging.disable_progress_bar()  # stderr is for our own progress lines
     project = project or Config()
     say = log or (lambda _msg: None)
     if config.hardware.threads:
@@ -243,67 +246,62 @@ def train(config: TrainConfig, *, resume: bool = False, ledger: Any = None, proj
     if use_recompute and config.gradient_checkpointing == "auto":
         say("pre-flight: gradient checkpointing turned on so the run fits in memory")
 
-    dataset: Dataset = prepare(config, tokenizer_dir=run_dir / "tokenizer" if resume else None)
-    model = build_model(config, len(dataset.tokenizer), device)
-    if use_recompute:
-        model.gradient_checkpointing_enable()
-    params_total, params_trainable = count_parameters(model)
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=config.optim.lr, weight_decay=config.optim.weight_decay,
-                                  betas=(config.optim.beta1, config.optim.beta2),
-                                  fused=device_type == "cuda")
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(
-        s, warmup_steps=config.optim.warmup_steps, total_steps=config.max_steps, schedule=config.optim.schedule,
-        min_ratio=config.optim.min_lr_ratio))
-    scaler = torch.amp.GradScaler(device_type, enabled=precision.loss_scaling)
-
-    step = 0
-    spend = Spend()
-    history: list[tuple[int, float]] = []
-    stopper = EarlyStopping(config.early_stopping.patience, config.early_stopping.min_delta)
-    if resume:
-        state = torch.load(checkpoint_path, map_location=device, weights_only=False)
-        _unwrap(model).load_state_dict(state["model"], strict=False)
-        optimizer.load_state_dict(state["optimizer"])
-        schedule.load_state_dict(state["schedule"])
-        scaler.load_state_dict(state["scaler"])
-        step = int(state["step"])
-        spend = Spend(**state["spend"])
-        history = [(int(a), float(b)) for a, b in state["history"]]
-        stopper = EarlyStopping(config.early_stopping.patience, config.early_stopping.min_delta,
-                                best=state["best"], bad_evals=state["bad_evals"])
-        say(f"resumed from {checkpoint_path} at step {step}")
-    start_step = step
-
-    ddp_model = model
-    if dist_info.world_size > 1:
-        from torch.nn.parallel import DistributedDataParallel
-
-        ddp_model = DistributedDataParallel(model, device_ids=[dist_info.local_rank] if device_type == "cuda"
-                                            else None)
-    batches = Batches(dataset.train, config.micro_batch, config.seed, dist_info.rank, dist_info.world_size)
     prices = project.compute_prices()
     gpus_here = dist_info.world_size if device_type == "cuda" else 0
-    flops_token = metering.flops_per_token(params_total, params_trainable, *_shape(model), config.seq_len)
-
-    def run_params() -> dict[str, Any]:
-        return {"config": config.model_dump(mode="json"), "resume": resume, "device": device_type,
-                "precision": precision.name, "gradient_checkpointing": use_recompute,
-                "world_size": dist_info.world_size, "estimate": check.summary}
-
-    meter_cm = (ledger.run(kind, config.name, params=run_params(), prices=prices, parent_id=parent_id,
+    params = {"config": config.model_dump(mode="json"), "resume": resume, "device": device_type,
+              "precision": precision.name, "gradient_checkpointing": use_recompute,
+              "world_size": dist_info.world_size, "estimate": check.summary}
+    meter_cm = (ledger.run(kind, config.name, params=params, prices=prices, parent_id=parent_id,
                            hardware=_hardware(device_type, dist_info)) if ledger is not None and dist_info.main
                 else _NullMeter())
-    energy = metering.GpuEnergy().start() if device_type == "cuda" else None
-    stopped_by = "completed"
-    budget_limit: str | None = None
     with meter_cm as run:
         wall0, cpu0 = time.perf_counter(), time.process_time()
-        base = Spend(**asdict(spend))
+        energy = metering.GpuEnergy().start() if device_type == "cuda" else None
+        dataset: Dataset = prepare(config, tokenizer_dir=run_dir / "tokenizer" if resume else None)
+        model = build_model(config, len(dataset.tokenizer), device)
+        if use_recompute:
+            model.gradient_checkpointing_enable()
+        params_total, params_trainable = count_parameters(model)
+        trainable = [p for p in model.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(trainable, lr=config.optim.lr, weight_decay=config.optim.weight_decay,
+                                      betas=(config.optim.beta1, config.optim.beta2), fused=device_type == "cuda")
+        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(
+            s, warmup_steps=config.optim.warmup_steps, total_steps=config.max_steps,
+            schedule=config.optim.schedule, min_ratio=config.optim.min_lr_ratio))
+        scaler = torch.amp.GradScaler(device_type, enabled=precision.loss_scaling)
+
+        step = 0
+        base = Spend()  # what earlier sessions of this run spent
+        history: list[tuple[int, float]] = []
+        stopper = EarlyStopping(config.early_stopping.patience, config.early_stopping.min_delta)
+        if resume:
+            state = torch.load(checkpoint_path, map_location=device, weights_only=False)
+            _unwrap(model).load_state_dict(state["model"], strict=False)
+            optimizer.load_state_dict(state["optimizer"])
+            schedule.load_state_dict(state["schedule"])
+            scaler.load_state_dict(state["scaler"])
+            step = int(state["step"])
+            base = Spend(**state["spend"])
+            history = [(int(a), float(b)) for a, b in state["history"]]
+            stopper = EarlyStopping(config.early_stopping.patience, config.early_stopping.min_delta,
+                                    best=state["best"], bad_evals=state["bad_evals"])
+            say(f"resumed from {checkpoint_path} at step {step}")
+        start_step = step
+
+        ddp_model = model
+        if dist_info.world_size > 1:
+            from torch.nn.parallel import DistributedDataParallel
+
+            ddp_model = DistributedDataParallel(model, device_ids=[dist_info.local_rank] if device_type == "cuda"
+                                                else None)
+        batches = Batches(dataset.train, config.micro_batch, config.seed, dist_info.rank, dist_info.world_size)
+        flops_token = metering.flops_per_token(params_total, params_trainable, *_shape(model), config.seq_len)
+        spend = Spend(**asdict(base))
         tokens_session = 0
         loop_seconds = 0.0
 
         def refresh_spend() -> None:
+            """Bring `spend` up to date: this session (all ranks' CPU time) on top of earlier sessions."""
             wall = time.perf_counter() - wall0
             cpu = _all_sum(time.process_time() - cpu0, dist_info)
             spend.wall_seconds = base.wall_seconds + wall
@@ -312,14 +310,24 @@ def train(config: TrainConfig, *, resume: bool = False, ledger: Any = None, proj
             spend.tokens = base.tokens + tokens_session
             spend.cost_usd = base.cost_usd + compute_cost_usd(cpu, wall * gpus_here / 3600.0, prices)
 
-        eval_start = history[0][1] if history else evaluate(
-            model, dataset.val, config.eval.batches, config.micro_batch, device, precision)
-        eval_start = _all_mean(eval_start, dist_info)
+        def run_eval() -> float:
+            return _all_mean(evaluate(model, dataset.val, config.eval.batches, config.micro_batch, device,
+                                      precision), dist_info)
+
         if not history:
-            history.append((step, eval_start))
-            say(f"step {step}: eval loss {eval_start:.4f}")
+            history.append((step, run_eval()))
+            stopper.update(history[0][1])  # the starting loss is the first mark to beat
+            say(f"step {step}: eval loss {history[0][1]:.4f}")
+        stopped_by = "completed"
+        budget_limit: str | None = None
+        refresh_spend()
+        if step < config.max_steps:
+            budget_limit = budget_exceeded(config, spend)
+            if budget_limit:
+                stopped_by = "budget"
+                say(f"budget {budget_limit} already reached: not training; raise it to continue")
         ddp_model.train()
-        while step < config.max_steps:
+        while step < config.max_steps and budget_limit is None:
             tick = time.perf_counter()
             for micro in range(config.grad_accum):
                 ids = batches.get(step * config.grad_accum + micro).to(device, non_blocking=True)
@@ -340,12 +348,11 @@ def train(config: TrainConfig, *, resume: bool = False, ledger: Any = None, proj
             tokens_session += config.tokens_per_step * dist_info.world_size
             loop_seconds += time.perf_counter() - tick
             if step % config.log_every == 0:
-                say(f"step {step}: train loss {float(loss) * config.grad_accum:.4f}, "
+                say(f"step {step}: train loss {float(loss.detach()) * config.grad_accum:.4f}, "
                     f"lr {schedule.get_last_lr()[0]:.2e}")
             stop = False
             if step % config.eval.every_steps == 0 or step == config.max_steps:
-                eval_loss = _all_mean(evaluate(model, dataset.val, config.eval.batches, config.micro_batch,
-                                               device, precision), dist_info)
+                eval_loss = run_eval()
                 history.append((step, eval_loss))
                 say(f"step {step}: eval loss {eval_loss:.4f}")
                 if stopper.update(eval_loss):
@@ -361,57 +368,55 @@ def train(config: TrainConfig, *, resume: bool = False, ledger: Any = None, proj
                 break
 
         if history[-1][0] != step:  # stopped between evaluations: measure where it ended
-            final = _all_mean(evaluate(model, dataset.val, config.eval.batches, config.micro_batch, device,
-                                       precision), dist_info)
-            history.append((step, final))
-        refresh_spend()
-        checkpoint = None
-        if dist_info.main:
-            checkpoint = str(_save(run_dir, model, optimizer, schedule, scaler, dataset, step, spend, history,
-                                   stopper))
+            history.append((step, run_eval()))
         tokens_per_second = tokens_session / loop_seconds if loop_seconds else 0.0
         peak_flops = _peak_flops(device, device_type, precision, check, dist_info.world_size)
-        mfu = flops_token * tokens_per_second / peak_flops if peak_flops else None
+        mfu = flops_token * tokens_per_second / peak_flops if peak_flops and tokens_per_second else None
         peak_memory = (torch.cuda.max_memory_allocated() / 2**30 if device_type == "cuda"
                        else metering.peak_rss_gib())
-        gpu_kwh = energy.kwh() if energy is not None else None
+        checkpoint = None
+        if dist_info.main:
+            refresh_spend()  # the checkpoint carries the spend so far, for the budget of a resumed run
+            checkpoint = str(_save(run_dir, model, optimizer, schedule, scaler, dataset, step, spend, history,
+                                   stopper))
+        refresh_spend()
         session_cpu = spend.cpu_seconds - base.cpu_seconds
         session_gpu_hours = spend.gpu_hours - base.gpu_hours
-        session_cost = spend.cost_usd - base.cost_usd
-        energy_kwh = (gpu_kwh * prices.pue + session_cpu / 3600.0 * prices.cpu_watts_per_core / 1000.0 * prices.pue
-                      if gpu_kwh is not None else None)
+        gpu_kwh = energy.kwh() if energy is not None else None
+        # NVML measures the GPUs; the CPU side is always the documented estimate (CPU-seconds x watts per core).
+        energy_kwh = compute_energy_kwh(session_cpu, 0.0 if gpu_kwh is not None else session_gpu_hours, prices)
+        if gpu_kwh is not None:
+            energy_kwh += gpu_kwh * prices.pue
         status = "completed" if stopped_by == "completed" else "stopped"
         if run is not None:
             run.tokens = tokens_session
             run.gpu_hours = session_gpu_hours
-            run.cost_usd = session_cost  # all ranks' CPU time, not only this process's
-            if energy_kwh is not None:
-                run.energy_kwh = energy_kwh
+            run.cost_usd = spend.cost_usd - base.cost_usd  # all ranks' CPU time, not only this process's
+            run.energy_kwh = energy_kwh
             run.status = status
             run.results.update({
                 "stopped_by": stopped_by, "budget_limit": budget_limit, "steps": step, "start_step": start_step,
                 "eval_loss_start": history[0][1], "eval_loss_end": history[-1][1], "best_eval_loss": stopper.best,
+                "eval_history": [list(pair) for pair in history],
                 "tokens_per_second": tokens_per_second, "mfu": mfu, "peak_memory_gib": peak_memory,
-                "energy_source": "nvml" if gpu_kwh is not None else "estimate from CPU-seconds and rated watts",
+                "energy_source": "nvml + CPU estimate" if gpu_kwh is not None else
+                                 "estimate: CPU-seconds x watts per core (+ GPU-hours x rated watts) x PUE",
                 "cumulative_cost_usd": spend.cost_usd, "params_total": params_total,
                 "params_trainable": params_trainable, "checkpoint": checkpoint,
-                "measured_vs_estimate": check.compare(spend.cost_usd, spend.gpu_hours, peak_memory),
+                "measured_vs_estimate": check.compare(
+                    cost_usd=spend.cost_usd, wall_hours=spend.wall_seconds / 3600.0, memory_gib=peak_memory,
+                    device_hours=spend.gpu_hours if device_type == "cuda" else spend.cpu_seconds / 3600.0),
             })
-    from truecost.estimate.pricing import compute_energy_kwh
-
-    result = TrainResult(
+    return TrainResult(
         run_id=run.id if run is not None else None, status=status, stopped_by=stopped_by, steps=step,
         start_step=start_step, tokens=spend.tokens, eval_loss_start=history[0][1],
         eval_loss_end=history[-1][1], best_eval_loss=min(loss for _, loss in history),
         tokens_per_second=tokens_per_second, wall_seconds=spend.wall_seconds, cpu_seconds=spend.cpu_seconds,
-        gpu_hours=spend.gpu_hours,
-        energy_kwh=(run.record.energy_kwh if run is not None
-                    else compute_energy_kwh(session_cpu, session_gpu_hours, prices)),
-        cost_usd=spend.cost_usd, mfu=mfu, device=device_type, precision=precision.name,
-        gradient_checkpointing=use_recompute, world_size=dist_info.world_size, params_total=params_total,
-        params_trainable=params_trainable, peak_memory_gib=peak_memory, output_dir=str(run_dir),
-        checkpoint=checkpoint, budget_limit=budget_limit, eval_history=history, estimate=check.summary)
-    return result
+        gpu_hours=spend.gpu_hours, energy_kwh=energy_kwh, cost_usd=spend.cost_usd, mfu=mfu, device=device_type,
+        precision=precision.name, gradient_checkpointing=use_recompute, world_size=dist_info.world_size,
+        params_total=params_total, params_trainable=params_trainable, peak_memory_gib=peak_memory,
+        output_dir=str(run_dir), checkpoint=checkpoint, budget_limit=budget_limit, eval_history=history,
+        estimate=check.summary)
 
 
 # -- helpers --------------------------------------------------------------------------------------------------

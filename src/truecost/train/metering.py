@@ -7,6 +7,7 @@ CPU-seconds x `hardware.cpu_watts_per_core` (plus GPU-hours x rated watts) x PUE
 
 from __future__ import annotations
 
+import functools
 import os
 import resource
 import sys
@@ -36,7 +37,8 @@ def flops_per_token(params: int, trainable: int, layers: int, hidden: int, seq_l
     return 4.0 * params + weight_grads + 12.0 * layers * hidden * seq_len
 
 
-def measure_peak_flops(device: str, dtype: Any, seconds: float = 0.3) -> float:
+@functools.lru_cache(maxsize=8)
+def measure_peak_flops(device: str, dtype: Any, seconds: float = 0.2) -> float:
     """Achievable dense matmul FLOP/s on `device` in `dtype`: the denominator of MFU where no rated peak is known.
 
     On a CPU there is no datasheet figure for a slice of a shared machine, so we measure what a large matmul

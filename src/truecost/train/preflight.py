@@ -28,6 +28,7 @@ class Preflight:
     device_memory_gib: float
     cost_usd: float
     gpu_hours: float
+    wall_hours: float
     gpu: str
     levers: list[str] = field(default_factory=list)
     breakdown: dict[str, float] = field(default_factory=dict)
@@ -44,17 +45,20 @@ class Preflight:
     def summary(self) -> dict[str, Any]:
         """The figures the result, the ledger and `--json` carry."""
         return {"cost_usd": self.cost_usd, "memory_gib": self.memory_gib, "gpu_hours": self.gpu_hours,
+                "wall_hours": self.wall_hours,
                 "device_memory_gib": self.device_memory_gib, "fits": self.fits, "recompute": self.recompute,
                 "gpu": self.gpu, "breakdown": self.breakdown}
 
-    def compare(self, cost_usd: float, gpu_hours: float, memory_gib: float) -> dict[str, dict[str, float | None]]:
-        """Estimate beside measurement, with measured/estimated ratios."""
+    def compare(self, *, cost_usd: float, wall_hours: float, device_hours: float,
+                memory_gib: float) -> dict[str, dict[str, float | None]]:
+        """Estimate beside measurement, with measured/estimated ratios. `device_hours` are GPU-hours, or
+        core-hours of CPU time on a CPU run (the estimate counts one CPU core as one device)."""
         def row(estimated: float, measured: float) -> dict[str, float | None]:
             return {"estimated": estimated, "measured": measured,
                     "ratio": measured / estimated if estimated else None}
 
-        return {"cost_usd": row(self.cost_usd, cost_usd), "gpu_hours": row(self.gpu_hours, gpu_hours),
-                "memory_gib": row(self.memory_gib, memory_gib)}
+        return {"cost_usd": row(self.cost_usd, cost_usd), "wall_hours": row(self.wall_hours, wall_hours),
+                "device_hours": row(self.gpu_hours, device_hours), "memory_gib": row(self.memory_gib, memory_gib)}
 
     def peak_flops_per_gpu(self, precision: str) -> float | None:
         """The catalogue's rated dense FLOP/s for the run's GPU at `precision`, or None."""
@@ -232,7 +236,8 @@ def plan_variants(config: TrainConfig, target: Target, device: str, base: Varian
 def _as_preflight(estimate: Any, recompute: bool, target: Target) -> Preflight:
     return Preflight(fits=bool(estimate.fits_in_memory), recompute=recompute, memory_gib=_memory_total(estimate),
                      device_memory_gib=float(estimate.device_memory_gib), cost_usd=_p50(estimate.cost_usd),
-                     gpu_hours=_p50(estimate.gpu_hours), gpu=target.gpu, breakdown=_breakdown(estimate),
+                     gpu_hours=_p50(estimate.gpu_hours), wall_hours=_p50(estimate.wall_hours), gpu=target.gpu,
+                     breakdown=_breakdown(estimate),
                      estimate=estimate)
 
 
