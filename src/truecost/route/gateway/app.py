@@ -36,7 +36,7 @@ from truecost.route.gateway.recorder import LedgerRecorder
 from truecost.route.gateway.routing import LengthRouter, Route, build_routes
 from truecost.route.gateway.settings import KNOB_HEADER, GatewaySettings
 from truecost.route.gateway.sse import SSERelay
-from truecost.route.gateway.upstream import UpstreamFailure, UpstreamPool
+from truecost.route.gateway.upstream import UpstreamFailure, UpstreamPool, UpstreamStream
 
 
 class Gateway:
@@ -305,13 +305,13 @@ class Gateway:
                                      headers=headers)
         return self._all_failed(record, failures, started)
 
-    async def _relay(self, upstream: httpx.Response, relay: SSERelay, record: RequestRecord,
+    async def _relay(self, upstream: UpstreamStream, relay: SSERelay, record: RequestRecord,
                      started: float) -> AsyncIterator[bytes]:
         """Forward the upstream's events as they arrive; once the stream ends (or breaks), price and log it."""
         status = "ok"
         first_byte_ms: float | None = None
         try:
-            async for chunk in upstream.aiter_bytes():
+            async for chunk in upstream.response.aiter_bytes():
                 for event in relay.feed(chunk):
                     if first_byte_ms is None:
                         first_byte_ms = (time.perf_counter() - started) * 1000
