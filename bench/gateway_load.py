@@ -23,7 +23,6 @@ import json
 import os
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -261,6 +260,8 @@ def print_table(r: dict[str, Any]) -> None:
     print(f"{'added latency p50 / p95 (paired, ms)':<36}{'':>16}"
           f"{lat['paired_added_p50_ms']:>7.2f} / {lat['paired_added_p95_ms']:<6.2f}")
     print(f"{'gateway CPU per request (ms)':<36}{'':>16}{r['gateway_cpu_ms_per_request']:>16.2f}")
+    # What one otherwise idle core could carry, from CPU time: comparable across runs on a busy machine.
+    print(f"{'requests/s per free core (from CPU)':<36}{'':>16}{1000 / r['gateway_cpu_ms_per_request']:>16.0f}")
     ledger = r["ledger"]
     print(f"{'ledger rows / requests answered':<36}{'':>16}"
           f"{str(ledger['ledger_rows']) + '/' + str(ledger['gateway_answered']):>16}")
