@@ -144,3 +144,17 @@ def test_bad_eval_file_is_one_clear_line(tmp_path: Path) -> None:
     assert "Traceback" not in proc.stderr
     proc = truecost("review", "--target", "nonsense", "--suites", "performance")
     assert proc.returncode == 2 and "hf:PATH" in proc.stderr
+
+
+def test_api_model_is_priced_per_token_by_estimate(tmp_path: Path) -> None:
+    from truecost.estimate import token_price_usd
+
+    with serve(scripted_app(safe_reply)) as url:
+        result = run_review(f"openai:{url}#gpt-4o-mini", ["performance"], limit=4,
+                            ledger=Ledger(f"sqlite:///{tmp_path / 'l.db'}"))
+    requests = result.cost["requests"]
+    expected_usd = token_price_usd("gpt-4o-mini", result.cost["prompt_tokens"], result.cost["completion_tokens"])
+    assert result.cost["api_usd"] == pytest.approx(expected_usd)  # prices are linear in tokens
+    assert result.metric("performance.cost_per_1k_requests_usd").value == pytest.approx(
+        1000 * result.cost["api_usd"] / requests)
+    assert result.cost["review_cost_usd"] >= result.cost["api_usd"]

@@ -210,6 +210,10 @@ def run_review(target: str | Target, suites: Iterable[str] = SUITES,
     if max_usd is not None and max_usd <= 0:
         raise UserError("max_usd must be positive")
     fail_on = [s.strip() for s in fail_on if s.strip()]
+    for selector in fail_on:
+        if selector not in (*SUITES, "any", "all", "*", "findings") and not any(c in selector for c in ".*?["):
+            raise UserError(f"--fail-on {selector!r}: use any, findings, a suite ({', '.join(SUITES)}), "
+                            "a metric name or a glob such as bias.bbq.*")
     base_metrics = load_baseline(baseline) if baseline else None
     paths = resolve_data(data)
     cfg = config or load_config()
@@ -220,7 +224,7 @@ def run_review(target: str | Target, suites: Iterable[str] = SUITES,
 
     tgt = parse_target(target) if isinstance(target, str) else target
     judge_target = parse_target(judge) if isinstance(judge, str) else judge
-    book = ledger if ledger is not None else Ledger()
+    book = ledger if ledger is not None else Ledger(config_url=cfg.ledger.url)
     started = datetime.now(UTC).isoformat(timespec="seconds")
     session = Session(tgt, Budget(max_requests, max_usd), prices, cfg, max_new_tokens, progress,
                       total_items=plan.count())
