@@ -80,6 +80,8 @@ class Decision:
     quality_drop_low: float
     break_even_quality_drop: float | None
     quality_source: str
+    quality_drop_basis: str
+    quality_drop_rows: int
     reason: str
     economics: dict[str, Any]
 
@@ -95,7 +97,8 @@ class Decision:
 
 
 def decide(quality_drop: float, quality_drop_se: float, quality_alarm: bool, first_alarm_window: int | None,
-           economics: Economics, confidence: float = 0.5, quality_source: str = "labels") -> Decision:
+           economics: Economics, confidence: float = 0.5, quality_source: str = "labels",
+           drop_basis: str = "after_alarm", drop_rows: int = 0) -> Decision:
     """Retrain when quality alarmed and the loss (at `confidence`) beats the retrain cost; watch on any alarm."""
     from scipy import stats
 
@@ -109,12 +112,17 @@ def decide(quality_drop: float, quality_drop_se: float, quality_alarm: bool, fir
                   f"${loss_low:,.0f} over {economics.horizon_days:.0f} days, more than a ${cost:,.0f} retrain")
     elif first_alarm_window is not None or loss >= cost:
         action = "watch"
-        reason = (f"drift seen, but the loss (${loss:,.0f}; at {confidence:.0%} confidence ${loss_low:,.0f}) does "
-                  f"not surely exceed the ${cost:,.0f} retrain")
+        if drop_basis == "since_change":
+            reason = (f"quality alarm too recent to price: the drop so far ({quality_drop:.3f}, ${loss:,.0f}) "
+                      f"includes the values that raised it; waiting for more against a ${cost:,.0f} retrain")
+        else:
+            reason = (f"drift seen, but the loss (${loss:,.0f}; at {confidence:.0%} confidence ${loss_low:,.0f}) "
+                      f"does not exceed the ${cost:,.0f} retrain")
     else:
         action = "none"
         reason = f"no alarm; expected loss ${loss:,.0f} is below the ${cost:,.0f} retrain"
     return Decision(action=action, expected_loss_usd=loss, expected_loss_low_usd=loss_low, retrain_cost_usd=cost,
                     first_alarm_window=first_alarm_window, quality_drop=quality_drop, quality_drop_low=drop_low,
                     break_even_quality_drop=economics.break_even_drop(), quality_source=quality_source,
-                    reason=reason, economics=asdict(economics))
+                    quality_drop_basis=drop_basis, quality_drop_rows=drop_rows, reason=reason,
+                    economics=asdict(economics))

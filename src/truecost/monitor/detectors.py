@@ -157,6 +157,7 @@ class QualityDriftDetector(Detector):
         self.seen_: list[float] = []
         self.last_zero_ = 0  # index in `seen_` after which the current excursion began
         self.change_index_: int | None = None
+        self.alarm_index_: int | None = None
         return self
 
     def window_values(self, window: Batch) -> Array:
@@ -177,6 +178,7 @@ class QualityDriftDetector(Detector):
                 self.last_zero_ = offset + i + 1
             elif level > self.threshold_ and self.change_index_ is None:
                 self.change_index_ = self.last_zero_
+                self.alarm_index_ = offset + i + 1
         self.seen_.extend(values.tolist())
         peak = float(path.max()) if len(path) else self.level_
         self.level_ = float(path[-1]) if len(path) else self.level_
@@ -185,19 +187,27 @@ class QualityDriftDetector(Detector):
                    "reference_mean": self.target_, "cusum": self.level_, "threshold": self.threshold_}
         return Signal(score=self.level_ / self.threshold_, alarm=peak > self.threshold_, details=details)
 
-    def estimate_drop(self) -> tuple[float, float, int]:
-        """(quality drop, its standard error, values used): since the estimated change point if alarmed, else all.
+    def estimate_drop(self, min_after_alarm: int = 20) -> tuple[float, float, int, str]:
+        """(quality drop, its standard error, values used, basis) where basis says which values were used.
 
-        The change point is where the alarming CUSUM excursion last left zero, the classic CUSUM estimate.
+        `after_alarm`: only values after the alarm, which played no part in raising it, so the estimate is
+        free of the winner's curse (an alarm fires where values happened to be low). `since_change`: the alarm
+        is too recent, so values since the CUSUM change point (where the alarming excursion left zero; biased
+        high, good only for "watch"). `all`: no alarm, the whole stream.
         """
-        start = self.change_index_ if self.change_index_ is not None else 0
+        if self.alarm_index_ is not None and len(self.seen_) - self.alarm_index_ >= min_after_alarm:
+            start, basis = self.alarm_index_, "after_alarm"
+        elif self.change_index_ is not None:
+            start, basis = self.change_index_, "since_change"
+        else:
+            start, basis = 0, "all"
         after = np.asarray(self.seen_[start:], dtype=float)
         if len(after) == 0:
-            return 0.0, 0.0, 0
+            return 0.0, 0.0, 0, basis
         ref = self.reference_values_
         drop = self.target_ - float(after.mean())
         se = float(np.sqrt(ref.var(ddof=1) / len(ref) + (after.var(ddof=1) if len(after) > 1 else 0.25) / len(after)))
-        return drop, se, len(after)
+        return drop, se, len(after), basis
 
 
 class OpsDriftDetector(Detector):

@@ -69,8 +69,8 @@ class HashingEmbedder:
 
     def transform(self, texts: Sequence[str]) -> Array:
         """One unit vector per text (zeros for a text without words)."""
-        sparse = self.tfidf_.transform(self.vectorizer_.transform(list(texts)))
-        dense = np.asarray(sparse @ self.projection_, dtype=np.float64)
+        sparse = self.tfidf_.transform(self.vectorizer_.transform(list(texts))).astype(np.float32)
+        dense = np.asarray(sparse @ self.projection_, dtype=np.float64)  # float32 x float32: no copy of the matrix
         norms = np.linalg.norm(dense, axis=1, keepdims=True)
         return dense / np.where(norms > 0, norms, 1.0)
 

@@ -141,11 +141,12 @@ class Monitor:
         """The retrain decision from everything seen so far."""
         quality = self.detectors_["quality_drift"]
         assert isinstance(quality, QualityDriftDetector)
-        drop, se, _ = quality.estimate_drop()
+        drop, se, rows, basis = quality.estimate_drop(self.settings.min_rows_after_alarm)
         first = next((w.index for w in self.windows_ if w.alarm), None)
-        quality_alarm = quality.change_index_ is not None
-        return decide(drop, se, quality_alarm, first, self.economics_, self.settings.decision_confidence,
-                      quality.source)
+        # Only a drop measured after the alarm can buy a retrain; a fresher alarm means "watch" for now.
+        confirmed = quality.alarm_index_ is not None and basis == "after_alarm"
+        return decide(drop, se, confirmed, first, self.economics_, self.settings.decision_confidence,
+                      quality.source, drop_basis=basis, drop_rows=rows)
 
     def result(self) -> MonitorResult:
         """Windows so far and the decision, as one result."""

@@ -45,6 +45,9 @@ class MonitorSettings(Section):
     # How sure the loss must be to exceed the retrain cost: 0.5 decides on the expected loss (risk-neutral; the
     # quality alarm already guards against acting on noise); 0.9 waits for the loss's 90% lower bound.
     decision_confidence: float = Field(0.5, ge=0.5, lt=1)
+    # Quality values needed after a quality alarm before its drop is priced for "retrain"; the values that raised
+    # the alarm are biased low (an alarm fires where they happened to be low), so they only ever mean "watch".
+    min_rows_after_alarm: int = Field(20, ge=1)
     # Relative rise in latency p95 or cost per request that counts as ops drift (smaller rises are noise or load).
     ops_min_increase: float = Field(0.10, ge=0)
     seed: int = 0
