@@ -19,6 +19,7 @@ from truecost.curate.dedup import (
     find_near_duplicates,
     hashing,
     near_signature,
+    near_signatures,
     similarity,
 )
 from truecost.curate.dedup.index import NearIndex
@@ -243,3 +244,18 @@ def test_many_near_copies_form_one_cluster_with_few_verifications() -> None:
     result = find_near_duplicates(docs(*copies))
     assert len(result.removed) == 299 and len(set(result.cluster_of.values())) == 1
     assert result.stats["verified_pairs"] < 300 * 6, result.stats  # all pairs would be 44,850
+
+
+def test_batch_signatures_equal_one_at_a_time() -> None:
+    """The vectorised batch map step must give exactly the per-document signatures (its reference)."""
+    rng = random.Random(5)
+    pool = split_words(NOTICE + " " + GUIDE + " " + RECIPE)
+    texts = ["", "one", "two words", "a b c", NOTICE, GUIDE, RECIPE]
+    texts += [" ".join(rng.choice(pool) for _ in range(rng.choice([3, 40, 90, 120, 160, 6000]))) for _ in range(25)]
+    items = [(f"d{i}", split_words(t)) for i, t in enumerate(texts)]
+    params = NearDedupParams()
+    batch = near_signatures(items, params)
+    for (doc_id, words), got in zip(items, batch, strict=True):
+        want = near_signature(doc_id, words, params)
+        assert got.id == want.id and got.sequence_hash == want.sequence_hash
+        assert np.array_equal(got.words, want.words) and np.array_equal(got.band_keys, want.band_keys), doc_id

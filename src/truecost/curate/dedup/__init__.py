@@ -12,6 +12,7 @@ from truecost.curate.dedup.near import (
     cluster_signatures,
     find_near_duplicates,
     near_signature,
+    near_signatures,
 )
 from truecost.curate.dedup.result import DedupResult
 
@@ -25,4 +26,5 @@ __all__ = [
     "find_exact_duplicates",
     "find_near_duplicates",
     "near_signature",
+    "near_signatures",
 ]

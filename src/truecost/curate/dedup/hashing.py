@@ -107,14 +107,52 @@ def minhash(shingles: np.ndarray, a: np.ndarray, b: np.ndarray, chunk: int = 204
     return sig
 
 
-def band_keys(signature: np.ndarray, num_bands: int, rows_per_band: int, salt: int) -> np.ndarray:
-    """One 64-bit key per LSH band: equal keys mean the band's rows all agree (up to a 2**-64 collision)."""
-    rows = signature[: num_bands * rows_per_band].reshape(num_bands, rows_per_band)
+def minhash_many(shingles: np.ndarray, lengths: np.ndarray, a: np.ndarray, b: np.ndarray,
+                 chunk: int = 4096) -> np.ndarray:
+    """MinHash signatures of many documents at once: `shingles` holds each document's run, `lengths` (all >= 1)
+    their sizes; returns one row per document, equal to `minhash` of each run."""
+    out = np.empty((len(lengths), len(a)), dtype=_U64)
+    ends = np.cumsum(lengths)
+    starts = ends - lengths
+    doc = 0
     with np.errstate(over="ignore"):
-        acc = np.full(num_bands, _U64(salt & _MASK64), dtype=_U64) + np.arange(num_bands, dtype=_U64) * _U64(_MIX1)
-        for r in range(rows_per_band):
-            acc = mix64(acc * _U64(_GOLDEN) + rows[:, r])
-    return acc
+        while doc < len(lengths):
+            if lengths[doc] >= chunk:  # a long document alone, in chunks of its own
+                out[doc] = minhash(shingles[starts[doc] : ends[doc]], a, b, chunk)
+                doc += 1
+                continue
+            # As many whole documents as fit in one block, reduced per document with one reduceat.
+            last = int(np.searchsorted(ends, starts[doc] + chunk, side="right"))
+            last = max(last, doc + 1)
+            last = min(last, len(lengths))
+            while last > doc + 1 and lengths[last - 1] >= chunk:
+                last -= 1
+            block = np.multiply.outer(shingles[starts[doc] : ends[last - 1]], a)
+            block += b
+            out[doc:last] = np.minimum.reduceat(block, starts[doc:last] - starts[doc], axis=0)
+            doc = last
+    return out
+
+
+def band_keys(signature: np.ndarray, num_bands: int, rows_per_band: int, salt: int) -> np.ndarray:
+    """One 64-bit key per LSH band: equal keys mean the band's rows all agree (up to a 2**-64 collision).
+
+    `signature` is one signature or a 2-D array of them (one per row); the keys have the same leading shape.
+    """
+    lead = signature.shape[:-1]
+    rows = signature[..., : num_bands * rows_per_band].reshape(*lead, num_bands, rows_per_band)
+    with np.errstate(over="ignore"):
+        # Mix each row value with its position in the band before summing, so rows cannot cancel or swap.
+        weights = _row_weights(rows_per_band)
+        combined = (mix64(rows ^ weights) * weights).sum(axis=-1, dtype=_U64)
+        combined += np.arange(num_bands, dtype=_U64) * _U64(_MIX1) + _U64(salt & _MASK64) * _U64(_MIX2)
+    return mix64(combined)
+
+
+def _row_weights(rows_per_band: int) -> np.ndarray:
+    """Distinct odd 64-bit weights, one per row position in a band."""
+    with np.errstate(over="ignore"):
+        return mix64(np.arange(1, rows_per_band + 1, dtype=_U64) * _U64(_GOLDEN)) | _U64(1)
 
 
 def sequence_hash(word_hash: np.ndarray) -> int:

@@ -44,23 +44,22 @@ def length_bound(len_a: int, len_b: int) -> float:
     return 1.0 if total == 0 else 2.0 * min(len_a, len_b) / total
 
 
-def bag_keys(word_hash: np.ndarray) -> np.ndarray:
-    """Sorted, distinct keys for the multiset of words: the i-th copy of a word gets its own key."""
+def bag_keys(word_hash: np.ndarray) -> frozenset[int]:
+    """Keys for the multiset of words: the i-th copy of a word gets its own key, so set size = word count."""
     if len(word_hash) == 0:
-        return word_hash.copy()
-    ordered = np.sort(word_hash)
+        return frozenset()
+    ordered = np.sort(word_hash.astype(np.uint64))
     run_start = np.concatenate([[True], ordered[1:] != ordered[:-1]])
     start_idx = np.maximum.accumulate(np.where(run_start, np.arange(len(ordered)), 0))
     copy_no = (np.arange(len(ordered)) - start_idx).astype(np.uint64)
-    with np.errstate(over="ignore"):
-        keys = ordered ^ (copy_no * np.uint64(0x9E3779B97F4A7C15))
-    return np.unique(keys)
+    # Word hashes are 32-bit, so the copy number can live in the high half without collisions.
+    return frozenset((ordered | (copy_no << np.uint64(32))).tolist())
 
 
-def bag_bound(keys_a: np.ndarray, keys_b: np.ndarray) -> float:
+def bag_bound(keys_a: frozenset[int], keys_b: frozenset[int]) -> float:
     """Upper bound of edit similarity from word counts: the LCS uses each shared word at most min(count) times."""
     total = len(keys_a) + len(keys_b)
     if total == 0:
         return 1.0
-    shared = len(np.intersect1d(keys_a, keys_b, assume_unique=True))
-    return 2.0 * shared / total
+    small, large = (keys_a, keys_b) if len(keys_a) <= len(keys_b) else (keys_b, keys_a)
+    return 2.0 * len(small & large) / total
