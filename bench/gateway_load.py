@@ -138,21 +138,26 @@ async def throughput_phase(url: str, model: str, count: int, concurrency: int, d
     latencies: list[float] = []
     failed = 0
     sent = 0
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(timeout=30, limits=limits, trust_env=False) as client:
-        async def worker() -> None:
-            nonlocal sent, failed
-            while sent < count and time.monotonic() < deadline:
-                sent += 1
-                ok, ms = await one(client, url, model)
-                if ok:
-                    latencies.append(ms)
-                else:
-                    failed += 1
+    # One small client per worker: httpx spends CPU per request in proportion to its pool's size, and the load
+    # generator shares the CPUs with what it measures.
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    clients = [httpx.AsyncClient(timeout=30, limits=limits, trust_env=False) for _ in range(concurrency)]
 
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        wall_s = time.perf_counter() - started
+    async def worker(client: httpx.AsyncClient) -> None:
+        nonlocal sent, failed
+        while sent < count and time.monotonic() < deadline:
+            sent += 1
+            ok, ms = await one(client, url, model)
+            if ok:
+                latencies.append(ms)
+            else:
+                failed += 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker(client) for client in clients))
+    wall_s = time.perf_counter() - started
+    for client in clients:
+        await client.aclose()
     return {"sent": sent, "ok": len(latencies), "failed": failed, "wall_s": wall_s,
             "rps": len(latencies) / wall_s if wall_s else 0.0, "p50_ms": pct(latencies, 50),
             "p95_ms": pct(latencies, 95)}
@@ -232,7 +237,7 @@ def main() -> int:
         args.json.write_text(json.dumps(results, indent=2))
     print_table(results)
     lost = answered - rows
-    ok = (results["latency"]["paired_added_p50_ms"] <= 15 and thr_gateway["rps"] >= 100
+    ok = (results["latency"]["added_p50_ms"] <= 15 and thr_gateway["rps"] >= 100
           and thr_gateway["failed"] == 0 and lost == 0 and thr_gateway["ok"] == args.requests)
     print(f"targets (added p50 <= 15 ms, >= 100 req/s, none lost): {'met' if ok else 'NOT met'}")
     return 0 if ok else 1
@@ -257,7 +262,8 @@ def print_table(r: dict[str, Any]) -> None:
             print(f"{name:<36}{peer:>16.2f}{ours:>16.2f}{ratio:>9}")
         else:
             print(f"{name:<36}{peer:>16}{ours:>16}{'':>9}")
-    print(f"{'added latency p50 / p95 (paired, ms)':<36}{'':>16}"
+    print(f"{'added latency p50 / p95 (ms)':<36}{'':>16}{lat['added_p50_ms']:>7.2f} / {lat['added_p95_ms']:<6.2f}")
+    print(f"{'  same, median of paired differences':<36}{'':>16}"
           f"{lat['paired_added_p50_ms']:>7.2f} / {lat['paired_added_p95_ms']:<6.2f}")
     print(f"{'gateway CPU per request (ms)':<36}{'':>16}{r['gateway_cpu_ms_per_request']:>16.2f}")
     # What one otherwise idle core could carry, from CPU time: comparable across runs on a busy machine.
