@@ -228,6 +228,16 @@ def test_bad_parameters_and_ids_are_user_errors() -> None:
         find_near_duplicates(docs(NOTICE), shingle=3)
     with pytest.raises(UserError):
         find_near_duplicates([Document("same", NOTICE), Document("same", GUIDE)])
+    for bad in ({"threshold": "high"}, {"num_bands": 2.5}, {"tiers": [[0, "x"]]}, {"tiers": [[10, 2]]},
+                {"rows_per_band": True}):
+        with pytest.raises(UserError):
+            find_near_duplicates(docs(NOTICE), **bad)
+    with pytest.raises(UserError):
+        find_exact_duplicates(docs(NOTICE), threshold=0.9)
+    with pytest.raises(UserError):
+        find_exact_duplicates([Document("same", NOTICE), Document("same", GUIDE)])
+    # Recipe values arrive as TOML types: integral floats and lists are accepted.
+    assert find_near_duplicates(docs(NOTICE), num_bands=32.0, tiers=[[0, 2]]).stats["params"]["num_bands"] == 32
 
 
 def test_empty_input_and_empty_documents() -> None:

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from truecost.curate.dedup.result import DedupResult
+from truecost.errors import UserError
 
 
 class HasWords(Protocol):
@@ -49,6 +50,12 @@ def cluster_exact_keys(ids: Sequence[str], keys: Sequence[str]) -> DedupResult:
     return DedupResult(cluster_of=cluster_of, removed=removed, stats=stats)
 
 
-def find_exact_duplicates(docs: Sequence[HasWords]) -> DedupResult:
-    """Exact duplicates after normalisation; the first occurrence of each text is kept."""
+def find_exact_duplicates(docs: Sequence[HasWords], **params: Any) -> DedupResult:
+    """Exact duplicates after normalisation; the first occurrence of each text is kept. Takes no parameters
+    (`params` exists so a recipe's empty `[curate.exact]` table can be passed through)."""
+    if params:
+        raise UserError(f"exact dedup takes no parameters, got {', '.join(sorted(params))}")
+    ids = [d.id for d in docs]
+    if len(set(ids)) != len(ids):
+        raise UserError("exact dedup needs unique document ids; some ids repeat")
     return cluster_exact_keys([d.id for d in docs], [exact_key(d.words) for d in docs])

@@ -49,11 +49,21 @@ class NearDedupParams:
     tries_per_cluster: int = 4  # members of another cluster a document is checked against in one shared bucket
 
     def __post_init__(self) -> None:
+        # Values may come from a TOML/JSON recipe: coerce, and turn any mistake into one clear line.
+        try:
+            for name in ("num_bands", "rows_per_band", "seed", "tries_per_cluster"):
+                value = getattr(self, name)
+                if isinstance(value, bool) or int(value) != value:
+                    raise ValueError(f"{name} must be an integer, got {value!r}")
+                object.__setattr__(self, name, int(value))
+            object.__setattr__(self, "threshold", float(self.threshold))
+            tiers = tuple((int(lo), int(k)) for lo, k in self.tiers)
+        except (TypeError, ValueError) as exc:
+            raise UserError(f"bad near-dedup parameter: {exc}") from None
         if not 0.0 < self.threshold <= 1.0:
             raise UserError(f"near-dedup threshold must be in (0, 1], got {self.threshold}")
         if self.num_bands < 1 or self.rows_per_band < 1 or self.tries_per_cluster < 1:
             raise UserError("near-dedup num_bands, rows_per_band and tries_per_cluster must be at least 1")
-        tiers = tuple((int(lo), int(k)) for lo, k in self.tiers)
         if not tiers or tiers[0][0] != 0 or any(b[0] <= a[0] for a, b in zip(tiers, tiers[1:], strict=False)):
             raise UserError("near-dedup tiers must start at 0 words and ascend, e.g. [[0, 2], [100, 3]]")
         if any(k < 1 for _, k in tiers):
