@@ -92,7 +92,6 @@ def main() -> None:
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT.parent / "src"))
     from truecost.estimate.calibration import imputed_gpus, read_runs, run_spec
-    from truecost.estimate.catalogue import find_gpu
     from truecost.estimate.training import estimate_training, model_flops, resolve
 
     runs = read_runs(args.runs, tiers=tuple(args.tiers.split(",")))
@@ -103,8 +102,9 @@ def main() -> None:
             spec = run_spec(run)
             arch, gpu = resolve(spec)
             est = estimate_training(spec, with_levers=False)
-            gpus = run.num_gpus or imputed_gpus(model_flops(arch, spec), gpu.peak_tflops["bf16"])
-            six_nd = 6 * run.params_active * run.tokens / (0.40 * find_gpu(run.gpu).peak_flops("bf16")) / 3600
+            gpus = run.num_gpus or imputed_gpus(model_flops(arch, spec), gpu.peak_tflops.get("bf16") or 125.0)
+            peak16 = gpu.peak_tflops.get("bf16") or gpu.peak_tflops["fp16"]
+            six_nd = 6 * run.params_active * run.tokens / (0.40 * peak16 * 1e12) / 3600
             rows.append({"run": run, "truecost": est.gpu_hours, "6nd": six_nd, "gpus": gpus})
             job, note = llm_analysis_job(run, spec, arch, gpus, Path(tmp))
             jobs.append(job)

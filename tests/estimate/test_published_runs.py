@@ -65,7 +65,7 @@ def test_six_nd_at_40_percent_is_the_baseline_to_beat(shared_data: Path) -> None
     baseline = []
     for run in runs:
         gpu = find_gpu(run.gpu)
-        hours = 6 * run.params_active * run.tokens / (0.40 * gpu.peak_flops("bf16")) / 3600
+        hours = 6 * run.params_active * run.tokens / (0.40 * gpu.peak_flops("fp16")) / 3600
         baseline.append(abs(hours / run.gpu_hours - 1))
     ours = summary(evaluate(runs))["median_abs_error"]
     print(f"6ND@40% median |error| {statistics.median(baseline):.1%} vs truecost {ours:.1%}")

@@ -144,6 +144,10 @@ def register(app: typer.Typer) -> None:
         pricing: str | None = PRICING_OPTION, price: float | None = PRICE_OPTION,
         mfu: float | None = typer.Option(None, "--mfu", help="Override the fitted utilisation (0-1)."),
         device_memory_gib: float | None = typer.Option(None, "--device-memory-gib", help="Override GPU memory."),
+        power_utilisation: float | None = typer.Option(None, "--power-utilisation",
+                                                       help="Average GPU draw as a share of TDP (default 0.7)."),
+        pue: float | None = typer.Option(None, "--pue", help="Data-centre PUE (default: truecost.toml, 1.2)."),
+        grid: float | None = typer.Option(None, "--grid-kg-co2-per-kwh", help="Grid carbon intensity."),
         as_json: bool = JSON_OPTION,
     ) -> None:
         """GPU-hours, wall time, $, energy, CO2 (p10/p50/p90), memory per GPU and levers for one training run."""
@@ -153,7 +157,8 @@ def register(app: typer.Typer) -> None:
             "gpu": gpu, "gpus": gpus, "precision": precision, "seq_len": seq_len, "method": method,
             "lora_rank": lora_rank, "zero": zero, "tp": tp, "pp": pp, "recompute": recompute,
             "micro_batch": micro_batch, "pricing": pricing, "price_per_gpu_hour": price, "mfu": mfu,
-            "device_memory_gib": device_memory_gib}
+            "device_memory_gib": device_memory_gib, "power_utilisation": power_utilisation, "pue": pue,
+            "grid_kg_co2_per_kwh": grid}
         result = _training(cfg, fields)
         if as_json:
             print_json(result)

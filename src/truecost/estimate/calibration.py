@@ -115,11 +115,22 @@ class PublishedRun:
     gpu_hours: float
     tier: str
     run_type: str
+    precision: str = "bf16"
 
 
 def _number(text: str) -> float | None:
     cleaned = text.replace(",", "").strip()
     return float(cleaned) if re.fullmatch(r"[0-9.]+(e[0-9+]+)?", cleaned) else None
+
+
+def _precision(text: str) -> str:
+    """The training precision a free-text column names (FP8 runs get the FP8 speed-up; the rest are 16-bit)."""
+    lowered = text.lower()
+    if "fp8" in lowered:
+        return "fp8"
+    if "fp16" in lowered and "bf16" not in lowered:
+        return "fp16"
+    return "bf16"
 
 
 def read_runs(path: str | Path, tiers: tuple[str, ...] = FIT_TIERS, pretrain_only: bool = True
@@ -148,7 +159,8 @@ def read_runs(path: str | Path, tiers: tuple[str, ...] = FIT_TIERS, pretrain_onl
                                      params_active=_number(row.get("params_active", "")) or total, tokens=tokens,
                                      seq_len=int(_number(row.get("seq_len", "")) or 2048), gpu=gpu,
                                      num_gpus=int(gpus) if gpus else None, gpu_hours=hours,
-                                     tier=row["reliability_tier"], run_type=row["run_type"]))
+                                     tier=row["reliability_tier"], run_type=row["run_type"],
+                                     precision=_precision(row.get("precision", ""))))
     return runs
 
 
@@ -163,7 +175,7 @@ def run_spec(run: PublishedRun) -> Any:
         model = None
     return TrainingSpec(model=model, params=None if model else run.params_total,
                         active_params=None if model else run.params_active, tokens=run.tokens, gpu=run.gpu,
-                        gpus=run.num_gpus or 0, seq_len=run.seq_len, precision="bf16", method="full",
+                        gpus=run.num_gpus or 0, seq_len=run.seq_len, precision=run.precision, method="full",
                         recompute="selective")
 
 
@@ -184,6 +196,8 @@ def _observations(runs: list[PublishedRun], priors: Priors) -> list[tuple[list[f
         peak = gpu.peak_tflops.get("bf16") or gpu.peak_tflops["fp16"]
         gpus = run.num_gpus or imputed_gpus(flops, peak)
         mfu = flops / (run.gpu_hours * 3600.0 * peak * 1e12)
+        if run.precision == "fp8":
+            mfu /= priors.fp8_speedup  # express FP8 runs in 16-bit-equivalent utilisation
         out.append((_features(peak, arch.params_active), math.log(mfu / priors.goodput(gpus)),
                     1.0 if run.tier in JUDGED_TIERS else 0.5))
     return out
