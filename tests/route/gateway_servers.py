@@ -34,6 +34,7 @@ class FakeUpstream:
     delay_s: float = 0.0  # wait this long before answering
     break_stream_after: int | None = None  # drop the connection after this many streamed words
     send_usage: bool = True
+    word_delay_s: float = 0.0  # pause between streamed words
     received: list[dict[str, Any]] = field(default_factory=list)
 
     def answer(self, body: dict[str, Any]) -> str:
@@ -74,6 +75,8 @@ def fake_upstream_app(spec: FakeUpstream) -> FastAPI:
             for i, word in enumerate(text.split(" ")):
                 if spec.break_stream_after is not None and i >= spec.break_stream_after:
                     raise RuntimeError("upstream breaks the stream on purpose")
+                if spec.word_delay_s:
+                    await asyncio.sleep(spec.word_delay_s)
                 delta = {"content": word if i == 0 else " " + word}
                 yield f"data: {json.dumps({**chunk, 'choices': [{'index': 0, 'delta': delta}]})}\n\n".encode()
             done = {"index": 0, "delta": {}, "finish_reason": "stop"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -351,3 +352,62 @@ def test_recorder_writes_in_batches_and_a_bad_row_costs_only_itself(capsys: pyte
     assert len(rows) == 249 and recorder.written == 249 and recorder.failed == 1
     assert sorted(int(r.model[1:]) for r in rows) == [i for i in range(250) if i != 100]
     assert "could not write a request" in capsys.readouterr().err
+
+
+def test_concurrent_requests_are_all_answered_and_logged_once(cheap_strong: Any) -> None:
+    import asyncio
+
+    servers, cheap, strong = cheap_strong
+    config = two_tier(servers["cheap"], servers["strong"],
+                      routes={"auto": {"length_router": {"threshold_chars": THRESHOLD_CHARS},
+                                       "models": ["cheap", "strong"]}})
+    prompts = [SHORT if i % 3 else LONG for i in range(60)]
+
+    async def fire(url: str) -> list[str]:
+        oai = openai.AsyncOpenAI(base_url=f"{url}/v1", api_key="none", max_retries=0, timeout=60)
+        replies = await asyncio.gather(*(oai.chat.completions.create(
+            model="auto", messages=[{"role": "user", "content": p}]) for p in prompts))
+        await oai.close()
+        return [r.choices[0].message.content or "" for r in replies]
+
+    with gateway(config) as (server, ledger):
+        answers = asyncio.run(fire(server.url))
+    assert [a.split()[0] for a in answers] == ["cheap" if p == SHORT else "strong" for p in prompts]
+    rows = ledger.list_requests()
+    assert len(rows) == len(prompts) == len(cheap.received) + len(strong.received)
+    assert len({r.extra["request_id"] for r in rows}) == len(prompts)
+    assert sum(r.model == "strong" for r in rows) == prompts.count(LONG)
+
+
+def test_a_client_leaving_mid_stream_is_logged_as_client_closed() -> None:
+    slow = FakeUpstream("slow", word_delay_s=0.2)
+    with upstreams(slow) as servers:
+        config = {"upstreams": [{"name": "slow", "base_url": f"{servers['slow'].url}/v1"}]}
+        with gateway(config) as (server, ledger):
+            body = {"model": "slow", "stream": True, "messages": [{"role": "user", "content": SHORT}]}
+            with httpx.stream("POST", f"{server.url}/v1/chat/completions", json=body) as response:
+                first = next(response.iter_lines())
+            assert first.startswith("data: ")
+            time.sleep(0.5)  # give the gateway time to notice
+    rows = ledger.list_requests()
+    assert [(r.model, r.status) for r in rows] == [("slow", "client_closed")]
+    assert rows[0].latency_ms < 1500  # the full answer would take 6 x 0.2 s
+
+
+@pytest.mark.postgres
+def test_rows_and_budgets_work_on_a_postgresql_ledger(cheap_strong: Any, postgres_url: str) -> None:
+    servers, _, _ = cheap_strong
+    import uuid
+
+    ledger = Ledger(postgres_url)
+    team = f"pg-team-{uuid.uuid4().hex[:8]}"  # a server shared with earlier runs may hold other teams' spend
+    config = two_tier(servers["cheap"], servers["strong"], keys=[{"name": team, "key": "sk-pg", "budget_usd": 1e-9}])
+    with gateway(config, ledger=ledger) as (server, _):
+        oai = client(server, "sk-pg")
+        oai.chat.completions.create(model="strong", messages=[{"role": "user", "content": SHORT}])
+        with pytest.raises(openai.RateLimitError):
+            oai.chat.completions.create(model="strong", messages=[{"role": "user", "content": SHORT}])
+    rows = [r for r in ledger.list_requests(run_id="test-run") if r.api_key == team]
+    assert [r.status for r in rows] == ["ok", "rejected"]
+    with gateway(config, ledger=ledger) as (server, _), pytest.raises(openai.RateLimitError):
+        client(server, "sk-pg").chat.completions.create(model="strong", messages=[{"role": "user", "content": "x"}])
