@@ -35,6 +35,7 @@ class FakeUpstream:
     break_stream_after: int | None = None  # drop the connection after this many streamed words
     send_usage: bool = True
     word_delay_s: float = 0.0  # pause between streamed words
+    garbage: bool = False  # answer 200 with a body that is not a chat completion
     received: list[dict[str, Any]] = field(default_factory=list)
 
     def answer(self, body: dict[str, Any]) -> str:
@@ -59,6 +60,8 @@ def fake_upstream_app(spec: FakeUpstream) -> FastAPI:
         if spec.fail_status is not None:
             return JSONResponse({"error": {"message": f"{spec.name} is failing on purpose", "type": "server_error",
                                            "param": None, "code": None}}, status_code=spec.fail_status)
+        if spec.garbage:
+            return Response(b"<html>proxy error page</html>", media_type="text/html")
         text = spec.answer(body)
         usage = {"prompt_tokens": spec.prompt_tokens(body), "completion_tokens": words(text),
                  "total_tokens": spec.prompt_tokens(body) + words(text)}

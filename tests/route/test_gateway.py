@@ -156,6 +156,22 @@ def test_failing_upstream_falls_back_to_the_next_model_and_says_so() -> None:
     assert errors == {"broken": 2.0}
 
 
+def test_an_answer_that_is_not_a_completion_counts_as_a_failure() -> None:
+    garbled, good = FakeUpstream("garbled", garbage=True), FakeUpstream("good")
+    with upstreams(garbled, good) as servers:
+        config = {"upstreams": [{"name": n, "base_url": f"{s.url}/v1"} for n, s in servers.items()],
+                  "routes": {"auto": {"models": ["garbled", "good"]}}}
+        with gateway(config) as (server, ledger):
+            reply = client(server).chat.completions.create(model="auto", messages=[{"role": "user", "content": "x"}])
+            with pytest.raises(openai.APIStatusError) as caught:
+                client(server).chat.completions.create(model="garbled", messages=[{"role": "user", "content": "x"}])
+    assert reply.choices[0].message.content.startswith("good answers")
+    assert caught.value.status_code == 502 and "not JSON" in caught.value.message
+    rows = ledger.list_requests()
+    assert [(r.model, r.status) for r in rows] == [("good", "ok"), ("garbled", "error")]
+    assert rows[0].extra["attempts"][0]["reason"] == "protocol"
+
+
 def test_timeout_falls_back_and_all_timeouts_give_504() -> None:
     slow, good = FakeUpstream("slow", delay_s=1.5), FakeUpstream("good")
     with upstreams(slow, good) as servers:

@@ -225,7 +225,7 @@ class Gateway:
         record.status = "error"
         record.latency_ms = (time.perf_counter() - started) * 1000
         self.record(record)
-        if not last.retryable and last.status_code is not None:
+        if not last.retryable and last.status_code is not None and last.status_code >= 400:
             try:
                 content = json.loads(last.body)
             except ValueError:

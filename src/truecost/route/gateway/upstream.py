@@ -29,7 +29,7 @@ class UpstreamFailure(Exception):
     @property
     def retryable(self) -> bool:
         """Whether the next model should be tried (yes, unless the upstream rejected the request itself)."""
-        return self.status_code is None or self.status_code in RETRYABLE_STATUSES
+        return self.reason != "status" or self.status_code in RETRYABLE_STATUSES
 
     def __str__(self) -> str:
         return f"{self.model}: {self.message}"
