@@ -42,8 +42,6 @@ class StepStats:
     docs_out: int = 0
     bytes_in: int = 0
     bytes_out: int = 0
-    words_in: int = 0
-    words_out: int = 0
     docs_modified: int = 0
     cpu_seconds: float = 0.0
     removed_by_rule: Counter[str] = field(default_factory=Counter)
@@ -68,8 +66,7 @@ class StepStats:
 
     def merge(self, other: StepStats) -> None:
         """Add `other` (the same step on another slice) into this one, keeping slice order."""
-        for name in ("docs_in", "docs_out", "bytes_in", "bytes_out", "words_in", "words_out", "docs_modified",
-                     "cpu_seconds"):
+        for name in ("docs_in", "docs_out", "bytes_in", "bytes_out", "docs_modified", "cpu_seconds"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.removed_by_rule.update(other.removed_by_rule)
         self.changes.update(other.changes)
@@ -85,8 +82,7 @@ class StepStats:
         return {
             "step": self.step, "docs_in": self.docs_in, "docs_out": self.docs_out,
             "docs_removed": self.docs_in - self.docs_out, "docs_modified": self.docs_modified,
-            "bytes_in": self.bytes_in, "bytes_out": self.bytes_out, "words_in": self.words_in,
-            "words_out": self.words_out, "cpu_seconds": round(self.cpu_seconds, 4),
+            "bytes_in": self.bytes_in, "bytes_out": self.bytes_out, "cpu_seconds": round(self.cpu_seconds, 4),
             "removed_by_rule": dict(sorted(self.removed_by_rule.items())),
             "changes": dict(sorted(self.changes.items())),
             "examples": self.examples, "skipped": self.skipped,
@@ -97,8 +93,9 @@ def _rounded(value: Any) -> Any:
     return round(value, 4) if isinstance(value, float) else value
 
 
-def _size(docs: list[Document]) -> tuple[int, int]:
-    return sum(d.n_bytes for d in docs), sum(len(d.words) for d in docs)
+def _bytes(docs: list[Document]) -> int:
+    # Bytes only: counting words here would re-split every text a step changed, for no rule's benefit.
+    return sum(d.n_bytes for d in docs)
 
 
 class Step:
@@ -122,24 +119,20 @@ class Step:
 
 
 def run_phase(step: Step, phase: str, docs: list[Document], stats: StepStats, *, count_in: bool) -> list[Document]:
-    """Run one phase of `step`, metering its CPU time and the docs/bytes/words it let through.
+    """Run one phase of `step`, metering its CPU time and the documents and bytes it let through.
 
     `count_in` is False for the reduce phase of a step that also maps, so inputs are counted once.
     """
     if count_in:
         stats.docs_in += len(docs)
-        b, w = _size(docs)
-        stats.bytes_in += b
-        stats.words_in += w
+        stats.bytes_in += _bytes(docs)
     cpu0 = time.process_time()
     out = step.map(docs, stats) if phase == "map" else step.reduce(docs, stats)
     stats.cpu_seconds += time.process_time() - cpu0
     last = phase == "reduce" or not step.has_reduce
     if last:
         stats.docs_out += len(out)
-        b, w = _size(out)
-        stats.bytes_out += b
-        stats.words_out += w
+        stats.bytes_out += _bytes(out)
     return out
 
 

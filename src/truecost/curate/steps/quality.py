@@ -24,8 +24,8 @@ from truecost.curate.steps.base import Step, StepStats
 # Gopher's stop-word list (paper, A.1.1): a document must contain at least two of these.
 GOPHER_STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")
 _STOP_RE = re.compile(r"\b(?:" + "|".join(GOPHER_STOP_WORDS) + r")\b", re.IGNORECASE)
-# A word (a maximal \w run) with no alphabetic character is made only of digits and underscores.
-_NON_ALPHA_WORD_RE = re.compile(r"(?<!\w)[\d_]+(?!\w)")
+# Whole \w+ words made of digits and underscores; starts with a character class so the scan skips ahead fast.
+_DIGIT_UNDERSCORE_WORD_RE = re.compile(r"[\d_](?<!\w.)[\d_]*(?!\w)")
 _BULLETS = ("•", "-", "*", "‣", "◦", "▪", "●", "·", "–")
 _ELLIPSES = ("...", "…")
 
@@ -47,20 +47,14 @@ def _word_hashes(words: list[str]) -> np.ndarray:
     return np.fromiter(map(hash, words), dtype=np.int64, count=len(words)).view(np.uint64)
 
 
-def _ngram_hashes(hashes: np.ndarray, n: int) -> np.ndarray:
-    out = hashes[: len(hashes) - n + 1].copy()
-    for k in range(1, n):
-        out *= _MIX
-        out ^= hashes[k: len(hashes) - n + 1 + k]
-    return out
-
-
 def _dup_fraction(items: list[str]) -> tuple[float, float]:
     """(fraction of items that repeat an earlier item, fraction of characters in those repeats)."""
     if not items:
         return 0.0, 0.0
     counts = Counter(items)
     dup_items = len(items) - len(counts)
+    if dup_items == 0:
+        return 0.0, 0.0
     dup_chars = sum(len(item) * (c - 1) for item, c in counts.items() if c > 1)
     total_chars = sum(len(item) for item in items)
     return dup_items / len(items), dup_chars / total_chars if total_chars else 0.0
@@ -104,7 +98,11 @@ class GopherQuality:
             if ell > c.max_ellipsis_lines_ratio:
                 stats.remove(doc, "gopher_ellipsis_lines_ratio", ell, c.max_ellipsis_lines_ratio)
                 return False
-        alpha = 1.0 - len(_NON_ALPHA_WORD_RE.findall(text)) / n
+        # A \w+ word without a letter is all digits, or digits and underscores (rare: only scanned when present).
+        no_alpha = sum(map(str.isdigit, words))
+        if "_" in text:
+            no_alpha += sum(1 for w in _DIGIT_UNDERSCORE_WORD_RE.findall(text) if "_" in w)
+        alpha = 1.0 - no_alpha / n
         if alpha < c.min_alpha_words_ratio:
             stats.remove(doc, "gopher_alpha_words_ratio", alpha, c.min_alpha_words_ratio)
             return False
@@ -162,41 +160,72 @@ class GopherRepetition:
         if total_chars == 0:
             return True
         csum = np.concatenate(([0], np.cumsum(lengths)))
-        for n, limit in sorted(c.max_top_ngram_char_fraction.items()):
-            if len(words) < n:
-                continue
-            grams = _ngram_hashes(hashes, n)
-            _, first, counts = np.unique(grams, return_index=True, return_counts=True)
-            top = counts.max()
-            if top < 2:
-                continue
-            best = first[counts == top]
-            # Among the most frequent n-grams, the one with the most characters (deterministic under ties).
-            gram_chars = (csum[best + n] - csum[best]).max()
-            value = float(top * gram_chars) / total_chars
-            if value > limit:
-                stats.remove(doc, f"gopher_top_{n}gram_char_fraction", value, limit)
+        # n-gram hashes are built incrementally: grams[n] from grams[n-1] and the next word's hash.
+        grams = hashes
+        size = 1
+        top_limits = dict(c.max_top_ngram_char_fraction)
+        dup_limits = sorted(c.max_dup_ngram_char_fraction.items())
+        last_n = max([*top_limits, *(n for n, _ in dup_limits), 1])
+        dup_done = False
+        for n in range(2, min(last_n, len(words)) + 1):
+            grams = grams[:-1] * _MIX ^ hashes[n - 1:]
+            size = n
+            if n in top_limits and not self._top_ngram_ok(doc, stats, grams, n, top_limits[n], csum, total_chars):
                 return False
-        for n, limit in sorted(c.max_dup_ngram_char_fraction.items()):
-            if len(words) < n:
+            if dup_done or n not in c.max_dup_ngram_char_fraction:
                 continue
-            grams = _ngram_hashes(hashes, n)
-            _, first = np.unique(grams, return_index=True)
-            if len(first) == len(grams):
-                continue
-            # Repeats are the occurrences after the first; their words are covered once even when they overlap.
-            repeat = np.ones(len(grams), dtype=bool)
-            repeat[first] = False
-            starts = np.flatnonzero(repeat)
-            delta = np.zeros(len(words) + 1, dtype=np.int64)
-            delta[starts] += 1
-            delta[starts + n] -= 1
-            covered = np.cumsum(delta[:-1]) > 0
-            value = float(lengths[covered].sum()) / total_chars
-            if value > limit:
-                stats.remove(doc, f"gopher_dup_{n}gram_char_fraction", value, limit)
+            result = self._dup_ngram_ok(doc, stats, grams, n, dup_limits, lengths, total_chars)
+            if result is False:
                 return False
+            dup_done = result is None
+            if dup_done and size >= max(top_limits, default=0):
+                break
         return True
+
+    @staticmethod
+    def _top_ngram_ok(doc: Document, stats: StepStats, grams: np.ndarray, n: int, limit: float, csum: np.ndarray,
+                      total_chars: int) -> bool:
+        ordered = np.sort(grams)
+        # Run lengths of equal hashes in sorted order are the n-gram counts.
+        edges = np.flatnonzero(ordered[1:] != ordered[:-1]) + 1
+        runs = np.diff(np.concatenate(([0], edges, [len(ordered)])))
+        top = int(runs.max())
+        if top < 2:
+            return True
+        starts = np.concatenate(([0], edges))
+        top_values = ordered[starts[runs == top]]
+        positions = np.flatnonzero(grams == top_values[0] if len(top_values) == 1 else np.isin(grams, top_values))
+        # Among the most frequent n-grams, the one with the most characters (deterministic under ties).
+        gram_chars = int((csum[positions + n] - csum[positions]).max())
+        value = float(top * gram_chars) / total_chars
+        if value > limit:
+            stats.remove(doc, f"gopher_top_{n}gram_char_fraction", value, limit)
+            return False
+        return True
+
+    @staticmethod
+    def _dup_ngram_ok(doc: Document, stats: StepStats, grams: np.ndarray, n: int,
+                      dup_limits: list[tuple[int, float]], lengths: np.ndarray, total_chars: int) -> bool | None:
+        """False: removed. None: passes, and no longer n-gram can fail. True: passes."""
+        order = np.argsort(grams, kind="stable")
+        same = grams[order[1:]] == grams[order[:-1]]
+        if not same.any():
+            return None  # no repeated n-gram, so no repeated longer one either
+        # Stable order puts each n-gram's first occurrence first in its run; the rest are repeats, whose words are
+        # covered once even where they overlap.
+        starts = order[1:][same]
+        delta = np.zeros(len(lengths) + 1, dtype=np.int64)
+        delta[starts] += 1
+        delta[starts + n] -= 1
+        covered = np.cumsum(delta[:-1]) > 0
+        value = float(lengths[covered].sum()) / total_chars
+        limit = dict(dup_limits)[n]
+        if value > limit:
+            stats.remove(doc, f"gopher_dup_{n}gram_char_fraction", value, limit)
+            return False
+        # Words covered by repeated (n+1)-grams are a subset of those of n-grams: once this fraction is within
+        # every later limit, no later n can fail.
+        return None if all(value <= later for m, later in dup_limits if m > n) else True
 
 
 class C4Rules:
