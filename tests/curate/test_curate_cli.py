@@ -177,3 +177,25 @@ def test_duplicates_jsonl_scores_on_shared_sample(shared_data: Path, tmp_path: P
                             capture_output=True, text=True, check=True)
     score = json.loads(scored.stdout)
     assert score["pair_precision"] >= 0.99 and score["pair_f1"] >= 0.95 and score["removal_recall"] >= 0.97
+
+
+def test_gzip_input_truncated_and_recipe_via_steps(tmp_path: Path) -> None:
+    import gzip
+
+    body = "".join(json.dumps({"id": f"a{i}", "text": article(f"t{i}")}) + "\n" for i in range(40)).encode()
+    packed = gzip.compress(body)
+    (tmp_path / "whole.jsonl.gz").write_bytes(packed)
+    (tmp_path / "cut.jsonl.gz").write_bytes(packed[: len(packed) // 2])  # a download that stopped half-way
+    (tmp_path / "r.toml").write_text('[curate]\nsteps = ["quality"]\n', encoding="utf-8")
+    out = tmp_path / "out"
+    result = truecost("curate", str(tmp_path / "whole.jsonl.gz"), str(tmp_path / "cut.jsonl.gz"), "-o", str(out),
+                      "--steps", str(tmp_path / "r.toml"), "--json", "-q")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["steps_run"] == ["quality"]
+    assert report["input"]["bad_input"]["unreadable_file"] == 1
+    cut_docs = report["input"]["files"][1]["documents"]
+    assert 0 < cut_docs < 40 and report["input"]["files"][0]["documents"] == 40
+    for name, expected in (("whole.jsonl.gz", 40), ("cut.jsonl.gz", cut_docs)):
+        with gzip.open(out / "kept" / name, "rt", encoding="utf-8") as fh:  # written back compressed
+            assert sum(1 for _ in fh) == expected
