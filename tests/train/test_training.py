@@ -96,3 +96,32 @@ def test_lora_trains_only_adapters_and_qlora_on_cpu_says_why_not(tmp_path: Path)
     assert result.eval_loss_end < result.eval_loss_start
     with pytest.raises(UserError, match="qlora needs a CUDA GPU"):
         train(tiny(tmp_path, method="qlora"))
+
+
+def test_cli_train_json_prints_the_contract_and_nothing_else(tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    import yaml
+
+    from tests.train.conftest import TINY
+
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump({**TINY, "max_steps": 8, "eval": {"every_steps": 4, "batches": 2}}))
+    result = subprocess.run([sys.executable, "-m", "truecost", "train", str(config), "--json"], capture_output=True,
+                            text=True, timeout=300, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    data = json.loads(result.stdout)
+    for key in ("run_id", "status", "steps", "eval_loss_start", "eval_loss_end", "stopped_by", "tokens_per_second",
+                "cost_usd"):
+        assert key in data, key
+    assert data["estimate"]["cost_usd"] > 0 and data["estimate"]["memory_gib"] > 0
+    assert data["status"] == "completed" and data["stopped_by"] == "completed" and data["steps"] == 8
+    assert data["measured_vs_estimate"]["cost_usd"]["measured"] == pytest.approx(data["cost_usd"])
+    assert "eval loss" in result.stderr  # progress goes to stderr
+
+    from truecost.ledger import Ledger
+
+    record = Ledger(f"sqlite:///{tmp_path / '.truecost' / 'ledger.db'}").get_run(data["run_id"])
+    assert record.cost_usd == pytest.approx(data["cost_usd"])

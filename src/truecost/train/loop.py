@@ -260,7 +260,8 @@ def train(config: TrainConfig, *, resume: bool = False, ledger: Any = None, proj
         dataset: Dataset = prepare(config, tokenizer_dir=run_dir / "tokenizer" if resume else None)
         model = build_model(config, len(dataset.tokenizer), device)
         if use_recompute:
-            model.gradient_checkpointing_enable()
+            enable = getattr(model, "activation_checkpointing_enable", None) or model.gradient_checkpointing_enable
+            enable()
         params_total, params_trainable = count_parameters(model)
         trainable = [p for p in model.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(trainable, lr=config.optim.lr, weight_decay=config.optim.weight_decay,
@@ -375,8 +376,8 @@ def train(config: TrainConfig, *, resume: bool = False, ledger: Any = None, proj
         peak_memory = (torch.cuda.max_memory_allocated() / 2**30 if device_type == "cuda"
                        else metering.peak_rss_gib())
         checkpoint = None
+        refresh_spend()  # on every rank (a collective); the checkpoint carries the spend for a resumed budget
         if dist_info.main:
-            refresh_spend()  # the checkpoint carries the spend so far, for the budget of a resumed run
             checkpoint = str(_save(run_dir, model, optimizer, schedule, scaler, dataset, step, spend, history,
                                    stopper))
         refresh_spend()
