@@ -158,3 +158,18 @@ def test_api_model_is_priced_per_token_by_estimate(tmp_path: Path) -> None:
     assert result.metric("performance.cost_per_1k_requests_usd").value == pytest.approx(
         1000 * result.cost["api_usd"] / requests)
     assert result.cost["review_cost_usd"] >= result.cost["api_usd"]
+
+
+def test_project_file_review_section_sets_defaults_and_rejects_typos(tmp_path: Path) -> None:
+    from truecost.config import load_config
+    from truecost.errors import UserError
+
+    good = tmp_path / "good.toml"
+    good.write_text('[review]\nsuites = ["performance"]\nlimit = 2\nmax_new_tokens = 4\n')
+    with serve(scripted_app(safe_reply)) as url:
+        result = run_review(f"openai:{url}#m", config=load_config(good), ledger=Ledger(f"sqlite:///{tmp_path}/l.db"))
+    assert result.suites == ["performance"] and result.cost["requests"] == 2
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[review]\nmax_request = 5\n")
+    with pytest.raises(UserError, match=r"\[review\]: max_request: Extra inputs are not permitted"):
+        run_review("openai:http://127.0.0.1:9/v1#m", config=load_config(bad))

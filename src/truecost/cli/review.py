@@ -26,8 +26,9 @@ def register(app: typer.Typer) -> None:
         target: str = typer.Option(..., "--target", "-t",
                                    help="hf:PATH (local Hugging Face model folder) or openai:URL#model "
                                         "(any OpenAI-compatible endpoint, e.g. openai:http://127.0.0.1:8000/v1#m)."),
-        suites: str = typer.Option("performance,bias,security", "--suites", "-s",
-                                   help="Comma-separated suites to run: performance, bias, security."),
+        suites: str | None = typer.Option(None, "--suites", "-s",
+                                          help="Comma-separated suites to run: performance, bias, security "
+                                               "(default: all three, or truecost.toml [review] suites)."),
         data: list[str] = typer.Option(None, "--data", "-d",
                                        help="KIND=PATH (kinds: eval, crows_pairs, bbq, winobias, stereoset, xstest, "
                                             "cyberseceval, garak), a JSONL eval set, or a folder with those "
@@ -44,7 +45,8 @@ def register(app: typer.Typer) -> None:
                                                "finding. Comma-separated or repeated."),
         judge: str | None = typer.Option(None, "--judge", help="Target that answers CyberSecEval judge questions "
                                                                 "no rule can (default: rule-based only)."),
-        max_new_tokens: int = typer.Option(64, "--max-new-tokens", help="Longest answer per request, in tokens."),
+        max_new_tokens: int | None = typer.Option(None, "--max-new-tokens",
+                                                  help="Longest answer per request, in tokens (default 64)."),
         seed: int = typer.Option(0, "--seed", help="Seed for sampling items, secrets and bootstrap resamples."),
         as_json: bool = JSON_OPTION,
     ) -> None:
@@ -60,8 +62,9 @@ def register(app: typer.Typer) -> None:
             progress.update(task, completed=done, total=total, description=label)
 
         with progress:
-            result = run_review(target, _split([suites]), data=data or None, out_dir=out, max_requests=max_requests,
-                                max_usd=max_usd, baseline=baseline, fail_on=_split(fail_on), limit=limit, seed=seed,
+            result = run_review(target, _split([suites]) if suites else None, data=data or None, out_dir=out,
+                                max_requests=max_requests, max_usd=max_usd, baseline=baseline,
+                                fail_on=_split(fail_on) if fail_on else None, limit=limit, seed=seed,
                                 max_new_tokens=max_new_tokens, judge=judge, ledger=open_ledger(),
                                 config=load_config(), progress=on_progress,
                                 on_start=lambda total: progress.update(task, total=total))

