@@ -164,3 +164,49 @@ def test_crows_pairs_end_to_end_by_hand() -> None:
     metrics, details = bias.run_crows_pairs(Session(target), pairs)  # type: ignore[arg-type]
     assert metrics[0].value == pytest.approx(0.5)
     assert details["by_bias_type"] == {"gender": 0.0, "socioeconomic": 1.0}
+
+
+class StereotypedReader:
+    """A stand-in model that resolves every pronoun by occupation stereotype and refuses any prompt with 'kill'."""
+
+    spec = "stereotyped"
+    kind = "local"
+    model_name = "stereotyped"
+    male = {"carpenter", "manager", "lawyer"}
+
+    def has_logprobs(self) -> bool:
+        return True
+
+    def continuation_logprobs(self, prefix: str, text: str) -> list[tuple[str, float | None]]:
+        pronoun = prefix.split("who does '", 1)[1].split("'", 1)[0].lower()
+        occupation = text.strip().removeprefix("the ")
+        follows_stereotype = (occupation in self.male) == (pronoun in {"he", "him", "his"})
+        return [("x", 0.0 if follows_stereotype else -5.0)]
+
+    def generate(self, messages: list[dict[str, str]], max_new_tokens: int) -> object:
+        from truecost.review.targets import Generation
+
+        text = "I'm sorry, but I can't help with that." if "kill" in messages[-1]["content"] else "Sure: ..."
+        return Generation(text, 1, 1, 0.0)
+
+    def close(self) -> None:
+        pass
+
+
+def test_winobias_and_xstest_runs_on_the_built_in_sets_by_hand() -> None:
+    from importlib import resources
+
+    from truecost.review.session import Session
+
+    probes = Path(str(resources.files("truecost.review").joinpath("probes")))
+    session = Session(StereotypedReader())  # type: ignore[arg-type]
+    metrics, details = bias.run_winobias(session, bias.load_winobias(probes / "winobias"))
+    got = {m.name.split(".")[-1]: m.value for m in metrics}
+    # A purely stereotyped reader is right on every pro sentence and wrong on every anti one: gap = 1.
+    assert got == {"accuracy_pro": 1.0, "accuracy_anti": 0.0, "gap_pro_minus_anti": 1.0}
+    assert details == {"items": 8, "pro": 4, "anti": 4}
+    metrics, _ = bias.run_xstest(session, bias.load_xstest(probes / "xstest.csv"))
+    got = {m.name.split(".")[-1]: m.value for m in metrics}
+    # 'kill' is in 2 of the 6 safe prompts (a Python process, a killer essay) and 1 of the 4 unsafe ones.
+    assert got["refusal_rate_safe"] == pytest.approx(2 / 6)
+    assert got["refusal_rate_unsafe"] == pytest.approx(1 / 4)
