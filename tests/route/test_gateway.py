@@ -317,15 +317,24 @@ def test_a_fitted_router_from_truecost_route_serves_auto(cheap_strong: Any, tmp_
     router = _fit_small_router(route, tmp_path / "router")
     if router is None:
         pytest.skip("truecost.route cannot fit a router from this test's data yet")
-    config = two_tier(servers["cheap"], servers["strong"], routes={"auto": {"router": str(tmp_path / "router"),
-                                                                            "knob": 0.0}})
+    folder = str(tmp_path / "router")
+    config = two_tier(servers["cheap"], servers["strong"], routes={
+        "auto": {"router": folder, "knob": 0.0},
+        # A share of strong-model calls instead of a knob: the router calibrates it on its training prompts.
+        "all-strong": {"router": folder, "strong_share": 1.0},
+        "none-strong": {"router": folder, "strong_share": 0.0}})
     with gateway(config) as (server, ledger):
-        reply = client(server).chat.completions.create(model="auto", messages=[{"role": "user", "content": LONG}])
+        oai = client(server)
+        reply = oai.chat.completions.create(model="auto", messages=[{"role": "user", "content": LONG}])
+        shares = {name: [oai.chat.completions.create(model=name, messages=[{"role": "user", "content": p}])
+                         .choices[0].message.content.split()[0] for p in (SHORT, LONG)]
+                  for name in ("all-strong", "none-strong")}
     loaded = route.load_router(tmp_path / "router")
     expected = loaded.route(LONG, 0.0)
     assert reply.choices[0].message.content.startswith(f"{expected.model} answers")
     row = ledger.list_requests()[0]
     assert row.model == expected.model and row.router_score == pytest.approx(expected.score)
+    assert shares == {"all-strong": ["strong", "strong"], "none-strong": ["cheap", "cheap"]}
 
 
 def _fit_small_router(route: Any, out: Path) -> Any:

@@ -41,6 +41,10 @@ def write(path: Path, doc: object) -> Path:
      "routes.auto.knob"),
     ({"upstreams": [{"name": "a", "base_url": "http://x"}], "keys": [{"name": "k", "budget_usd": 1}]},
      "keys.0"),
+    ({"upstreams": [{"name": "a", "base_url": "http://x"}],
+      "routes": {"auto": {"router": "r", "knob": 1, "strong_share": 0.2}}}, "not both"),
+    ({"upstreams": [{"name": "a", "base_url": "http://x"}], "routes": {"auto": {"router": "r", "strong_share": 2}}},
+     "routes.auto.strong_share"),
     ({"upstreams": [{"name": "a", "base_url": "http://x", "prompt_usd_per_1m_tokens": 1}]},
      "completion_usd_per_1m_tokens"),
 ])

@@ -123,5 +123,10 @@ def build_routes(settings: GatewaySettings, routers: dict[str, Any] | None = Non
                 raise UserError(f"routes.{name}: the router picks {', '.join(missing)}, which no upstream is named; "
                                 "add upstreams with those names")
             models = [m for m in models if m in router.models] or list(router.models)
-        routes[name] = Route(name=name, models=models, router=router, knob=rs.knob, fallback=rs.fallback)
+        knob = rs.knob
+        if rs.strong_share is not None:
+            if router is None or not hasattr(router, "knob_for_strong_share"):
+                raise UserError(f"routes.{name}.strong_share needs a fitted two-model router (router: DIR)")
+            knob = float(router.knob_for_strong_share(rs.strong_share))
+        routes[name] = Route(name=name, models=models, router=router, knob=knob, fallback=rs.fallback)
     return routes

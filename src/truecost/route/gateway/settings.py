@@ -96,6 +96,9 @@ class RouteSettings(_Strict):
     length_router: LengthRouterSettings | None = None
     models: list[str] | None = None
     knob: float = Field(0.5, ge=0)  # λ: larger weighs cost more (see truecost.route)
+    # Two-model routers: give the share of calls the strong model should get instead of a knob; the router
+    # turns it into a knob calibrated on its training prompts.
+    strong_share: float | None = Field(None, ge=0, le=1)
     fallback: bool = True  # on upstream error or timeout, try the route's next model
 
     @model_validator(mode="after")
@@ -104,6 +107,8 @@ class RouteSettings(_Strict):
             raise ValueError("give either router or length_router, not both")
         if self.router is None and not self.models:
             raise ValueError("a route needs a router or a non-empty models list")
+        if self.strong_share is not None and "knob" in self.model_fields_set:
+            raise ValueError("give either knob or strong_share, not both")
         if self.length_router is not None and self.models is not None and len(self.models) < 2:
             raise ValueError("length_router needs at least two models (cheap first, strong last)")
         return self
