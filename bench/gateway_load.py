@@ -172,6 +172,8 @@ def main() -> int:
     parser.add_argument("--latency-requests", type=int, default=300, help="pairs in the latency phase")
     parser.add_argument("--time-cap-s", type=float, default=60.0, help="cap per phase")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--router", type=Path, help="route `auto` with this fitted two-model router (saved by "
+                        "`truecost route fit`) instead of the built-in length router; its models name the upstreams")
     parser.add_argument("--serve-upstream", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_upstream:
@@ -181,13 +183,19 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="truecost-gateway-bench-"))
     upstream_port, gateway_port = free_port(), free_port()
     ledger_url = f"sqlite:///{work / 'ledger.db'}"
+    models = ["small", "large"]
+    route: dict[str, Any] = {"length_router": {"threshold_chars": 400}, "models": models}
+    if args.router:
+        from truecost.route import load_router
+
+        models = load_router(args.router).models
+        route = {"router": str(args.router.resolve())}
     (work / "gateway.yaml").write_text(json.dumps({
         "listen": {"host": HOST, "port": gateway_port}, "name": "gateway-load-bench",
-        "upstreams": [{"name": "small", "base_url": f"http://{HOST}:{upstream_port}/v1",
-                       "prompt_usd_per_1m_tokens": 0.15, "completion_usd_per_1m_tokens": 0.6},
-                      {"name": "large", "base_url": f"http://{HOST}:{upstream_port}/v1",
-                       "prompt_usd_per_1m_tokens": 2.5, "completion_usd_per_1m_tokens": 10.0}],
-        "routes": {"auto": {"length_router": {"threshold_chars": 400}, "models": ["small", "large"]}},
+        "upstreams": [{"name": name, "base_url": f"http://{HOST}:{upstream_port}/v1",
+                       "prompt_usd_per_1m_tokens": 0.15 * 10 ** i, "completion_usd_per_1m_tokens": 0.6 * 10 ** i}
+                      for i, name in enumerate(models)],
+        "routes": {"auto": route},
     }))
     upstream = subprocess.Popen([sys.executable, __file__, "--serve-upstream", str(upstream_port)])
     gateway = subprocess.Popen([sys.executable, "-m", "truecost", "--ledger", ledger_url, "gateway", "--config",
