@@ -70,7 +70,7 @@ def activation_bytes_per_token_per_layer(arch: Architecture, seq_len: int, recom
 
 def training_memory(arch: Architecture, *, method: Method, precision: str, micro_batch: int, seq_len: int,
                     dp: int, zero: int, tp: int, pp: int, recompute: Recompute, lora_rank: int = 16,
-                    flash_attention: bool = True) -> MemoryBreakdown:
+                    flash_attention: bool = True, context_gib: float = CUDA_CONTEXT_GIB) -> MemoryBreakdown:
     """Memory per GPU of one training step (AdamW) under the given parallelism and recompute policy."""
     model_parallel = tp * pp
     n = arch.params_total / model_parallel
@@ -111,6 +111,6 @@ def training_memory(arch: Architecture, *, method: Method, precision: str, micro
     # Logits in 16-bit, their fp32 upcast for the loss and its gradient.
     logits = tokens * arch.vocab_size * (2.0 + 4.0 + 4.0) / tp
     live = weights + grads + optimizer + activations + logits
-    other = logits + FRAGMENTATION * live + CUDA_CONTEXT_GIB * GIB
+    other = logits + FRAGMENTATION * live + context_gib * GIB
     return MemoryBreakdown(weights=weights / GIB, gradients=grads / GIB, optimizer=optimizer / GIB,
                            activations=activations / GIB, other=other / GIB)

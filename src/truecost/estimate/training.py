@@ -15,7 +15,7 @@ from truecost.errors import UserError
 from truecost.estimate.architecture import Architecture, architecture_from_params
 from truecost.estimate.calibration import Priors, load_priors
 from truecost.estimate.catalogue import GPU, default_price_usd, find_gpu, find_model, with_memory
-from truecost.estimate.memory import GIB, MemoryBreakdown, training_memory
+from truecost.estimate.memory import CUDA_CONTEXT_GIB, GIB, MemoryBreakdown, training_memory
 from truecost.units import parse_quantity
 
 Quantiles = dict[str, float]
@@ -210,7 +210,8 @@ def estimate_training(spec: TrainingSpec, priors: Priors | None = None, with_lev
     memory = training_memory(arch, method=spec.method, precision=spec.precision, micro_batch=spec.micro_batch,
                              seq_len=spec.seq_len, dp=dp, zero=spec.zero, tp=spec.tp, pp=spec.pp,
                              recompute=spec.recompute, lora_rank=spec.lora_rank,
-                             flash_attention=spec.flash_attention)
+                             flash_attention=spec.flash_attention,
+                             context_gib=0.0 if gpu.vendor == "cpu" else CUDA_CONTEXT_GIB)
     gpu_hours = _quantiles(gpu_hours_p50, band)
     energy = {q: h * gpu.tdp_w * spec.power_utilisation / 1000.0 * spec.pue for q, h in gpu_hours.items()}
     trainable = arch.params_total if spec.method == "full" else arch.lora_params(spec.lora_rank)
