@@ -54,7 +54,8 @@ def training_levers(spec: TrainingSpec, est: TrainingEstimate, priors: Priors) -
     if spec.precision in ("bf16", "fp16") and spec.method == "full":
         add("fp8 training", _p50(spec, precision="fp8"),
             f"~{priors.fp8_speedup:.1f}x end-to-end on GPUs with FP8 tensor cores (Transformer Engine)")
-    if spec.method == "full":
+    fine_tune = spec.tokens < est.params_active  # fewer tokens than weights: adapting a model, not pre-training
+    if spec.method == "full" and fine_tune:
         add("LoRA instead of full fine-tuning", _p50(spec, method="lora"),
             "fine-tuning only: frozen base skips weight gradients; quality close to full FT on most tasks")
         add("QLoRA (4-bit base)", _p50(spec, method="qlora", gpus=max(1, spec.gpus // 4) if spec.gpus else 0),
@@ -75,11 +76,13 @@ def training_levers(spec: TrainingSpec, est: TrainingEstimate, priors: Priors) -
             f"cheapest catalogued GPU type that fits this job at {spec.pricing} prices")
     add("de-duplicate the training data", (base * (1 - DUPLICATE_SHARE), True),
         f"assumes {DUPLICATE_SHARE:.0%} of tokens are duplicates (measure yours with `truecost curate`)")
-    if spec.method == "full" and spec.tokens >= est.params_active:  # pre-training-sized data, not a fine-tune
+    if spec.method == "full" and not fine_tune:
         n, d, share = same_loss_saving(float(est.params_active), float(spec.tokens))
         if share > 0.01:
-            add("smaller model, more tokens (same loss)", (base * (1 - share), True),
-                f"Chinchilla: {n / 1e9:.3g}B params on {d / 1e9:.3g}B tokens reach the same loss "
-                "(pre-training; for fine-tuning the base model's loss dominates)")
+            direction = "smaller model, more tokens" if n < est.params_active else "larger model, fewer tokens"
+            caveat = "" if n < est.params_active else "; a larger model costs more to serve"
+            add(f"{direction} (same loss)", (base * (1 - share), True),
+                f"Chinchilla: {n / 1e9:.3g}B params on {d / 1e9:.3g}B tokens reach the same loss with "
+                f"{share:.0%} less compute{caveat}")
     return sorted(out, key=lambda lever: lever.saving_usd, reverse=True)
 
