@@ -1,0 +1,159 @@
+"""truecost's training runner vs a plain Hugging Face `Trainer`, and a pruned vs an unpruned tuning study.
+
+1. Throughput: the same tiny Llama, the same packed tokens (stdlib docstrings), the same micro-batch, optimizer,
+   schedule, precision and number of steps, trained by `truecost.train.train` and by `transformers.Trainer`,
+   alternately, in this one process. Speed is counted in CPU-seconds (the machine is shared, so wall time is
+   noisy) and reported as tokens per CPU-second for the whole `train()` call. Target: truecost >= 1.0x.
+2. Tuning: the same study (random sampler, same seed, so both draw the same learning rates) with a median pruner
+   and with none. Compute = optimizer steps and CPU-seconds of all trials; the best loss of each study is shown
+   beside it. Target: pruning saves >= 40% at an equal best loss.
+
+Run: .venv/bin/python bench/train_vs_hf_trainer.py [--steps 30] [--trials 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ARCH = {"model_type": "llama", "hidden_size": 128, "intermediate_size": 384, "num_hidden_layers": 2,
+        "num_attention_heads": 4, "num_key_value_heads": 4, "max_position_embeddings": 512,
+        "tie_word_embeddings": True}
+
+
+def throughput_config(workdir: Path, steps: int) -> Any:
+    from truecost.train import make_config
+
+    return make_config({
+        "name": "bench", "output_dir": str(workdir / "runs" / "{name}"), "model": {"architecture": ARCH},
+        "data": {"max_chars": 400_000}, "tokenizer": {"vocab_size": 2048}, "seq_len": 128, "micro_batch": 8,
+        "max_steps": steps, "precision": "bf16", "optim": {"lr": 3e-3, "warmup_steps": 5, "min_lr_ratio": 0.0},
+        "eval": {"every_steps": 10_000, "batches": 1}, "log_every": 10_000,
+        "hardware": {"threads": os.cpu_count() or 1}})
+
+
+def run_truecost(config: Any) -> tuple[float, int]:
+    """CPU-seconds of one truecost run and the tokens it trained on."""
+    from truecost.train import train
+
+    cpu0 = time.process_time()
+    result = train(config)
+    return time.process_time() - cpu0, result.tokens
+
+
+def run_hf_trainer(config: Any, workdir: Path) -> tuple[float, int]:
+    """CPU-seconds of one plain `Trainer` run over the same packed blocks, same model and settings."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, Trainer, TrainingArguments
+    from transformers.utils import logging as hf_logging
+
+    from truecost.train.data import prepare
+
+    hf_logging.set_verbosity_error()
+    data = prepare(config)
+    arch = dict(ARCH)
+    model_type = arch.pop("model_type")
+    torch.manual_seed(config.seed)
+    model = AutoModelForCausalLM.from_config(AutoConfig.for_model(model_type, vocab_size=len(data.tokenizer),
+                                                                  **arch))
+
+    class Blocks(torch.utils.data.Dataset):  # type: ignore[type-arg]
+        def __len__(self) -> int:
+            return len(data.train)
+
+        def __getitem__(self, i: int) -> dict[str, Any]:
+            return {"input_ids": data.train[i], "labels": data.train[i]}
+
+    args = TrainingArguments(
+        output_dir=str(workdir / "hf"), per_device_train_batch_size=config.micro_batch,
+        max_steps=config.max_steps, learning_rate=config.optim.lr, weight_decay=config.optim.weight_decay,
+        adam_beta1=config.optim.beta1, adam_beta2=config.optim.beta2, warmup_steps=config.optim.warmup_steps,
+        lr_scheduler_type="cosine", max_grad_norm=config.optim.max_grad_norm, bf16=True, use_cpu=True,
+        logging_strategy="no", save_strategy="no", eval_strategy="no", report_to=[], disable_tqdm=True,
+        dataloader_num_workers=0, seed=config.seed)
+    cpu0 = time.process_time()
+    Trainer(model=model, args=args, train_dataset=Blocks()).train()
+    return time.process_time() - cpu0, config.max_steps * config.micro_batch * config.seq_len
+
+
+def throughput(workdir: Path, steps: int, repeats: int) -> list[tuple[str, float, float]]:
+    """(name, best tokens per CPU-second, median) for each runner, interleaved to share the machine's mood."""
+    from truecost.train.data import prepare
+
+    config = throughput_config(workdir, steps)
+    prepare(config)  # both runners then read the same cached blocks; tokenizer training is not timed
+    rates: dict[str, list[float]] = {"truecost": [], "hf_trainer": []}
+    for _ in range(repeats):
+        cpu, tokens = run_truecost(config)
+        rates["truecost"].append(tokens / cpu)
+        cpu, tokens = run_hf_trainer(config, workdir)
+        rates["hf_trainer"].append(tokens / cpu)
+    return [(name, max(values), sorted(values)[len(values) // 2]) for name, values in rates.items()]
+
+
+def tune_config(workdir: Path, pruner: str, trials: int) -> Any:
+    from truecost.train import make_config
+
+    return make_config({
+        "name": f"study-{pruner}", "output_dir": str(workdir / "runs" / "{name}"),
+        "model": {"architecture": {**ARCH, "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 1,
+                                   "num_attention_heads": 2, "num_key_value_heads": 2}},
+        "data": {"max_chars": 250_000}, "tokenizer": {"vocab_size": 512}, "seq_len": 64, "micro_batch": 8,
+        "max_steps": 60, "precision": "fp32", "log_every": 10_000, "eval": {"every_steps": 10, "batches": 4},
+        "optim": {"warmup_steps": 5}, "hardware": {"threads": 1},
+        "tune": {"trials": trials, "pruner": pruner, "sampler": "random", "startup_trials": 2,
+                 "search_space": {"optim.lr": {"type": "float", "low": 1e-5, "high": 3e-2, "log": True}}}})
+
+
+def tuning(workdir: Path, trials: int) -> dict[str, Any]:
+    from truecost.ledger import Ledger
+    from truecost.train.tune import tune
+
+    out = {}
+    for pruner in ("none", "median"):
+        ledger = Ledger(f"sqlite:///{workdir / f'ledger-{pruner}.db'}")
+        result = tune(tune_config(workdir, pruner, trials), ledger=ledger)
+        out[pruner] = result
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=30, help="optimizer steps per throughput run")
+    parser.add_argument("--repeats", type=int, default=2, help="throughput runs per runner (interleaved)")
+    parser.add_argument("--trials", type=int, default=8, help="trials per tuning study")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        rows = throughput(workdir, args.steps, args.repeats)
+        studies = tuning(workdir, args.trials)
+
+    by_name = {name: (best, median) for name, best, median in rows}
+    print("\n## Throughput: same tiny Llama, data, batch, optimizer, bf16, steps (tokens per CPU-second)")
+    print("| runner | best | median |\n|---|---:|---:|")
+    for name, best, median in rows:
+        print(f"| {name} | {best:,.0f} | {median:,.0f} |")
+    ratio_best = by_name["truecost"][0] / by_name["hf_trainer"][0]
+    ratio_median = by_name["truecost"][1] / by_name["hf_trainer"][1]
+    print(f"| **truecost / HF Trainer** | **{ratio_best:.2f}x** | **{ratio_median:.2f}x** |  (target >= 1.0x)")
+
+    unpruned, pruned = studies["none"], studies["median"]
+    print(f"\n## Tuning: {args.trials} trials, same sampled learning rates, median pruner vs none")
+    print("| study | steps run | trial CPU-seconds | cost USD | best eval loss | pruned trials |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, result in (("no pruning", unpruned), ("median pruner", pruned)):
+        count = sum(t.state == "pruned" for t in result.trials)
+        print(f"| {name} | {result.steps_run} | {result.total_cpu_seconds:.1f} | {result.total_cost_usd:.6f} | "
+              f"{result.best_value:.4f} | {count} |")
+    steps_saved = 1 - pruned.steps_run / unpruned.steps_run
+    cpu_saved = 1 - pruned.total_cpu_seconds / unpruned.total_cpu_seconds
+    print(f"| **saved by pruning** | **{steps_saved:.0%}** | **{cpu_saved:.0%}** | | "
+          f"delta {pruned.best_value - unpruned.best_value:+.4f} | |  (target >= 40% at an equal best loss)")
+
+
+if __name__ == "__main__":
+    main()
