@@ -7,6 +7,7 @@ files), a JSONL or Parquet file, or a folder of them (such as `truecost curate` 
 from __future__ import annotations
 
 import ast
+import gzip
 import json
 import random
 import sysconfig
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
     import torch
 
 EOS_TOKEN = "<|endoftext|>"
-_DATA_SUFFIXES = (".jsonl", ".json", ".parquet", ".txt")
+_DATA_SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".parquet", ".txt", ".md")
 
 
 # -- reading --------------------------------------------------------------------------------------------------
@@ -54,9 +55,11 @@ def python_docstrings(max_chars: int) -> list[str]:
 def _files(path: Path) -> list[Path]:
     if path.is_file():
         return [path]
+    if (path / "kept").is_dir() and (path / "report.json").is_file():
+        path = path / "kept"  # a `truecost curate` output folder: train on what it kept, not on what it removed
     found = sorted(p for p in path.rglob("*") if p.is_file() and p.name.endswith(_DATA_SUFFIXES))
     if not found:
-        raise UserError(f"data.source {path}: no .jsonl, .parquet or .txt files in this folder")
+        raise UserError(f"data.source {path}: no .jsonl(.gz), .parquet, .txt or .md files in this folder")
     return found
 
 
@@ -69,10 +72,13 @@ def _read_file(path: Path, text_field: str) -> Iterator[str]:
             raise UserError(f"data.text_field: {path} has no column {text_field!r} "
                             f"(columns: {', '.join(table.column_names)})")
         yield from (t for t in table.column(text_field).to_pylist() if t)
-    elif path.suffix == ".txt":
-        yield from (p for p in path.read_text(encoding="utf-8", errors="replace").split("\n\n") if p.strip())
+    elif path.suffix in (".txt", ".md"):
+        text = path.read_text(encoding="utf-8", errors="replace")
+        if text.strip():
+            yield text  # one file, one document (as `truecost curate` keeps folders of text files)
     else:
-        with path.open(encoding="utf-8") as lines:
+        opener: Any = gzip.open if path.name.endswith(".gz") else open
+        with opener(path, "rt", encoding="utf-8") as lines:
             for number, line in enumerate(lines, 1):
                 if not line.strip():
                     continue
