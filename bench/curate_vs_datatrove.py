@@ -202,6 +202,7 @@ def main() -> int:
     parser.add_argument("--docs-mb", type=float, default=4.0, help="MB of pydoc text to add to the corpus")
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of the table")
     parser.add_argument("--keep", action="store_true", help="keep the work folder (printed on stderr)")
+    parser.add_argument("--only", choices=["quality", "near"], help="run one comparison only")
     args = parser.parse_args()
 
     peer = peer_python()
@@ -219,27 +220,34 @@ def main() -> int:
             path.mkdir()
             return path
 
-        d = job_dir("dt_near")
-        results.append(measure("near dedup", "datatrove", [str(peer), "-c", DATATROVE_MINHASH, str(src), str(d)],
-                               d, d / "kept"))
-        d = job_dir("tc_near")
-        results.append(measure("near dedup", "truecost", [str(TRUECOST_PYTHON), "-c", TRUECOST_NEAR, str(src),
-                                                          str(d)], d, d / "kept.jsonl"))
-        d = job_dir("dt_quality")
-        results.append(measure("quality", "datatrove", [str(peer), "-c", DATATROVE_QUALITY, str(src), str(d)], d,
-                               d / "kept"))
-        if truecost_quality_available():
-            d = job_dir("tc_quality")
-            cmd = [str(TRUECOST_PYTHON), "-m", "truecost", "curate", str(src / "corpus.jsonl"), "--output",
-                   str(d / "out"), "--steps", "quality", "--json"]
-            results.append(measure("quality", "truecost curate CLI", cmd, d, d / "out" / "kept"))
-            d = job_dir("tc_near_cli")
-            cmd = [str(TRUECOST_PYTHON), "-m", "truecost", "curate", str(src / "corpus.jsonl"), "--output",
-                   str(d / "out"), "--steps", "near", "--json"]
-            results.append(measure("near dedup", "truecost curate CLI", cmd, d, d / "out" / "kept"))
-        else:
-            results.append(Measurement("quality", "truecost curate CLI", float("nan"), float("nan"), None,
-                                       status="pending: `truecost curate --steps` has not landed"))
+        cli = truecost_quality_available()
+
+        def curate_cli(step: str, d: Path) -> list[str]:
+            return [str(TRUECOST_PYTHON), "-m", "truecost", "curate", str(src / "corpus.jsonl"), "--output",
+                    str(d / "out"), "--steps", step, "--json"]
+
+        if args.only in (None, "near"):
+            d = job_dir("dt_near")
+            results.append(measure("near dedup", "datatrove", [str(peer), "-c", DATATROVE_MINHASH, str(src),
+                                                               str(d)], d, d / "kept"))
+            d = job_dir("tc_near")
+            results.append(measure("near dedup", "truecost", [str(TRUECOST_PYTHON), "-c", TRUECOST_NEAR, str(src),
+                                                              str(d)], d, d / "kept.jsonl"))
+            if cli:
+                d = job_dir("tc_near_cli")
+                results.append(measure("near dedup", "truecost curate CLI", curate_cli("near", d), d,
+                                       d / "out" / "kept"))
+        if args.only in (None, "quality"):
+            d = job_dir("dt_quality")
+            results.append(measure("quality", "datatrove", [str(peer), "-c", DATATROVE_QUALITY, str(src), str(d)],
+                                   d, d / "kept"))
+            if cli:
+                d = job_dir("tc_quality")
+                results.append(measure("quality", "truecost curate CLI", curate_cli("quality", d), d,
+                                       d / "out" / "kept"))
+            else:
+                results.append(Measurement("quality", "truecost curate CLI", float("nan"), float("nan"), None,
+                                           status="pending: `truecost curate --steps` has not landed"))
         startup_cpu_s = {
             "datatrove": run_measured([str(peer), "-c", STARTUP["datatrove"]], work)[0],
             "truecost": run_measured([str(TRUECOST_PYTHON), "-c", STARTUP["truecost"]], work)[0],
@@ -254,7 +262,9 @@ def main() -> int:
 
     rows = []
     for job in ("quality", "near dedup"):
-        peer_m = next(m for m in results if m.job == job and m.tool == "datatrove")
+        peer_m = next((m for m in results if m.job == job and m.tool == "datatrove"), None)
+        if peer_m is None:
+            continue
         for m in [peer_m] + [m for m in results if m.job == job and m.tool != "datatrove"]:
             speed = mb / m.cpu_s if m.status == "ok" and m.cpu_s > 0 else float("nan")
             peer_speed = mb / peer_m.cpu_s if peer_m.status == "ok" and peer_m.cpu_s > 0 else float("nan")

@@ -48,11 +48,15 @@ def mix64(x: np.ndarray) -> np.ndarray:
         return x ^ (x >> _U64(31))
 
 
+_WINDOW_BYTES = 1 << 20  # bytes hashed per prefix-sum pass, so the power tables stay small (8 MB each)
+
+
 def word_hashes(words: Sequence[str]) -> np.ndarray:
-    """64-bit hash of each word, case-insensitive, computed for the whole document in a few numpy calls.
+    """64-bit hash of each word, case-insensitive, computed for many words in a few numpy calls.
 
     The words are lower-cased and joined with single spaces (a word never contains a space), then each word's
-    polynomial hash is read off one prefix-sum over the UTF-8 bytes.
+    polynomial hash (relative to its first byte) is read off a prefix sum over the UTF-8 bytes, one window of
+    about a megabyte at a time.
     """
     if not words:
         return np.zeros(0, dtype=_U64)
@@ -60,13 +64,20 @@ def word_hashes(words: Sequence[str]) -> np.ndarray:
     spaces = np.flatnonzero(data == 0x20)
     starts = np.concatenate([np.zeros(1, dtype=np.int64), spaces + 1])
     ends = np.concatenate([spaces, np.array([len(data)], dtype=np.int64)])
-    powers, inv_powers = _power_tables(len(data) + 1)
+    raw = np.empty(len(starts), dtype=_U64)
+    first = 0
     with np.errstate(over="ignore"):
-        # +1 so that a zero byte still contributes; prefix[i] = sum over bytes before i of (byte+1)*base**pos.
-        weighted = (data.astype(_U64) + _U64(1)) * powers[: len(data)]
-        prefix = np.concatenate([np.zeros(1, dtype=_U64), np.cumsum(weighted, dtype=_U64)])
-        raw = (prefix[ends] - prefix[starts]) * inv_powers[starts]
-        raw = raw + (ends - starts).astype(_U64) * _U64(_GOLDEN)
+        while first < len(starts):
+            base = int(starts[first])
+            last = max(int(np.searchsorted(ends, base + _WINDOW_BYTES, side="right")), first + 1)
+            window = data[base : int(ends[last - 1])]
+            powers, inv_powers = _power_tables(len(window) + 1)
+            # +1 so that a zero byte still contributes; prefix[i] = sum over bytes before i of (byte+1)*base**i.
+            weighted = (window.astype(_U64) + _U64(1)) * powers[: len(window)]
+            prefix = np.concatenate([np.zeros(1, dtype=_U64), np.cumsum(weighted, dtype=_U64)])
+            s, e = starts[first:last] - base, ends[first:last] - base
+            raw[first:last] = (prefix[e] - prefix[s]) * inv_powers[s] + (e - s).astype(_U64) * _U64(_GOLDEN)
+            first = last
     return mix64(raw)
 
 

@@ -33,7 +33,9 @@ from truecost.curate.dedup.exact import HasWords
 from truecost.curate.dedup.result import DedupResult
 from truecost.errors import UserError
 
-_BATCH_DOCS = 1024  # documents per vectorised signature batch
+# A vectorised signature batch ends at whichever comes first; words bound its temporary arrays (~50 MB).
+_BATCH_DOCS = 1024
+_BATCH_WORDS = 1 << 18
 _BAG_CACHE_DOCS = 50_000  # word multisets kept for the bound check (a few MB per 1,000 documents of 1,000 words)
 
 
@@ -387,9 +389,15 @@ def find_near_duplicates(
     except TypeError as exc:
         raise UserError(f"unknown near-dedup parameter: {exc}") from None
     signatures: list[NearSignature] = []
-    for start in range(0, len(docs), _BATCH_DOCS):
-        batch = docs[start : start + _BATCH_DOCS]
-        signatures.extend(near_signatures([(d.id, d.words) for d in batch], settings))
+    batch: list[tuple[str, Sequence[str]]] = []
+    batch_words = 0
+    for doc in docs:
+        batch.append((doc.id, doc.words))
+        batch_words += len(doc.words)
+        if len(batch) >= _BATCH_DOCS or batch_words >= _BATCH_WORDS:
+            signatures.extend(near_signatures(batch, settings))
+            batch, batch_words = [], 0
+    signatures.extend(near_signatures(batch, settings))
     index = NearIndex.load(Path(index_dir), settings) if index_dir is not None else None
     result = cluster_signatures(signatures, settings, index=index)
     if index is not None and update_index:
