@@ -24,8 +24,6 @@ from truecost.curate.steps.base import Step, StepStats
 # Gopher's stop-word list (paper, A.1.1): a document must contain at least two of these.
 GOPHER_STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")
 _STOP_RE = re.compile(r"\b(?:" + "|".join(GOPHER_STOP_WORDS) + r")\b", re.IGNORECASE)
-# Whole \w+ words made of digits and underscores; starts with a character class so the scan skips ahead fast.
-_DIGIT_UNDERSCORE_WORD_RE = re.compile(r"[\d_](?<!\w.)[\d_]*(?!\w)")
 _BULLETS = ("•", "-", "*", "‣", "◦", "▪", "●", "·", "–")
 _ELLIPSES = ("...", "…")
 
@@ -101,7 +99,10 @@ class GopherQuality:
         # A \w+ word without a letter is all digits, or digits and underscores (rare: only scanned when present).
         no_alpha = sum(map(str.isdigit, words))
         if "_" in text:
-            no_alpha += sum(1 for w in _DIGIT_UNDERSCORE_WORD_RE.findall(text) if "_" in w)
+            for w in words:
+                if "_" in w:
+                    rest = w.replace("_", "")
+                    no_alpha += not rest or rest.isdigit()
         alpha = 1.0 - no_alpha / n
         if alpha < c.min_alpha_words_ratio:
             stats.remove(doc, "gopher_alpha_words_ratio", alpha, c.min_alpha_words_ratio)
