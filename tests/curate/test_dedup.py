@@ -217,6 +217,12 @@ def test_second_dataset_is_deduplicated_against_the_first_through_the_disk_index
     result3 = find_near_duplicates([Document("c1", RECIPE)], index_dir=index_dir, update_index=False)
     assert result3.cluster_of == {"c1": "b2"} and "c1" in result3.removed
 
+    # Running the second dataset again finds every document in the index (itself) and adds nothing.
+    again = find_near_duplicates(second, index_dir=index_dir)
+    assert set(again.removed) == {"b1", "b2", "b3", "b4"}
+    assert again.removed["b2"]["matched"] == "b2"
+    assert json.loads((index_dir / "manifest.json").read_text())["docs"] == 7
+
     with pytest.raises(UserError, match="parameters"):
         find_near_duplicates([Document("c1", RECIPE)], index_dir=index_dir, threshold=0.9)
 
@@ -269,3 +275,17 @@ def test_batch_signatures_equal_one_at_a_time() -> None:
         want = near_signature(doc_id, words, params)
         assert got.id == want.id and got.sequence_hash == want.sequence_hash
         assert np.array_equal(got.words, want.words) and np.array_equal(got.band_keys, want.band_keys), doc_id
+
+
+def test_a_damaged_index_is_a_user_error(tmp_path: Path) -> None:
+    index_dir = tmp_path / "index"
+    find_near_duplicates(docs(NOTICE, GUIDE), index_dir=index_dir)
+    segment = next(index_dir.glob("segment-*.npz"))
+    segment.write_bytes(b"not a numpy archive")
+    with pytest.raises(UserError, match="segment"):
+        find_near_duplicates(docs(RECIPE), index_dir=index_dir)
+    (index_dir / "manifest.json").write_text("{not json")
+    with pytest.raises(UserError, match="manifest"):
+        find_near_duplicates(docs(RECIPE), index_dir=index_dir)
+    with pytest.raises(UserError, match="not a folder"):
+        find_near_duplicates(docs(RECIPE), index_dir=segment)

@@ -78,8 +78,16 @@ class NearIndex:
     def __len__(self) -> int:
         return len(self.signatures)
 
-    def append(self, signatures: Sequence[NearSignature], clusters: Sequence[str]) -> Path:
-        """Add one dataset's documents as a new segment; returns the segment file."""
+    def append(self, signatures: Sequence[NearSignature], clusters: Sequence[str]) -> Path | None:
+        """Add one dataset's documents as a new segment; returns the segment file (None if nothing was new).
+
+        A document already indexed with the same id and the same words (a re-run) is not added twice.
+        """
+        known = {(s.id, s.sequence_hash) for s in self.signatures}
+        fresh = [(s, c) for s, c in zip(signatures, clusters, strict=True) if (s.id, s.sequence_hash) not in known]
+        if not fresh:
+            return None
+        signatures, clusters = [s for s, _ in fresh], [c for _, c in fresh]
         self.path.mkdir(parents=True, exist_ok=True)
         name = f"segment-{len(self.manifest['segments']) + 1:06d}.npz"
 
