@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -67,3 +69,22 @@ def test_ray_equals_local(small_slices: None) -> None:
     finally:
         ray.shutdown()
     assert on_ray == local
+
+
+def test_dedup_map_reduce_split_equals_the_whole_corpus_functions(shared_data: Path) -> None:
+    """The dedup steps compute keys/signatures per slice and cluster on the driver; same answer as one call."""
+    from truecost.curate.dedup import find_exact_duplicates, find_near_duplicates
+    from truecost.curate.steps.base import StepStats, iter_chunks, run_phase
+    from truecost.curate.steps.dedup import ExactDedupStep, NearDedupStep
+
+    rows = [json.loads(line) for line in (shared_data / "dedup_sample" / "corpus.jsonl").open(encoding="utf-8")]
+    docs = [Document(r["id"], r["text"]) for r in rows[:400]]
+    for step, whole in ((ExactDedupStep(), find_exact_duplicates(docs)), (NearDedupStep(), find_near_duplicates(docs))):
+        stats = StepStats(step.name)
+        for chunk in iter_chunks(docs, 37):
+            run_phase(step, "map", chunk, stats, count_in=True)
+        assert len(stats.carry) == len(docs)  # the split path was taken
+        kept = run_phase(step, "reduce", docs, stats, count_in=False)
+        assert stats.clusters == whole.cluster_of
+        assert [r.id for r in stats.removals] == [d.id for d in docs if d.id in whole.removed]
+        assert len(kept) == len(docs) - len(whole.removed) and not stats.carry

@@ -49,6 +49,8 @@ class StepStats:
     examples: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     removals: list[Removal] = field(default_factory=list)
     clusters: dict[str, str | None] = field(default_factory=dict)
+    # Per-document results a map phase hands to its own reduce phase (dedup keys, MinHash signatures).
+    carry: dict[str, Any] = field(default_factory=dict)
     skipped: str | None = None
 
     def remove(self, doc: Document, rule: str, value: Any, threshold: Any, **extra: Any) -> None:
@@ -75,6 +77,7 @@ class StepStats:
             bucket.extend(items[: max(0, EXAMPLES_PER_RULE - len(bucket))])
         self.removals.extend(other.removals)
         self.clusters.update(other.clusters)
+        self.carry.update(other.carry)
         self.skipped = self.skipped or other.skipped
 
     def summary(self) -> dict[str, Any]:

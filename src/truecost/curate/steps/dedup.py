@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 from truecost.curate.document import Document
 from truecost.curate.steps.base import Step, StepStats
+from truecost.errors import UserError
 
 
 def _dedup_function(name: str) -> Any:
@@ -28,7 +29,9 @@ def _as_dict(value: Any) -> dict[str, Any]:
 
 
 class _DedupStep(Step):
-    has_map: ClassVar[bool] = False
+    """Map phase: per-document keys/signatures (spread by the engine); reduce phase: clusters on the driver."""
+
+    has_map: ClassVar[bool] = True
     has_reduce: ClassVar[bool] = True
     function: ClassVar[str] = ""
 
@@ -36,15 +39,37 @@ class _DedupStep(Step):
         self.params = dict(params or {})
         self.index_dir = index_dir
 
+    def keys(self, docs: list[Document]) -> list[Any] | None:
+        """Per-document map output, or None to leave everything to the whole-corpus function."""
+        return None
+
+    def cluster(self, docs: list[Document], keys: list[Any]) -> Any:
+        """The driver step over the map outputs, in document order."""
+        raise NotImplementedError
+
+    def map(self, docs: list[Document], stats: StepStats) -> list[Document]:
+        keys = self.keys(docs)
+        if keys is not None:
+            stats.carry.update(zip((d.id for d in docs), keys, strict=True))
+        return docs
+
+    def reduce(self, docs: list[Document], stats: StepStats) -> list[Document]:
+        carried = stats.carry
+        stats.carry = {}
+        if docs and all(d.id in carried for d in docs):
+            result = self.cluster(docs, [carried[d.id] for d in docs])
+        else:
+            fn = _dedup_function(self.function)
+            if fn is None:
+                stats.skipped = f"truecost.curate.dedup.{self.function} is not available"
+                return docs
+            result = self.call(fn, docs)
+        return self.apply(result, docs, stats)
+
     def call(self, fn: Any, docs: list[Document]) -> Any:
         return fn(docs, **self.params)
 
-    def reduce(self, docs: list[Document], stats: StepStats) -> list[Document]:
-        fn = _dedup_function(self.function)
-        if fn is None:
-            stats.skipped = f"truecost.curate.dedup.{self.function} is not available"
-            return docs
-        result = self.call(fn, docs)
+    def apply(self, result: Any, docs: list[Document], stats: StepStats) -> list[Document]:
         stats.clusters.update(result.cluster_of)
         removed: dict[str, dict[str, Any]] = result.removed
         for key, value in _as_dict(getattr(result, "stats", None)).items():
@@ -64,10 +89,19 @@ class _DedupStep(Step):
 
 
 class ExactDedupStep(_DedupStep):
-    """Removes documents whose normalised text is identical to a kept one."""
+    """Removes documents whose normalised text is identical to a kept one (the first occurrence is kept)."""
 
     name: ClassVar[str] = "exact"
     function: ClassVar[str] = "find_exact_duplicates"
+
+    def keys(self, docs: list[Document]) -> list[Any] | None:
+        fn = _dedup_function("exact_key")
+        if fn is None or self.params or _dedup_function("cluster_exact_keys") is None:
+            return None  # parameters are for find_exact_duplicates to accept or refuse
+        return [fn(d.words) for d in docs]
+
+    def cluster(self, docs: list[Document], keys: list[Any]) -> Any:
+        return _dedup_function("cluster_exact_keys")([d.id for d in docs], keys)
 
 
 class NearDedupStep(_DedupStep):
@@ -75,6 +109,31 @@ class NearDedupStep(_DedupStep):
 
     name: ClassVar[str] = "near"
     function: ClassVar[str] = "find_near_duplicates"
+
+    def _settings(self) -> Any:
+        from truecost.curate.dedup import NearDedupParams
+
+        params = {k: v for k, v in self.params.items() if k != "update_index"}
+        try:
+            return NearDedupParams(**params)
+        except TypeError as exc:
+            raise UserError(f"unknown near-dedup parameter: {exc}") from None
+
+    def keys(self, docs: list[Document]) -> list[Any] | None:
+        batch = _dedup_function("near_signatures")
+        if batch is None or _dedup_function("cluster_signatures") is None:
+            return None
+        return list(batch([(d.id, d.words) for d in docs], self._settings()))
+
+    def cluster(self, docs: list[Document], keys: list[Any]) -> Any:
+        from truecost.curate.dedup.index import NearIndex
+
+        settings = self._settings()
+        index = NearIndex.load(Path(self.index_dir), settings) if self.index_dir is not None else None
+        result = _dedup_function("cluster_signatures")(keys, settings, index=index)
+        if index is not None and self.params.get("update_index", True):
+            index.append(keys, [result.cluster_of[s.id] or s.id for s in keys])
+        return result
 
     def call(self, fn: Any, docs: list[Document]) -> Any:
         return fn(docs, index_dir=self.index_dir, **self.params)
