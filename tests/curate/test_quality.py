@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import random
+from pathlib import Path
 
 import pytest
 
@@ -157,7 +159,10 @@ def test_c4_drops_bad_lines_and_keeps_good_ones() -> None:
     ("\n".join(GOOD_SENTENCES[:2]) + "\nshort line", "c4_sentences"),
 ])
 def test_c4_page_rules(text: str, rule: str) -> None:
-    ok, stats = check(C4Rules(QualitySettings().c4), text)
+    rules = C4Rules(QualitySettings().c4)
+    stats = StepStats("quality")
+    doc = Document("d", text)
+    ok = rules.check_page(doc, stats) and rules.check(doc, stats)
     assert not ok
     assert removed_rule(stats) == rule
 
@@ -182,3 +187,23 @@ def test_rules_share_one_tokenisation() -> None:
     assert doc.words is first  # not re-split by any rule
     doc.text = "changed text"
     assert doc.words == ["changed", "text"]
+
+
+def test_removed_set_does_not_depend_on_rule_order(shared_data: Path) -> None:
+    """QualityStep runs cheap rules first; the documents it removes must be those failing any rule on its own."""
+    rows = [json.loads(line) for line in (shared_data / "dedup_sample" / "corpus.jsonl").open(encoding="utf-8")]
+    q = QualitySettings()
+    expected = set()
+    for r in rows:
+        st = StepStats("q")
+        alone = [GopherQuality(q.gopher).check(Document(r["id"], r["text"]), st),
+                 GopherRepetition(q.gopher).check(Document(r["id"], r["text"]), st),
+                 C4Rules(q.c4).check_page(Document(r["id"], r["text"]), st)]
+        c4_doc = Document(r["id"], r["text"])
+        alone.append(C4Rules(q.c4).check(c4_doc, st) and FineWebRules(q.fineweb).check(c4_doc, st))
+        if not all(alone):
+            expected.add(r["id"])
+    stats = StepStats("quality")
+    kept = QualityStep().map([Document(r["id"], r["text"]) for r in rows], stats)
+    assert {rm.id for rm in stats.removals} == expected
+    assert len(kept) == len(rows) - len(expected) > 0

@@ -237,16 +237,22 @@ class C4Rules:
     def __init__(self, cfg: C4Settings) -> None:
         self.cfg = cfg
 
-    def check(self, doc: Document, stats: StepStats) -> bool:
+    def check_page(self, doc: Document, stats: StepStats) -> bool:
+        """The page-level rules (lorem ipsum, curly bracket): substring tests, so they run before all others."""
         c = self.cfg
         text = doc.text
-        lower = text.lower()
-        if c.filter_lorem_ipsum and "lorem ipsum" in lower:
-            stats.remove(doc, "c4_lorem_ipsum", "lorem ipsum", "absent")
-            return False
         if c.filter_curly_bracket and "{" in text:
             stats.remove(doc, "c4_curly_bracket", text.count("{"), 0)
             return False
+        if c.filter_lorem_ipsum and "lorem ipsum" in text.lower():
+            stats.remove(doc, "c4_lorem_ipsum", "lorem ipsum", "absent")
+            return False
+        return True
+
+    def check(self, doc: Document, stats: StepStats) -> bool:
+        """The line rules, then the sentence count (the page-level rules are `check_page`)."""
+        c = self.cfg
+        text = doc.text
         kept: list[str] = []
         dropped = 0
         for raw in text.split("\n"):
@@ -313,13 +319,21 @@ _RULES: dict[str, Any] = {"gopher_quality": (GopherQuality, "gopher"),
 
 
 class QualityStep(Step):
-    """Runs the chosen rule sets in order; the first failing rule removes the document and is reported."""
+    """Runs the chosen rule sets in order; the first failing rule removes the document and is reported.
+
+    C4's page-level rules (a `{`, "lorem ipsum") are substring tests on the original text, so they run first:
+    a code page is then dropped before it is even tokenised. Which documents are removed does not depend on this
+    order (every rule but C4's line filter reads the original text, and that one runs after the Gopher rules);
+    only the reason named for a document failing several rules does.
+    """
 
     name: ClassVar[str] = "quality"
 
     def __init__(self, cfg: QualitySettings | None = None) -> None:
         self.cfg = cfg or QualitySettings()
         self.rules = [_RULES[r][0](getattr(self.cfg, _RULES[r][1])) for r in self.cfg.rules]
+        self.checks = [rule.check_page for rule in self.rules if isinstance(rule, C4Rules)]
+        self.checks += [rule.check for rule in self.rules]
 
     def process(self, doc: Document, stats: StepStats) -> bool:
-        return all(rule.check(doc, stats) for rule in self.rules)
+        return all(check(doc, stats) for check in self.checks)
