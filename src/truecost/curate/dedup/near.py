@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -32,6 +32,9 @@ from truecost.curate.dedup import hashing, similarity
 from truecost.curate.dedup.exact import HasWords
 from truecost.curate.dedup.result import DedupResult
 from truecost.errors import UserError
+
+if TYPE_CHECKING:
+    from truecost.curate.dedup.index import NearIndex
 
 # A vectorised signature batch ends at whichever comes first; words bound its temporary arrays (~50 MB).
 _BATCH_DOCS = 1024
@@ -227,11 +230,11 @@ def cluster_signatures(
     signatures: Sequence[NearSignature],
     params: NearDedupParams | None = None,
     *,
-    index: Any | None = None,
+    index: NearIndex | None = None,
 ) -> DedupResult:
     """The driver step: candidates from shared band keys, exact verification, components, keep rule.
 
-    `index` (a `NearIndex`) holds documents of earlier datasets: new documents close to them are removed.
+    `index` holds documents of earlier datasets: new documents close to them are removed.
     """
     params = params or NearDedupParams()
     indexed: list[NearSignature] = list(index.signatures) if index is not None else []
