@@ -115,3 +115,43 @@ def test_recompute_and_tensor_parallel_shrink_activations() -> None:
 def test_70b_full_training_does_not_fit_one_gpu() -> None:
     est = estimate_training(TrainingSpec(model="llama-2-70b", tokens=1e9, gpu="H100", gpus=1), with_levers=False)
     assert not est.fits_in_memory and est.memory.total > 1000
+
+
+ACTIVATION_CASES = [
+    ("llama", {}, "eager"), ("llama", {}, "sdpa"), ("qwen2", {}, "sdpa"),
+    ("mixtral", {"num_local_experts": 4, "num_experts_per_tok": 2}, "sdpa"),
+]
+
+
+@pytest.mark.parametrize("model_type, extra, attention", ACTIVATION_CASES)
+def test_activation_memory_matches_the_tensors_autograd_saves(model_type: str, extra: dict[str, Any],
+                                                              attention: str) -> None:
+    """Every tensor a real bf16 model saves for backward (hooked, parameters excluded) vs the per-layer count."""
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    from truecost.estimate.memory import activation_bytes_per_token_per_layer
+
+    cfg = dict(hidden_size=256, intermediate_size=688, num_hidden_layers=4, num_attention_heads=8,
+               num_key_value_heads=2, vocab_size=512, tie_word_embeddings=False, **extra)
+    config = transformers.AutoConfig.for_model(model_type, **cfg)
+    torch.manual_seed(0)
+    model = transformers.AutoModelForCausalLM.from_config(config, attn_implementation=attention,
+                                                          experts_implementation="eager").to(torch.bfloat16)
+    params = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    saved: dict[int, int] = {}
+
+    def pack(t: Any) -> Any:
+        storage = t.untyped_storage()
+        if storage.data_ptr() not in params:
+            saved[storage.data_ptr()] = storage.nbytes()
+        return t
+
+    batch, seq = 2, 128
+    ids = torch.randint(0, 512, (batch, seq))
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        model(ids, labels=ids)
+    arch = architecture_from_hf_config(config.to_dict())
+    per_layer = activation_bytes_per_token_per_layer(arch, seq, "none", flash_attention=attention != "eager")
+    # plus the final RMSNorm (fp32 input + bf16 output) and the fp32 log-softmax of the logits
+    ours = (per_layer * arch.num_layers + 6 * arch.hidden_size + 4 * arch.vocab_size) * batch * seq
+    assert ours == pytest.approx(sum(saved.values()), rel=0.08)

@@ -42,30 +42,47 @@ class MemoryBreakdown:
     def to_dict(self) -> dict[str, float]:
         data = asdict(self)
         data["total"] = self.total
-        return {k: round(v, 3) for k, v in data.items()}
+        return {k: round(v, 6) for k, v in data.items()}
+
+
+_RMS_NORM_FAMILIES = ("llama", "mistral", "mixtral", "qwen2", "gemma2", "phi3", "deepseek_v2", "deepseek_v3",
+                      "approximate")
+_ROTARY_FAMILIES = _RMS_NORM_FAMILIES + ("olmo", "phi")
 
 
 def activation_bytes_per_token_per_layer(arch: Architecture, seq_len: int, recompute: Recompute,
                                          flash_attention: bool = True, bytes_per_value: float = 2.0) -> float:
-    """Bytes kept for the backward pass per token per layer (before dividing by tensor parallelism)."""
+    """Bytes autograd keeps for the backward pass, per token per layer (before tensor parallelism).
+
+    Counted tensor by tensor as an unfused PyTorch/transformers layer saves them (tests compare with the tensors a
+    real tiny model saves): RMSNorm keeps its fp32 upcast input and 16-bit output; rotary embedding keeps q and k
+    before rotation and their rotated halves; a gated MLP keeps gate, up, activation and product.
+    """
+    b = bytes_per_value
+    h = arch.hidden_size
     if recompute == "full":
-        return bytes_per_value * arch.hidden_size  # only the layer input is checkpointed
-    h, q = arch.hidden_size, arch.num_heads * arch.head_dim
-    # MLA caches a latent but materialises full per-head keys and values for attention
-    kv = arch.num_heads * (arch.head_dim + arch.v_head_dim) if arch.model_type.startswith("deepseek") \
-        else arch.kv_dim_per_layer
+        return b * h  # only the layer input is checkpointed
+    q = arch.num_heads * arch.head_dim
     v_out = arch.num_heads * arch.v_head_dim
-    # norm input, q/k/v input, q, k, v, attention output (o_proj input)
-    attention = h + h + q + kv + v_out
-    inter = arch.intermediate_size
-    if arch.num_experts and arch.experts_per_token:
-        inter = inter * arch.experts_per_token if arch.model_type == "mixtral" else inter
-    # norm input, up/gate input, up, gate and activation outputs (gated) or pre/post activation (plain)
-    mlp = h + h + (3 * inter if arch.gated_mlp else 2 * inter)
-    values = attention + mlp
+    if arch.model_type.startswith("deepseek"):
+        k, v = q, v_out  # MLA materialises full per-head keys and values for attention
+    else:
+        k = v = arch.kv_dim_per_layer // 2
+    rms = arch.model_type in _RMS_NORM_FAMILIES
+    norms = {"gemma2": 4, "phi": 1}.get(arch.model_type, 2)
+    norm_bytes = (2 * b + b) * h if rms else 2 * b * h  # (fp32 input + output) or (input + output)
+    copies = 3 if arch.model_type in _ROTARY_FAMILIES else 1  # q/k, their rotated halves, the rotated q/k
+    attention = b * (copies * (q + k) + v + 2 * v_out)  # + attention output and its reshaped copy for o_proj
     if not flash_attention and recompute == "none":
-        values += 2 * arch.num_heads * seq_len  # score and softmax matrices, one row per token
-    return bytes_per_value * values
+        attention += (4 + b) * arch.num_heads * seq_len  # fp32 softmax and its 16-bit cast, one row per token
+    inter = arch.intermediate_size
+    routing = 0.0
+    if arch.num_experts and arch.experts_per_token and arch.model_type == "mixtral":
+        inter *= arch.experts_per_token  # each token runs through top-k experts
+        # per expert visit: the gathered input and the output before router weighting; fp32 router softmax
+        routing = arch.experts_per_token * 2 * b * h + 4 * arch.num_experts
+    mlp = b * (4 * inter if arch.gated_mlp else 2 * inter) + routing
+    return norms * norm_bytes + attention + mlp
 
 
 def training_memory(arch: Architecture, *, method: Method, precision: str, micro_batch: int, seq_len: int,
