@@ -55,6 +55,7 @@ class Gateway:
         self.budgets = Budgets(settings.keys, spent_by_key_usd(ledger, key_names))
         self.metrics = GatewayMetrics()
         self.pool: UpstreamPool | None = None
+        self.router_limiter: anyio.CapacityLimiter | None = None
         # Request ids: a random prefix per gateway and a counter, cheaper than a uuid4 per request.
         self.id_prefix = f"tc-{uuid.uuid4().hex[:12]}"
         self.request_numbers = itertools.count(1)
@@ -66,6 +67,9 @@ class Gateway:
     async def start(self) -> None:
         """Open upstream connections and the ledger writer (inside the server's event loop)."""
         self.pool = UpstreamPool(self.settings.upstreams)
+        # One router call at a time: embedding prompts is CPU-bound and already uses several cores inside torch,
+        # so running many at once only makes every request wait longer.
+        self.router_limiter = anyio.CapacityLimiter(1)
         if self.ledger is not None:
             self.recorder = LedgerRecorder(self.ledger)
 
@@ -142,7 +146,8 @@ class Gateway:
             if route.router is None or isinstance(route.router, LengthRouter):
                 candidates, score = route.plan(prompt, knob)
             else:
-                candidates, score = await anyio.to_thread.run_sync(route.plan, prompt, knob)
+                candidates, score = await anyio.to_thread.run_sync(route.plan, prompt, knob,
+                                                                   limiter=self.router_limiter)
             return candidates, score, ""
         except Exception as exc:  # noqa: BLE001 - a broken router must not take the gateway down
             return list(route.models), None, f"{type(exc).__name__}: {exc}"
