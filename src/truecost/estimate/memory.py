@@ -2,8 +2,8 @@
 
 Bytes per parameter follow the ZeRO paper (Rajbhandari et al. 2020): mixed precision keeps 16-bit weights and
 gradients plus an fp32 master copy and two fp32 Adam moments (4+4+4 bytes), each shardable over the
-data-parallel group. Activations follow Korthikanti et al. 2022 ("Reducing Activation Recomputation in Large
-Transformer Models"), rewritten per tensor so that GQA and gated MLPs are counted as they are.
+data-parallel group. Activations are counted per saved tensor, with the recompute policies of Korthikanti et al.
+2022 ("Reducing Activation Recomputation in Large Transformer Models").
 """
 
 from __future__ import annotations
@@ -107,9 +107,12 @@ def training_memory(arch: Architecture, *, method: Method, precision: str, micro
             weights = (n - head) * QLORA_BYTES_PER_PARAM + head * 2.0
         else:
             weights = n * weight_bytes
-        weights += trainable * weight_bytes
-        grads = trainable * weight_bytes
-        optimizer = trainable * (12.0 if half else 8.0)
+        # Adapters: peft keeps LoRA weights in fp32 (no separate master copy); the QLoRA recipe (Dettmers et al.
+        # 2023) casts them to 16-bit. Either way the two Adam moments are fp32.
+        adapter_bytes = weight_bytes if method == "qlora" else 4.0
+        weights += trainable * adapter_bytes
+        grads = trainable * adapter_bytes
+        optimizer = trainable * 8.0
     if zero >= 1:
         optimizer /= dp
     if zero >= 2:
