@@ -124,10 +124,12 @@ def run(pipeline, name, tasks=1):
 run([read(), MinhashDedupSignature(output_folder=f"{work}/sigs", config=config)], "sigs")
 run([MinhashDedupBuckets(input_folder=f"{work}/sigs", output_folder=f"{work}/buckets", config=config)], "buckets",
     tasks=config.num_buckets)
-run([MinhashDedupCluster(input_folder=f"{work}/buckets", output_folder=f"{work}/remove_ids", config=config)],
-    "cluster")
-run([read(), MinhashDedupFilter(input_folder=f"{work}/remove_ids"), JsonlWriter(f"{work}/kept", compression=None)],
-    "filter")
+run([MinhashDedupCluster(input_folder=f"{work}/buckets", output_folder=f"{work}/remove_ids", config=config,
+                         save_cluster_id=True)], "cluster")
+# Cluster ids and removed documents are written too, so the run can be scored like ours (duplicates.jsonl).
+run([read(), MinhashDedupFilter(input_folder=f"{work}/remove_ids", load_cluster_ids=True,
+                                exclusion_writer=JsonlWriter(f"{work}/removed", compression=None)),
+     JsonlWriter(f"{work}/kept", compression=None)], "filter")
 """
 
 TRUECOST_NEAR = """
@@ -141,6 +143,9 @@ with open(f"{work}/kept.jsonl", "w", encoding="utf-8") as out:
     for doc in docs:
         if doc.id not in result.removed:
             out.write(json.dumps({"id": doc.id, "text": doc.text}) + "\\n")
+with open(f"{work}/duplicates.jsonl", "w", encoding="utf-8") as out:
+    for record in result.duplicate_records():
+        out.write(json.dumps(record) + "\\n")
 """
 
 
@@ -190,6 +195,37 @@ def measure(job: str, tool: str, cmd: list[str], work: Path, kept: Path) -> Meas
     return Measurement(job, tool, cpu_s, rss_mb, count_lines(kept) if kept.exists() else None)
 
 
+def predictions_from_datatrove(work: Path, out: Path) -> None:
+    """Scorer predictions from datatrove's kept and removed documents (cluster id -1: no duplicate)."""
+    with out.open("w", encoding="utf-8") as fh:
+        for folder, removed in (("kept", False), ("removed", True)):
+            for file in sorted((work / folder).rglob("*.jsonl")):
+                for line in file.open(encoding="utf-8"):
+                    record = json.loads(line)
+                    cluster = record.get("metadata", {}).get("minhash_cluster_id", -1)
+                    fh.write(json.dumps({"id": record["id"], "pred_cluster": None if cluster == -1 else cluster,
+                                         "removed": removed}) + "\n")
+
+
+def predictions_from_truecost(duplicates: Path, out: Path) -> None:
+    """Scorer predictions from duplicates.jsonl ({"id", "cluster", "removed"})."""
+    with out.open("w", encoding="utf-8") as fh:
+        for line in duplicates.open(encoding="utf-8"):
+            record = json.loads(line)
+            fh.write(json.dumps({"id": record["id"], "pred_cluster": record["cluster"],
+                                 "removed": record["removed"]}) + "\n")
+
+
+def score_on_sample(predictions: Path) -> dict[str, float] | None:
+    """The shared sample's own scorer on the sample's documents (the rest of the corpus is ignored by it)."""
+    scorer = SHARED_SAMPLE.parent / "eval_dedup.py"
+    if not scorer.exists():
+        return None
+    done = subprocess.run([sys.executable, str(scorer), str(SHARED_SAMPLE.parent), str(predictions)],
+                          capture_output=True, text=True)
+    return json.loads(done.stdout) if done.returncode == 0 else None
+
+
 def truecost_quality_available() -> bool:
     """True once `truecost curate` has its --steps option (the pipeline lands separately from dedup)."""
     probe = subprocess.run([str(TRUECOST_PYTHON), "-m", "truecost", "curate", "--help"], capture_output=True,
@@ -214,6 +250,7 @@ def main() -> int:
         mb = text_bytes / 1e6
         log(f"corpus: {docs} documents, {mb:.2f} MB of text in {src}")
         results: list[Measurement] = []
+        scores: dict[str, dict[str, float] | None] = {}
 
         def job_dir(name: str) -> Path:
             path = work / name
@@ -233,6 +270,13 @@ def main() -> int:
             d = job_dir("tc_near")
             results.append(measure("near dedup", "truecost", [str(TRUECOST_PYTHON), "-c", TRUECOST_NEAR, str(src),
                                                               str(d)], d, d / "kept.jsonl"))
+            try:
+                predictions_from_datatrove(work / "dt_near", work / "datatrove-predictions.jsonl")
+                predictions_from_truecost(work / "tc_near" / "duplicates.jsonl", work / "truecost-predictions.jsonl")
+                scores = {tool: score_on_sample(work / f"{tool}-predictions.jsonl") for tool in ("datatrove",
+                                                                                                  "truecost")}
+            except (OSError, KeyError, ValueError) as exc:
+                log(f"near dedup outputs could not be scored: {exc}")
             if cli:
                 d = job_dir("tc_near_cli")
                 results.append(measure("near dedup", "truecost curate CLI", curate_cli("near", d), d,
@@ -278,7 +322,8 @@ def main() -> int:
                          "net_speed_vs_datatrove": round(net / peer_net, 2) if net == net and peer_net == peer_net
                          else None})
     if args.json:
-        print(json.dumps({"corpus_docs": docs, "corpus_mb": round(mb, 3), "rows": rows}, indent=1))
+        print(json.dumps({"corpus_docs": docs, "corpus_mb": round(mb, 3), "rows": rows,
+                          "near_dedup_scores_on_sample": scores}, indent=1))
         return 0
     from rich.console import Console
     from rich.table import Table
@@ -296,7 +341,17 @@ def main() -> int:
                       f"{r['net_speed_vs_datatrove']:.1f}x" if ok and r["net_speed_vs_datatrove"] else "-",
                       f"{r['peak_rss_mb']:.0f}" if ok else "-", str(r["docs_kept"]) if r["docs_kept"] is not None
                       else "-", r["status"])
-    Console(width=140).print(table)
+    console = Console(width=140)
+    console.print(table)
+    if any(scores.values()):
+        quality = Table(title="near dedup on the labelled sample inside this corpus (its own eval_dedup.py)")
+        keys = ("pair_precision", "pair_recall", "pair_f1", "removal_precision", "removal_recall")
+        for col in ("tool", *keys):
+            quality.add_column(col, justify="left" if col == "tool" else "right")
+        for tool, score in scores.items():
+            if score:
+                quality.add_row(tool, *(f"{score[k]:.4f}" for k in keys))
+        console.print(quality)
     print(textwrap.dedent("""\
         Targets (issue 4): quality >= 10x datatrove, near dedup >= 5x datatrove, in MB per CPU-second.
         CPU-seconds include interpreter start-up and imports; "net of start-up" subtracts each tool's start-up CPU."""))
