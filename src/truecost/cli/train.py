@@ -81,9 +81,9 @@ def _render_plan(result: Any) -> None:
     from rich.table import Table
 
     table = Table(title=f"training plan on {result.gpu} ({result.device_memory_gib:.1f} GiB per device)")
-    for column in ("", "changes", "fits", "memory GiB", "wall h", "GPU-h", "cost USD"):
-        table.add_column(column, justify="right" if column in ("memory GiB", "wall h", "GPU-h", "cost USD")
-                         else "left")
+    hours = "core-h" if result.device == "cpu" else "GPU-h"  # the estimate counts a CPU core as one device
+    for column in ("", "changes", "fits", "memory GiB", "wall h", hours, "cost USD"):
+        table.add_column(column, justify="left" if column in ("", "changes", "fits") else "right")
     rows = [result.as_configured] + ([result.would_run] if result.would_run else []) + result.alternatives
     for row in rows:
         table.add_row(row.label, row.changes, "yes" if row.fits else "NO", f"{row.memory_gib:.2f}",

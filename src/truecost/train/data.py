@@ -149,12 +149,12 @@ def train_tokenizer(docs: list[str], vocab_size: int) -> Any:
                                    pad_token=EOS_TOKEN)
 
 
-def load_tokenizer(path: str | Path) -> Any:
-    """A tokenizer saved in a Hugging Face folder."""
+def load_tokenizer(path: str | Path, gguf_file: str | None = None) -> Any:
+    """A tokenizer saved in a Hugging Face folder (or inside a GGUF file there)."""
     from transformers import AutoTokenizer
 
     try:
-        return AutoTokenizer.from_pretrained(str(path))
+        return AutoTokenizer.from_pretrained(str(path), **({"gguf_file": gguf_file} if gguf_file else {}))
     except (OSError, ValueError) as exc:
         raise UserError(f"tokenizer.path: cannot load a tokenizer from {path} ({str(exc).splitlines()[0]})") from exc
 
@@ -242,11 +242,12 @@ def prepare(config: TrainConfig, tokenizer_dir: Path | None = None) -> Dataset:
 def _prepare(config: TrainConfig, tokenizer_dir: Path | None) -> Dataset:
     docs = read_texts(config.data.source, config.data.text_field, config.data.max_chars)
     train_docs, val_docs = split_documents(docs, config.data.val_fraction, config.seed)
-    tokenizer_path = config.tokenizer.path or config.model.path
     if tokenizer_dir is not None and (tokenizer_dir / "tokenizer.json").exists():
         tokenizer = load_tokenizer(tokenizer_dir)
-    elif tokenizer_path:
-        tokenizer = load_tokenizer(tokenizer_path)
+    elif config.tokenizer.path:
+        tokenizer = load_tokenizer(config.tokenizer.path)
+    elif config.model.path:
+        tokenizer = load_tokenizer(config.model.path, config.model.gguf_file)
     else:
         tokenizer = train_tokenizer(train_docs, config.tokenizer.vocab_size)
     if tokenizer.eos_token_id is None and tokenizer.pad_token_id is not None:
