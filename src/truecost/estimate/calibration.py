@@ -119,8 +119,16 @@ class PublishedRun:
 
 
 def _number(text: str) -> float | None:
-    cleaned = text.replace(",", "").strip()
-    return float(cleaned) if re.fullmatch(r"[0-9.]+(e[0-9+]+)?", cleaned) else None
+    """A plain number (`1,720,320`, `1e12`, `15T`, `~7000000`) or None for prose such as `35B x 2 epochs`."""
+    from truecost.units import parse_quantity
+
+    cleaned = text.replace(",", "").strip().lstrip("~").strip()
+    if not re.fullmatch(r"[0-9.]+(e[+-]?[0-9]+)?[kKmMbBtT]?", cleaned):
+        return None
+    try:
+        return parse_quantity(cleaned)
+    except UserError:
+        return None
 
 
 def _precision(text: str) -> str:
