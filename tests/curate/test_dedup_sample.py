@@ -13,7 +13,6 @@ from truecost.curate.dedup import find_near_duplicates
 from truecost.curate.document import Document
 
 
-@pytest.mark.slow
 def test_near_dedup_meets_the_issue_targets_on_the_shared_sample(shared_data: Path, tmp_path: Path) -> None:
     sample = shared_data / "dedup_sample"
     if not (sample / "eval_dedup.py").exists():
