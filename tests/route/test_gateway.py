@@ -436,3 +436,24 @@ def test_rows_and_budgets_work_on_a_postgresql_ledger(cheap_strong: Any, postgre
     assert [r.status for r in rows] == ["ok", "rejected"]
     with gateway(config, ledger=ledger) as (server, _), pytest.raises(openai.RateLimitError):
         client(server, "sk-pg").chat.completions.create(model="strong", messages=[{"role": "user", "content": "x"}])
+
+
+def test_an_upstream_without_usage_is_priced_from_estimated_tokens() -> None:
+    import math
+
+    quiet = FakeUpstream("quiet", send_usage=False)
+    with upstreams(quiet) as servers:
+        config = {"upstreams": [{"name": "quiet", "base_url": f"{servers['quiet'].url}/v1", **CHEAP}]}
+        with gateway(config) as (server, ledger):
+            oai = client(server)
+            plain = oai.chat.completions.create(model="quiet", messages=[{"role": "user", "content": LONG}])
+            streamed = list(oai.chat.completions.create(model="quiet", stream=True,
+                                                        messages=[{"role": "user", "content": LONG}]))
+    answer = plain.choices[0].message.content or ""
+    assert "".join(c.choices[0].delta.content or "" for c in streamed) == answer
+    expected = (math.ceil(len(LONG) / 4), math.ceil(len(answer) / 4))  # about four characters a token
+    rows = ledger.list_requests()
+    assert len(rows) == 2
+    for row in rows:
+        assert (row.prompt_tokens, row.completion_tokens) == expected and row.extra["tokens_estimated"] is True
+        assert row.cost_usd == pytest.approx(expected_cost(CHEAP, *expected))

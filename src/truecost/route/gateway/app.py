@@ -28,7 +28,9 @@ from truecost.route.gateway.metrics import GatewayMetrics
 from truecost.route.gateway.openai_api import (
     ChatRequest,
     error_response,
+    estimate_tokens,
     models_list,
+    prompt_chars,
     routing_prompt,
     validation_error_response,
 )
@@ -212,9 +214,10 @@ class Gateway:
         else:
             candidates = [chat.model]
         body = {k: v for k, v in payload.items() if k != "model"}
+        chars = prompt_chars(chat)
         if chat.stream:
-            return await self._stream(chat, body, candidates, record, started)
-        return await self._complete(body, candidates, record, started)
+            return await self._stream(chat, body, candidates, record, started, chars)
+        return await self._complete(body, candidates, record, started, chars)
 
     def _headers(self, record: RequestRecord) -> dict[str, str]:
         headers = {"x-truecost-model": record.model, "x-truecost-route": record.route,
@@ -246,7 +249,7 @@ class Gateway:
                               headers=self._headers(record))
 
     async def _complete(self, body: dict[str, Any], candidates: list[str], record: RequestRecord,
-                        started: float) -> Response:
+                        started: float, prompt_chars: int) -> Response:
         assert self.pool is not None
         failures: list[UpstreamFailure] = []
         attempts: list[dict[str, Any]] = []
@@ -260,18 +263,23 @@ class Gateway:
                 if not failure.retryable:
                     break
                 continue
-            usage = completion.data.get("usage") or {}
+            usage = completion.data.get("usage")
             record.model = name
-            record.prompt_tokens = int(usage.get("prompt_tokens") or 0)
-            record.completion_tokens = int(usage.get("completion_tokens") or 0)
-            if not usage:
-                record.extra["usage_missing"] = True
+            contents = [c.get("message", {}).get("content") for c in completion.data.get("choices") or []
+                        if isinstance(c, dict) and isinstance(c.get("message"), dict)]
+            texts = [c for c in contents if isinstance(c, str)]
+            if isinstance(usage, dict) and "prompt_tokens" in usage:
+                record.prompt_tokens = int(usage.get("prompt_tokens") or 0)
+                record.completion_tokens = int(usage.get("completion_tokens") or 0)
+            else:
+                # No usage reported: estimate from the text, so spend and budgets still count this request.
+                record.prompt_tokens = estimate_tokens(prompt_chars)
+                record.completion_tokens = estimate_tokens(sum(map(len, texts)))
+                record.extra["tokens_estimated"] = True
             record.cost_usd, record.extra["price_source"] = self.price_usd(name, record.prompt_tokens,
                                                                            record.completion_tokens)
             if self.settings.log_text:
-                choices = completion.data.get("choices") or [{}]
-                message = (choices[0] or {}).get("message") or {}
-                record.output = message.get("content") if isinstance(message.get("content"), str) else None
+                record.output = texts[0] if texts else None
             record.extra["upstream_ms"] = round(completion.upstream_ms, 3)
             if failures:
                 record.extra["fallback_from"] = failures[0].model
@@ -285,7 +293,7 @@ class Gateway:
         return self._all_failed(record, failures, started)
 
     async def _stream(self, chat: ChatRequest, body: dict[str, Any], candidates: list[str],
-                      record: RequestRecord, started: float) -> Response:
+                      record: RequestRecord, started: float, prompt_chars: int) -> Response:
         assert self.pool is not None
         failures: list[UpstreamFailure] = []
         attempts: list[dict[str, Any]] = []
@@ -306,12 +314,12 @@ class Gateway:
                 self.stats["fallbacks"] += 1
             relay = SSERelay(drop_usage_only=not chat.wants_usage_in_stream, keep_text=self.settings.log_text)
             headers = {**self._headers(record), "cache-control": "no-cache"}
-            return StreamingResponse(self._relay(upstream, relay, record, started), media_type="text/event-stream",
-                                     headers=headers)
+            return StreamingResponse(self._relay(upstream, relay, record, started, prompt_chars),
+                                     media_type="text/event-stream", headers=headers)
         return self._all_failed(record, failures, started)
 
     async def _relay(self, upstream: UpstreamStream, relay: SSERelay, record: RequestRecord,
-                     started: float) -> AsyncIterator[bytes]:
+                     started: float, prompt_chars: int) -> AsyncIterator[bytes]:
         """Forward the upstream's events as they arrive; once the stream ends (or breaks), price and log it."""
         status = "ok"
         first_byte_ms: float | None = None
@@ -339,10 +347,13 @@ class Gateway:
         finally:
             tally = relay.tally
             record.status = status
-            record.prompt_tokens = tally.prompt_tokens or 0
-            record.completion_tokens = tally.completion_tokens or 0
-            if tally.prompt_tokens is None:
-                record.extra["usage_missing"] = True
+            if tally.prompt_tokens is not None:
+                record.prompt_tokens = tally.prompt_tokens
+                record.completion_tokens = tally.completion_tokens or 0
+            else:
+                record.prompt_tokens = estimate_tokens(prompt_chars)
+                record.completion_tokens = estimate_tokens(tally.output_chars)
+                record.extra["tokens_estimated"] = True
             record.cost_usd, record.extra["price_source"] = self.price_usd(record.model, record.prompt_tokens,
                                                                            record.completion_tokens)
             if self.settings.log_text:

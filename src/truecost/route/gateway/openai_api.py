@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any, Literal
 
@@ -42,6 +43,20 @@ def message_text(message: ChatMessage) -> str:
         return "\n".join(str(part.get("text", "")) for part in message.content
                          if isinstance(part, dict) and part.get("type") == "text")
     return ""
+
+
+CHARS_PER_TOKEN = 4.0
+"""OpenAI's rule of thumb for English text; used only when an upstream reports no token usage."""
+
+
+def estimate_tokens(chars: int) -> int:
+    """Tokens in `chars` characters of text, roughly (see CHARS_PER_TOKEN)."""
+    return math.ceil(chars / CHARS_PER_TOKEN)
+
+
+def prompt_chars(request: ChatRequest) -> int:
+    """Characters of text in all messages, for estimating prompt tokens."""
+    return sum(len(message_text(m)) for m in request.messages)
 
 
 def routing_prompt(request: ChatRequest) -> str:

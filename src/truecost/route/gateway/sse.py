@@ -14,6 +14,7 @@ class StreamTally:
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     text_parts: list[str] = field(default_factory=list)
+    output_chars: int = 0
     events: int = 0
     error: str | None = None
     done: bool = False
@@ -83,9 +84,10 @@ class SSERelay:
             self.tally.prompt_tokens = int(usage.get("prompt_tokens") or 0)
             self.tally.completion_tokens = int(usage.get("completion_tokens") or 0)
         choices = chunk.get("choices") or []
-        if self.keep_text:
-            for choice in choices:
-                content = (choice.get("delta") or {}).get("content") if isinstance(choice, dict) else None
-                if isinstance(content, str):
+        for choice in choices:
+            content = (choice.get("delta") or {}).get("content") if isinstance(choice, dict) else None
+            if isinstance(content, str):
+                self.tally.output_chars += len(content)
+                if self.keep_text:
                     self.tally.text_parts.append(content)
         return not (self.drop_usage_only and isinstance(usage, dict) and not choices)
