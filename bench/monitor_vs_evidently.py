@@ -60,8 +60,8 @@ for path in sys.argv[2:]:
         share = next(v["share"] for k, v in metrics.items() if k.startswith("DriftedColumnsCount"))
         quality_p = next(v for k, v in metrics.items() if "column=quality" in k)
         prompt = next((k, v) for k, v in metrics.items() if "column=prompt" in k)
-        windows.append({"dataset_drift": share >= 0.5, "quality_drift": quality_p < 0.05,
-                        "prompt_drift": prompt[1] > 0.95 if "threshold=0.95" in prompt[0] else prompt[1] < 0.05,
+        windows.append({"dataset_drift": bool(share >= 0.5), "quality_drift": bool(quality_p < 0.05),
+                        "prompt_drift": bool(prompt[1] > 0.95 if "threshold=0.95" in prompt[0] else prompt[1] < 0.05),
                         "cpu_seconds": cpu})
     out.append({"path": path, "windows": windows})
 print(json.dumps(out))
@@ -139,7 +139,9 @@ def run_evidently(streams: dict[str, list[Any]], per_scenario: int, folder: Path
     everything = [p for ps in paths.values() for p in ps]
     log(f"Evidently: {len(everything)} streams x {N_AFTER // WINDOW + N_BEFORE // WINDOW} windows ...")
     done = subprocess.run([str(peer_python()), str(worker), str(WINDOW), *everything], capture_output=True,
-                          text=True, check=True)
+                          text=True)
+    if done.returncode != 0:
+        sys.exit(f"the Evidently worker failed:\n{done.stderr[-3000:]}")
     by_path = {item["path"]: item["windows"] for item in json.loads(done.stdout)}
     out: dict[str, list[dict[str, Any]]] = {}
     for name, ps in paths.items():
