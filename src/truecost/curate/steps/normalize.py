@@ -27,8 +27,17 @@ _TRAILING_WS_RE = re.compile(r"[ \t]+$", re.MULTILINE)
 _BLANK_LINES_RE = re.compile(r"\n{3,}")
 
 
+# UTF-8 read as Latin-1/Windows-1252 leaves a lead-byte letter (Â Ã â Ð ...) followed by a continuation-byte
+# character; text without such a pair has no mojibake of that kind, and skips ftfy's much slower analysis.
+_MOJIBAKE_HINT_RE = re.compile("[\u00c2-\u00f4][\u0080-\u00bf\u0152\u0153\u0160\u0161\u0178\u017d\u017e"
+                               "\u0192\u02c6\u02dc\u2013\u2014\u2018-\u201e\u2020-\u2022\u2026\u2030\u2039"
+                               "\u203a\u20ac\u2122]")
+# In ASCII text only C0 controls (other than tab/newline) and DEL need the translation table.
+_ASCII_CONTROL_RE = re.compile("[\x00-\x08\x0b-\x1f\x7f]")
+
+
 def _line_key(line: str) -> str:
-    return " ".join(line.split()).lower()
+    return line.strip().lower()
 
 
 class NormalizeStep(Step):
@@ -57,7 +66,7 @@ class NormalizeStep(Step):
         c = self.cfg
         # Pure ASCII cannot hold mojibake or non-ASCII look-alikes; skip the costly parts for it.
         ascii_only = text.isascii()
-        if c.fix_mojibake and not ascii_only:
+        if c.fix_mojibake and not ascii_only and _MOJIBAKE_HINT_RE.search(text):
             import ftfy
 
             fixed = ftfy.fix_encoding(text)
@@ -72,7 +81,7 @@ class NormalizeStep(Step):
         if "\r" in text:
             text = text.replace("\r\n", "\n").replace("\r", "\n")
             stats.changes["line_endings"] += 1
-        if self.table:
+        if self.table and (not ascii_only or _ASCII_CONTROL_RE.search(text)):
             translated = text.translate(self.table)
             if translated != text:
                 stats.changes["characters_replaced"] += 1
@@ -101,9 +110,10 @@ class NormalizeStep(Step):
         min_docs = max(c.boilerplate_min_docs, int(c.boilerplate_min_fraction * len(docs) + 0.999999))
         doc_freq: Counter[str] = Counter()
         for doc in docs:
-            keys = {_line_key(line) for line in doc.text.split("\n")}
-            doc_freq.update(k for k in keys if len(WORD_RE.findall(k)) >= c.boilerplate_min_words)
-        boiler = {k for k, n in doc_freq.items() if n >= min_docs}
+            doc_freq.update({line.strip() for line in doc.text.lower().split("\n")})
+        # Word counts only for the few frequent lines.
+        boiler = {k for k, n in doc_freq.items()
+                  if n >= min_docs and len(WORD_RE.findall(k)) >= c.boilerplate_min_words}
         if not boiler:
             return docs
         kept_docs = []
