@@ -54,3 +54,10 @@ def test_boilerplate_needs_enough_documents() -> None:
     docs = [Document(str(i), f"Text {i}.\nShared line of three words") for i in range(5)]
     kept = NormalizeStep().reduce(docs, StepStats("normalize"))
     assert all("Shared line" in d.text for d in kept)
+
+
+def test_legitimate_latin1_text_is_not_repaired() -> None:
+    # A character table (as in the iso_8859-1 man page): 'Â' here is meant, not mojibake.
+    table = "302   194   C2     Â     LATIN CAPITAL LETTER A WITH CIRCUMFLEX\n303   195   C3     Ã     LATIN CAPITAL"
+    assert norm(table) == table
+    assert norm("Déjà vu, naïve café") == "Déjà vu, naïve café"
