@@ -54,7 +54,7 @@ class LanguageSettings(Section):
 
     languages: list[str] = Field(default_factory=lambda: ["en"])
     min_score: float = Field(0.65, ge=0, le=1)  # datatrove/FineWeb keep English at >= 0.65 language score
-    max_chars: int = Field(4000, ge=100)  # classify the first N characters: the language is set long before that
+    max_chars: int = Field(2000, ge=100)  # classify the first N characters: ~300 words settle the language
 
 
 class GopherSettings(Section):

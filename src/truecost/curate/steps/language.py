@@ -21,7 +21,7 @@ def _identifier() -> Any:
     return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
 
 
-def identify(text: str, max_chars: int = 4000) -> tuple[str, float]:
+def identify(text: str, max_chars: int = 2000) -> tuple[str, float]:
     """(ISO 639-1 code, probability) of the first `max_chars` characters of `text`."""
     lang, score = _identifier().classify(text[:max_chars])
     return str(lang), float(score)
