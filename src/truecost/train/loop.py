@@ -25,7 +25,7 @@ from truecost.train.data import Batches, Dataset, prepare
 from truecost.train.model import build_model, count_parameters, pick_device, pick_precision, require_train_extra
 
 CHECKPOINT_FILE = "checkpoint.pt"
-STOPPED_BY = ("completed", "early_stopping", "budget", "pruned")
+STOPPED_BY = ("completed", "early_stopping", "budget", "pruned", "interrupted")
 
 EvalHook = Callable[[int, float], bool]
 """Called after each evaluation with (step, eval_loss); returning True stops the run as `pruned`."""
@@ -37,7 +37,7 @@ class TrainResult:
 
     run_id: str | None
     status: str  # completed or stopped (as in the ledger)
-    stopped_by: str  # completed, early_stopping, budget or pruned
+    stopped_by: str  # completed, early_stopping, budget, pruned or interrupted
     steps: int
     start_step: int
     tokens: int
@@ -328,45 +328,49 @@ def train(config: TrainConfig, *, resume: bool = False, ledger: Any = None, proj
                 stopped_by = "budget"
                 say(f"budget {budget_limit} already reached: not training; raise it to continue")
         ddp_model.train()
-        while step < config.max_steps and budget_limit is None:
-            tick = time.perf_counter()
-            for micro in range(config.grad_accum):
-                ids = batches.get(step * config.grad_accum + micro).to(device, non_blocking=True)
-                sync = micro == config.grad_accum - 1 or dist_info.world_size == 1
-                context = ddp_model.no_sync() if not sync else _nullcontext()
-                with context, torch.autocast(device_type=device_type, dtype=precision.autocast_dtype,
-                                             enabled=precision.autocast_dtype is not None):
-                    loss = ddp_model(input_ids=ids, labels=ids).loss / config.grad_accum
-                scaler.scale(loss).backward()
-            if config.optim.max_grad_norm:
-                scaler.unscale_(optimizer)
-                torch.nn.utils.clip_grad_norm_(trainable, config.optim.max_grad_norm)
-            scaler.step(optimizer)
-            scaler.update()
-            optimizer.zero_grad(set_to_none=True)
-            schedule.step()
-            step += 1
-            tokens_session += config.tokens_per_step * dist_info.world_size
-            loop_seconds += time.perf_counter() - tick
-            if step % config.log_every == 0:
-                say(f"step {step}: train loss {float(loss.detach()) * config.grad_accum:.4f}, "
-                    f"lr {schedule.get_last_lr()[0]:.2e}")
-            stop = False
-            if step % config.eval.every_steps == 0 or step == config.max_steps:
-                eval_loss = run_eval()
-                history.append((step, eval_loss))
-                say(f"step {step}: eval loss {eval_loss:.4f}")
-                if stopper.update(eval_loss):
-                    stopped_by, stop = "early_stopping", True
-                elif on_eval is not None and on_eval(step, eval_loss):
-                    stopped_by, stop = "pruned", True
-            refresh_spend()
-            limit = budget_exceeded(config, spend) if not stop and step < config.max_steps else None
-            if limit:
-                stopped_by, budget_limit, stop = "budget", limit, True
-                say(f"budget {limit} reached at step {step}: stopping with a checkpoint")
-            if _any(stop, dist_info):
-                break
+        try:
+            while step < config.max_steps and budget_limit is None:
+                tick = time.perf_counter()
+                for micro in range(config.grad_accum):
+                    ids = batches.get(step * config.grad_accum + micro).to(device, non_blocking=True)
+                    sync = micro == config.grad_accum - 1 or dist_info.world_size == 1
+                    context = ddp_model.no_sync() if not sync else _nullcontext()
+                    with context, torch.autocast(device_type=device_type, dtype=precision.autocast_dtype,
+                                                 enabled=precision.autocast_dtype is not None):
+                        loss = ddp_model(input_ids=ids, labels=ids).loss / config.grad_accum
+                    scaler.scale(loss).backward()
+                if config.optim.max_grad_norm:
+                    scaler.unscale_(optimizer)
+                    torch.nn.utils.clip_grad_norm_(trainable, config.optim.max_grad_norm)
+                scaler.step(optimizer)
+                scaler.update()
+                optimizer.zero_grad(set_to_none=True)
+                schedule.step()
+                step += 1
+                tokens_session += config.tokens_per_step * dist_info.world_size
+                loop_seconds += time.perf_counter() - tick
+                if step % config.log_every == 0:
+                    say(f"step {step}: train loss {float(loss.detach()) * config.grad_accum:.4f}, "
+                        f"lr {schedule.get_last_lr()[0]:.2e}")
+                stop = False
+                if step % config.eval.every_steps == 0 or step == config.max_steps:
+                    eval_loss = run_eval()
+                    history.append((step, eval_loss))
+                    say(f"step {step}: eval loss {eval_loss:.4f}")
+                    if stopper.update(eval_loss):
+                        stopped_by, stop = "early_stopping", True
+                    elif on_eval is not None and on_eval(step, eval_loss):
+                        stopped_by, stop = "pruned", True
+                refresh_spend()
+                limit = budget_exceeded(config, spend) if not stop and step < config.max_steps else None
+                if limit:
+                    stopped_by, budget_limit, stop = "budget", limit, True
+                    say(f"budget {limit} reached at step {step}: stopping with a checkpoint")
+                if _any(stop, dist_info):
+                    break
+        except KeyboardInterrupt:  # Ctrl-C: keep what was trained; the checkpoint below saves it
+            stopped_by = "interrupted"
+            say(f"interrupted at step {step}: saving a checkpoint")
 
         if history[-1][0] != step:  # stopped between evaluations: measure where it ended
             history.append((step, run_eval()))
