@@ -57,7 +57,7 @@ _CARD_PREFIX_RE = re.compile(r"^(?:4|5[1-5]|2[2-7]|3[47]|6011|64[4-9]|65|35|30[0
 _EMAIL_RE = re.compile(r"(?<![\w.+-])[A-Za-z0-9][A-Za-z0-9._%+-]*@(?:[A-Za-z0-9-]+\.)+[A-Za-z]{2,24}(?![\w-])")
 # The boundary lookbehind follows the first digit so the scan can skip quickly to digits.
 _CARD_RE = re.compile(r"\d(?<![\d-].)(?:[ -]?\d){12,18}(?![\d-])")
-_IBAN_RE = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?(?![A-Za-z0-9])")
+_IBAN_RE = re.compile(r"[A-Z](?<![A-Za-z0-9].)[A-Z]\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?(?![A-Za-z0-9])")
 # Starts with a plain digit class (fast scanning); the boundary check sits after the first digit; octets <= 255
 # are checked by the validator.
 _IPV4_RE = re.compile(r"\d(?<![\d.]\d)\d{0,2}\.\d{1,3}\.\d{1,3}\.\d{1,3}(?!\.?\d)")
@@ -65,6 +65,9 @@ _IPV4_RE = re.compile(r"\d(?<![\d.]\d)\d{0,2}\.\d{1,3}\.\d{1,3}\.\d{1,3}(?!\.?\d
 _IPV6_RE = re.compile(r"(?<![\w:.])(?=[0-9A-Fa-f:]*\d)[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?![\w:])")
 # Phones: an optional +country code, then 3 groups of digits separated by space, dot or dash (or a parenthesised
 # area code). Dates (2024-01-15) and versions (1.2.3) do not match: they lack the digit counts required below.
+# Cheap searches (they start with a character class) that every phone number / IPv6 address must contain.
+_PHONE_HINT_RE = re.compile(r"\d{3}[ .-]\d{3}")
+_IPV6_HINT_RE = re.compile(r"[0-9A-Fa-f]:[0-9A-Fa-f]{0,4}:")
 _PHONE_RE = re.compile(r"(?<![\w+.-])(?<!\d )(?:\+\d{1,3}[ .-]?)?(?:\(\d{2,4}\)[ .-]?|\d{2,4}[ .-])\d{3,4}[ .-]\d{3,4}"
                        r"(?![\w-]|\.\d| \d)")
 # Secrets with a recognisable shape (provider token formats), and key=value assignments of long opaque values.
@@ -143,7 +146,11 @@ def _has_dot(text: str) -> bool:
 
 
 def _may_have_ipv6(text: str) -> bool:
-    return "::" in text or text.count(":") > 4
+    return ("::" in text or text.count(":") > 4) and _IPV6_HINT_RE.search(text) is not None
+
+
+def _may_have_phone(text: str) -> bool:
+    return _PHONE_HINT_RE.search(text) is not None
 
 
 class PiiStep(Step):
@@ -170,7 +177,7 @@ class PiiStep(Step):
             detectors.append(("ip", "IP_ADDRESS", _has_dot, _IPV4_RE, _valid_ipv4, 0))
             detectors.append(("ip", "IP_ADDRESS", _may_have_ipv6, _IPV6_RE, _valid_ipv6, 0))
         if "phone" in kinds:
-            detectors.append(("phone", "PHONE", _always, _PHONE_RE, _valid_phone, 0))
+            detectors.append(("phone", "PHONE", _may_have_phone, _PHONE_RE, _valid_phone, 0))
         self.detectors = detectors
 
     def scrub(self, text: str, stats: StepStats) -> tuple[str, int]:
