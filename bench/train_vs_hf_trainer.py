@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -92,7 +93,7 @@ def throughput(workdir: Path, steps: int, repeats: int) -> list[tuple[str, float
         rates["truecost"].append(tokens / cpu)
         cpu, tokens = run_hf_trainer(config, workdir)
         rates["hf_trainer"].append(tokens / cpu)
-    return [(name, max(values), sorted(values)[len(values) // 2]) for name, values in rates.items()]
+    return [(name, max(values), statistics.median(values)) for name, values in rates.items()]
 
 
 def tune_config(workdir: Path, pruner: str, trials: int) -> Any:
