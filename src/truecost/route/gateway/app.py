@@ -154,70 +154,87 @@ class Gateway:
         except Exception as exc:  # noqa: BLE001 - a broken router must not take the gateway down
             return list(route.models), None, f"{type(exc).__name__}: {exc}"
 
+    async def parse(self, request: Request) -> tuple[dict[str, Any], ChatRequest] | JSONResponse:
+        """The body as sent and as read, or a 400 naming what is wrong."""
+        try:
+            payload = json.loads(await request.body())
+        except ValueError:
+            return error_response(400, "request body is not valid JSON", code="invalid_json")
+        if not isinstance(payload, dict):
+            return error_response(400, "request body must be a JSON object", code="invalid_json")
+        try:
+            return payload, ChatRequest.model_validate(payload)
+        except ValidationError as exc:
+            return validation_error_response(exc)
+
+    @staticmethod
+    def knob_override(request: Request) -> float | None | JSONResponse:
+        """The knob from the X-Truecost-Knob header (None when absent), or a 400."""
+        raw = request.headers.get(KNOB_HEADER)
+        if raw is None:
+            return None
+        try:
+            knob = float(raw)
+        except ValueError:
+            knob = math.nan
+        if not math.isfinite(knob) or knob < 0:
+            return error_response(400, f"header {KNOB_HEADER} must be a number >= 0, got {raw!r}",
+                                  param=KNOB_HEADER, code="invalid_value")
+        return knob
+
+    def bad_request(self, response: JSONResponse) -> JSONResponse:
+        """Count a malformed request (never logged in the ledger) and pass its 400 on."""
+        self.metrics.rejected.labels("bad_request").inc()
+        return response
+
+    def refuse_over_budget(self, record: RequestRecord, started: float) -> JSONResponse:
+        """Log the refusal and answer 429 the way OpenAI reports an exhausted quota."""
+        self.metrics.rejected.labels("budget").inc()
+        record.status = "rejected"
+        record.extra["reason"] = "budget"
+        record.latency_ms = (time.perf_counter() - started) * 1000
+        self.record(record)
+        limit = self.budgets.limits_usd()[record.api_key]
+        return error_response(429, f"API key {record.api_key!r} has used its budget of ${limit:g}; raise budget_usd "
+                              "in the gateway config or use another key", type_="insufficient_quota",
+                              code="budget_exceeded")
+
     async def chat_completions(self, request: Request) -> Response:
-        """POST /v1/chat/completions."""
+        """POST /v1/chat/completions: check, route, call upstreams with fallback, price and log."""
         started = time.perf_counter()
         timestamp = datetime.now(UTC)
         key_name, denied = self.authenticate(request.headers.get("authorization"))
         if denied is not None:
             return denied
-        try:
-            payload = json.loads(await request.body())
-        except ValueError:
-            self.metrics.rejected.labels("bad_request").inc()
-            return error_response(400, "request body is not valid JSON", code="invalid_json")
-        if not isinstance(payload, dict):
-            self.metrics.rejected.labels("bad_request").inc()
-            return error_response(400, "request body must be a JSON object", code="invalid_json")
-        try:
-            chat = ChatRequest.model_validate(payload)
-        except ValidationError as exc:
-            self.metrics.rejected.labels("bad_request").inc()
-            return validation_error_response(exc)
+        parsed = await self.parse(request)
+        if isinstance(parsed, JSONResponse):
+            return self.bad_request(parsed)
+        knob = self.knob_override(request)
+        if isinstance(knob, JSONResponse):
+            return self.bad_request(knob)
+        payload, chat = parsed
         route = self.routes.get(chat.model)
         if route is None and chat.model not in self.model_names:
             self.metrics.rejected.labels("unknown_model").inc()
             return error_response(404, f"model {chat.model!r} does not exist here; choose one of "
                                   f"{', '.join(self.model_names)}", param="model", code="model_not_found")
-        knob: float | None = None
-        raw_knob = request.headers.get(KNOB_HEADER)
-        if raw_knob is not None:
-            try:
-                knob = float(raw_knob)
-            except ValueError:
-                knob = math.nan
-            if not math.isfinite(knob) or knob < 0:
-                self.metrics.rejected.labels("bad_request").inc()
-                return error_response(400, f"header {KNOB_HEADER} must be a number >= 0, got {raw_knob!r}",
-                                      param=KNOB_HEADER, code="invalid_value")
-        request_id = f"{self.id_prefix}-{next(self.request_numbers)}"
         prompt = routing_prompt(chat)
         record = RequestRecord(timestamp=timestamp, model="", route=chat.model, api_key=key_name, run_id=self.run_id,
                                prompt=prompt if self.settings.log_text else None,
-                               extra={"request_id": request_id, "stream": chat.stream})
+                               extra={"request_id": f"{self.id_prefix}-{next(self.request_numbers)}",
+                                      "stream": chat.stream})
         if key_name and self.budgets.exhausted(key_name):
-            self.metrics.rejected.labels("budget").inc()
-            record.status = "rejected"
-            record.extra["reason"] = "budget"
-            record.latency_ms = (time.perf_counter() - started) * 1000
-            self.record(record)
-            limit = self.budgets.limits_usd()[key_name]
-            return error_response(429, f"API key {key_name!r} has used its budget of ${limit:g}; raise budget_usd "
-                                  "in the gateway config or use another key", type_="insufficient_quota",
-                                  code="budget_exceeded")
+            return self.refuse_over_budget(record, started)
+        candidates = [chat.model]
         if route is not None:
-            candidates, score, router_error = await self.plan(route, prompt, knob)
-            record.router_score = score
+            candidates, record.router_score, router_error = await self.plan(route, prompt, knob)
             record.extra["knob"] = route.knob if knob is None else knob
             if router_error:
                 record.extra["router_error"] = router_error
-        else:
-            candidates = [chat.model]
         body = {k: v for k, v in payload.items() if k != "model"}
-        chars = prompt_chars(chat)
         if chat.stream:
-            return await self._stream(chat, body, candidates, record, started, chars)
-        return await self._complete(body, candidates, record, started, chars)
+            return await self._stream(chat, body, candidates, record, started, prompt_chars(chat))
+        return await self._complete(body, candidates, record, started, prompt_chars(chat))
 
     def _headers(self, record: RequestRecord) -> dict[str, str]:
         headers = {"x-truecost-model": record.model, "x-truecost-route": record.route,
