@@ -56,3 +56,24 @@ def test_study_shared_through_postgresql(tmp_path: Path, postgres_url: str) -> N
     second = tune(_config(tmp_path, study), trials=1, ledger=Ledger(postgres_url))
     assert first.extra["trials_in_study"] == 1 and second.extra["trials_in_study"] == 2
     assert len([r for r in ledger.list_runs(kind="tune") if r.parent_id in (first.run_id, second.run_id)]) == 2
+
+
+def test_cli_tune_json_reports_best_trial_cost_and_savings(tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    import yaml
+
+    from tests.train.conftest import TINY
+
+    config = tmp_path / "tune.yaml"
+    config.write_text(yaml.safe_dump({**TINY, "max_steps": 6, "eval": {"every_steps": 3, "batches": 2},
+                                      "tune": {"sampler": "random", "startup_trials": 1}}))
+    result = subprocess.run([sys.executable, "-m", "truecost", "tune", str(config), "--trials", "2", "--json"],
+                            capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    data = json.loads(result.stdout)
+    assert len(data["trials"]) == 2 and data["best_trial"] in (0, 1)
+    assert data["total_cost_usd"] == pytest.approx(sum(t["cost_usd"] for t in data["trials"]))
+    assert 0.0 <= data["compute_saved_fraction"] < 1.0
