@@ -88,3 +88,13 @@ def test_dedup_map_reduce_split_equals_the_whole_corpus_functions(shared_data: P
         assert stats.clusters == whole.cluster_of
         assert [r.id for r in stats.removals] == [d.id for d in docs if d.id in whole.removed]
         assert len(kept) == len(docs) - len(whole.removed) and not stats.carry
+
+
+def test_progress_reports_every_document_once(small_slices: None) -> None:
+    seen: dict[str, list[tuple[int, int]]] = {}
+    docs = corpus()
+    run_curate([], CurateSettings(steps=["normalize", "quality", "exact"]), docs=docs,
+               progress=lambda label, done, total: seen.setdefault(label, []).append((done, total)))
+    assert sum(d for d, _ in seen["normalize"]) == len(docs) == seen["normalize"][0][1]
+    assert sum(d for d, _ in seen["quality+exact"]) == seen["quality+exact"][0][1]
+    assert set(seen) == {"normalize", "normalize (whole corpus)", "quality+exact", "exact (whole corpus)"}

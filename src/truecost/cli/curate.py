@@ -162,9 +162,9 @@ def _progress(quiet: bool) -> tuple[Any, Any]:
                    console=err_console, transient=True)
     tasks: dict[str, Any] = {}
 
-    def advance(label: str, docs: int) -> None:
+    def advance(label: str, docs: int, total: int) -> None:
         if label not in tasks:
-            tasks[label] = bar.add_task(label, total=None)
+            tasks[label] = bar.add_task(label, total=total)
         bar.advance(tasks[label], docs)
 
     return bar, advance

@@ -15,7 +15,7 @@ from truecost.curate.steps.base import Step, StepStats, iter_chunks, run_phase
 from truecost.errors import MissingExtra
 
 EngineName = Literal["local", "ray"]
-ProgressFn = Callable[[str, int], None]  # (what is running, documents just finished)
+ProgressFn = Callable[[str, int, int], None]  # (what is running, documents just finished, documents in all)
 
 
 @dataclass
@@ -77,7 +77,7 @@ class Executor:
                 st = stats_by_name[reducer.name]
                 docs = run_phase(reducer, "reduce", docs, st, count_in=not reducer.has_map)
                 if progress:
-                    progress(reducer.name, 0)
+                    progress(f"{reducer.name} (whole corpus)", len(docs), len(docs))
         return PipelineResult(docs, [stats_by_name[step.name] for step in steps])
 
 
@@ -107,7 +107,7 @@ class LocalExecutor(Executor):
             for chunk in iter_chunks(docs, self.chunk_docs):
                 results.append(map_slice(steps, chunk))
                 if progress:
-                    progress(label, len(chunk))
+                    progress(label, len(chunk), len(docs))
             return _merge_slices(results, steps)
         if self._pool is None:
             import multiprocessing
@@ -119,7 +119,7 @@ class LocalExecutor(Executor):
             result = pickle.loads(chunk_result)
             results.append(result)
             if progress:
-                progress(label, result[1][0].docs_in)
+                progress(label, result[1][0].docs_in, len(docs))
         return _merge_slices(results, steps)
 
     def close(self) -> None:
@@ -176,7 +176,7 @@ class RayExecutor(Executor):
             result = pickle.loads(row["payload"])
             by_slice[int(row["slice"])] = result
             if progress:
-                progress(label, result[1][0].docs_in if result[1] else 0)
+                progress(label, result[1][0].docs_in if result[1] else 0, len(docs))
         # Ray may finish blocks in any order; put slices back in input order so output equals the local engine's.
         return _merge_slices([by_slice[i] for i in range(len(chunks))], steps)
 
