@@ -121,26 +121,17 @@ def target_for(config: TrainConfig, *, project: Any, device: str, world_size: in
                   price_per_gpu_hour=hw.price_per_gpu_hour, pricing=hw.pricing)
 
 
-def _api() -> tuple[Any, Any, Any]:
-    try:
-        from truecost.estimate import TrainingSpec, architecture_from_hf_config, estimate_training
-    except ImportError:  # older layout: the same functions from their modules
-        from truecost.estimate.architecture import architecture_from_hf_config
-        from truecost.estimate.training import TrainingSpec, estimate_training
-    return TrainingSpec, architecture_from_hf_config, estimate_training
-
-
 def estimate_variant(config: TrainConfig, variant: Variant, target: Target, with_levers: bool = False) -> Any:
     """The estimate module's TrainingEstimate for `config` run as `variant` on `target`."""
-    spec_cls, from_hf, estimate_training = _api()
+    from truecost.estimate import TrainingSpec, architecture_from_hf_config, estimate_training
+
     arch = architecture_dict(config)
     if config.model.path is None:
         arch.setdefault("vocab_size", config.tokenizer.vocab_size)
-    tokens_per_step = config.seq_len * variant.micro_batch * variant.grad_accum * max(1, variant.gpus
-                                                                                       if target.gpu != "cpu" else 1)
-    spec = spec_cls(
-        architecture=from_hf(arch),
-        tokens=float(config.max_steps * tokens_per_step),
+    processes = max(1, variant.gpus)  # data-parallel processes, each with its own micro-batches
+    spec = TrainingSpec(
+        architecture=architecture_from_hf_config(arch),
+        tokens=float(config.max_steps * config.seq_len * variant.micro_batch * variant.grad_accum * processes),
         gpu=target.gpu,
         gpus=variant.gpus if target.gpu != "cpu" else target.gpus,
         precision=variant.precision,
@@ -154,10 +145,7 @@ def estimate_variant(config: TrainConfig, variant: Variant, target: Target, with
         price_per_gpu_hour=target.price_per_gpu_hour,
         device_memory_gib=target.device_memory_gib,
     )
-    try:
-        return estimate_training(spec, with_levers=with_levers)
-    except TypeError:
-        return estimate_training(spec)
+    return estimate_training(spec, with_levers=with_levers)
 
 
 def _memory_total(estimate: Any) -> float:
@@ -176,7 +164,9 @@ def _breakdown(estimate: Any) -> dict[str, float]:
 
 def base_variant(config: TrainConfig, *, recompute: bool, world_size: int, device: str) -> Variant:
     """The run exactly as configured."""
-    precision = config.precision if config.precision != "auto" else ("bf16" if device != "cpu" else "bf16")
+    from truecost.train.model import pick_precision
+
+    precision = pick_precision(config.precision, device).name
     return Variant(method=config.method, recompute=recompute, micro_batch=config.micro_batch,
                    grad_accum=config.grad_accum, gpus=world_size, precision=precision)
 
