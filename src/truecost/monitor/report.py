@@ -37,7 +37,10 @@ def _svg_charts(result: MonitorResult) -> str:
             ax.plot(index, values, marker="o", markersize=3, label=name)
         level = threshold if signal == "input_drift" else line
         if level is not None:
-            ax.axhline(level, color="grey", linestyle="--", linewidth=1, label="alarm level")
+            ax.axhline(level, color="grey", linestyle="--", linewidth=1,
+                       label="reference" if signal == "ops_drift" else "alarm level")
+        if all(np.isnan(np.asarray(values, dtype=float)).all() for _, values in series):
+            ax.text(0.5, 0.5, "no data for this signal", transform=ax.transAxes, ha="center", color="grey")
         for w in windows:
             if w[signal]["alarm"]:
                 ax.axvspan(w["index"] - 0.5, w["index"] + 0.5, color="red", alpha=0.15, linewidth=0)
