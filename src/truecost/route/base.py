@@ -58,6 +58,15 @@ class Router:
     # ---- the contract -------------------------------------------------------------------------------------------
     def fit(self, data: OutcomeDataset) -> Router:
         """Learn from outcomes: per-model mean cost and quality, then the subclass's own state."""
+        import scipy.linalg  # noqa: F401 - load every BLAS before limiting threads (later loads escape the limit)
+        import sklearn.decomposition  # noqa: F401
+        from threadpoolctl import threadpool_limits
+
+        # The matrices are small: one BLAS thread is fastest, and spare threads only spin on a shared machine.
+        with threadpool_limits(limits=1, user_api="blas"):
+            return self._fit_all(data)
+
+    def _fit_all(self, data: OutcomeDataset) -> Router:
         if len(data) < 2:
             raise UserError(f"need at least 2 queries to fit a router, got {len(data)}")
         self.models_ = list(data.models)

@@ -5,6 +5,7 @@ Both give L2-normalised dense vectors, so cosine similarity is a dot product. No
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Sequence
 from functools import lru_cache
@@ -31,9 +32,16 @@ def minilm_dir() -> Path | None:
     return path if (path / "config.json").is_file() else None
 
 
+_TFIDF_FITS: dict[tuple[int, int, str], tuple[dict[str, int], np.ndarray, np.ndarray]] = {}
+
 # Embeddings by prompt text: a prompt seen before (a retry, a second router, eval after fit) costs nothing.
 _MINILM_CACHE: dict[str, np.ndarray] = {}
 _MINILM_CACHE_MAX = 200_000
+
+
+def clear_cache() -> None:
+    """Forget cached embeddings (benchmarks measure cold prompts)."""
+    _MINILM_CACHE.clear()
 
 
 @lru_cache(maxsize=1)
@@ -126,6 +134,17 @@ class TfidfEmbedder:
 
     def fit(self, prompts: Sequence[str]) -> TfidfEmbedder:
         """Learn the vocabulary, idf weights and the SVD projection from the training prompts."""
+        key = (self.dims, self.max_features, hashlib.blake2b("\x00".join(prompts).encode("utf-8")).hexdigest())
+        if key in _TFIDF_FITS:  # several routers fitted on one training set share the same projection
+            self.vocabulary_, self.idf_, self.components_ = _TFIDF_FITS[key]
+            return self
+        self._fit_new(prompts)
+        if len(_TFIDF_FITS) >= 4:
+            _TFIDF_FITS.clear()
+        _TFIDF_FITS[key] = (self.vocabulary_, self.idf_, self.components_)
+        return self
+
+    def _fit_new(self, prompts: Sequence[str]) -> None:
         from sklearn.decomposition import TruncatedSVD
 
         vec = self._vectorizer()
@@ -135,8 +154,6 @@ class TfidfEmbedder:
         self.vocabulary_ = {str(k): int(v) for k, v in vec.vocabulary_.items()}
         self.idf_ = vec.idf_.astype(np.float32)
         self.components_ = svd.components_.astype(np.float32)
-        self._vec = vec
-        return self
 
     def transform(self, prompts: Sequence[str]) -> np.ndarray:
         if not hasattr(self, "_vec"):

@@ -39,7 +39,7 @@ def pgr_curve(shares: Sequence[float], qualities: Sequence[float], quality_weak:
         raise ValueError("PGR is undefined when the strong and weak model have the same quality")
     x, y = _curve([0.0, *shares, 1.0], [quality_weak, *qualities, quality_strong])
     # The added endpoints must not blend with measured ones at the same share.
-    measured = dict(zip(*_curve(shares, qualities), strict=True))
+    measured = dict(zip(*_curve(shares, qualities), strict=True)) if len(shares) else {}
     y = np.array([measured.get(s, q) for s, q in zip(x, y, strict=True)])
     if x[0] < 0 or x[-1] > 1:
         raise ValueError("shares must lie in [0, 1]")

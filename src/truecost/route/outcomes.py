@@ -219,3 +219,16 @@ def _line_of(path: Path, query_index: int) -> int:
                 if seen == query_index:
                     return lineno
     return query_index + 1
+
+
+def concat_outcomes(parts: Sequence[OutcomeDataset]) -> OutcomeDataset:
+    """The queries of several datasets over the same models, one after the other (columns follow the first)."""
+    if not parts:
+        raise UserError("nothing to concatenate")
+    models = parts[0].models
+    aligned = [p.select_models(models) for p in parts]
+    return OutcomeDataset(
+        ids=[i for p in aligned for i in p.ids], prompts=[q for p in aligned for q in p.prompts], models=list(models),
+        quality=np.vstack([p.quality for p in aligned]), cost_usd=np.vstack([p.cost_usd for p in aligned]),
+        responses={m: [r for p in aligned for r in p.responses.get(m, [None] * len(p))] for m in models
+                   if any(m in p.responses for p in aligned)})

@@ -1,0 +1,138 @@
+"""Routers on the real shared sample (TF-IDF embeddings, for speed): they beat random, save/load exactly, and the
+two-model knob can be given as a strong-call share."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.route._data import mmlu, routerbench
+from truecost.errors import UserError
+from truecost.route import load_router, router_class
+from truecost.route.evaluate import evaluate
+from truecost.route.outcomes import OutcomeDataset
+from truecost.route.routers import LEARNED_ROUTERS
+
+FAST = {"mf": {"steps": 200}}
+
+
+def _fit_all(train: OutcomeDataset) -> dict[str, object]:
+    return {name: router_class(name)(embedder="tfidf", **FAST.get(name, {})).fit(train) for name in LEARNED_ROUTERS}
+
+
+@pytest.fixture(scope="module")
+def mmlu_split(shared_data: Path) -> tuple[OutcomeDataset, OutcomeDataset]:
+    return mmlu(shared_data).split(0.5, seed=0)
+
+
+@pytest.fixture(scope="module")
+def mmlu_result(mmlu_split: tuple[OutcomeDataset, OutcomeDataset]) -> tuple[dict, dict]:
+    train, test = mmlu_split
+    routers = _fit_all(train)
+    return routers, evaluate(routers, test)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def routerbench_result(shared_data: Path) -> tuple[dict, dict, OutcomeDataset]:
+    train, test = routerbench(shared_data).split(0.5, seed=0)
+    routers = _fit_all(train)
+    return routers, evaluate(routers, test), test  # type: ignore[arg-type]
+
+
+def test_split_is_by_query(mmlu_split: tuple[OutcomeDataset, OutcomeDataset]) -> None:
+    train, test = mmlu_split
+    assert not set(train.prompts) & set(test.prompts)
+    assert abs(len(train) - len(test)) <= 10
+
+
+def test_learned_routers_beat_random_on_mmlu(mmlu_result: tuple[dict, dict]) -> None:
+    scores = mmlu_result[1]["routers"]
+    assert scores["zero"]["apgr"] == pytest.approx(0.5)
+    assert scores["oracle"]["apgr"] > 1.0
+    for name in LEARNED_ROUTERS:
+        assert scores[name]["apgr"] > scores["random"]["apgr"] + 0.05, name
+        assert scores[name]["apgr"] > 0.55, name
+        assert scores[name]["cpt_50"] < scores["random"]["cpt_50"], name
+
+
+def test_learned_routers_beat_random_and_zero_on_routerbench(routerbench_result: tuple[dict, dict, object]) -> None:
+    scores = routerbench_result[1]["routers"]
+    assert scores["knn"]["apgr"] is None  # two-model metrics are null with 11 models
+    assert scores["oracle"]["aiq"] > scores["zero"]["aiq"] > scores["random"]["aiq"]
+    for name in LEARNED_ROUTERS:
+        assert scores[name]["aiq"] > scores["random"]["aiq"], name
+    assert scores["knn"]["aiq"] > scores["zero"]["aiq"]
+    assert scores["knn"]["cost_saving_at_98pct_best_single_quality"] > 0.2
+
+
+def test_cascade_uses_its_checker_on_routerbench(routerbench_result: tuple[dict, dict, OutcomeDataset]) -> None:
+    routers, _, test = routerbench_result
+    cascade = routers["cascade"]
+    assert cascade.has_checker_ and cascade.cheap_model_ == "mistralai/mistral-7b-chat"
+    cheap = test.models.index(cascade.cheap_model_)
+    answers = test.responses[cascade.cheap_model_]
+    accept = cascade.check(test.prompts, answers)
+    truth = test.quality[:, cheap] > 0.5
+    # The checker reads the answer and ranks right answers above wrong ones better than chance. (Weakly: Winogrande
+    # answers are one letter and MBPP answers are code it does not run, so there is little to read.)
+    from sklearn.metrics import roc_auc_score
+
+    assert roc_auc_score(truth, accept) > 0.55
+    first = cascade.route(test.prompts[0], 0.5)
+    assert first.model == cascade.cheap_model_
+    after = cascade.escalate(test.prompts[0], answers[0], 0.0)
+    assert after is None or after.model != cascade.cheap_model_
+
+
+@pytest.mark.parametrize("name", LEARNED_ROUTERS)
+def test_save_load_gives_identical_decisions(name: str, routerbench_result: tuple[dict, dict, OutcomeDataset],
+                                             tmp_path: Path) -> None:
+    routers, _, test = routerbench_result
+    router = routers[name]
+    loaded = load_router(router.save(tmp_path / name))
+    assert type(loaded) is type(router) and loaded.models == router.models
+    prompts = test.prompts[:40]
+    np.testing.assert_allclose(loaded.predict_quality(prompts), router.predict_quality(prompts), rtol=1e-6)
+    for prompt in prompts[:10]:
+        for knob in (0.0, 0.3, 5.0):
+            assert loaded.route(prompt, knob) == router.route(prompt, knob)
+    assert not any(p.suffix in {".pkl", ".pickle"} for p in (tmp_path / name).iterdir())
+
+
+def test_strong_share_knob_is_calibrated(mmlu_result: tuple[dict, dict],
+                                         mmlu_split: tuple[OutcomeDataset, OutcomeDataset]) -> None:
+    routers, _ = mmlu_result
+    _, test = mmlu_split
+    router = routers["knn"]
+    strong = router.strong_model
+    assert strong == "gpt-4-1106-preview"
+    for share in (0.2, 0.5, 0.8):
+        knob = router.knob_for_strong_share(share)
+        chosen = [router.route(p, knob).model for p in test.prompts[:300]]
+        assert np.mean([m == strong for m in chosen]) == pytest.approx(share, abs=0.1)
+    assert router.knob_for_strong_share(1.0) == 0.0
+    with pytest.raises(UserError, match="between 0 and 1"):
+        router.knob_for_strong_share(1.5)
+
+
+def test_decision_and_knob_semantics(mmlu_result: tuple[dict, dict]) -> None:
+    router = mmlu_result[0]["classifier"]
+    decision = router.route("What is the capital of France?\nA. Paris\nB. Rome\nAnswer:", 0.0)
+    assert set(decision.expected_quality) == set(router.models)
+    assert decision.score == pytest.approx(decision.expected_quality[decision.model]
+                                           - 0.0 * decision.expected_cost_usd[decision.model])
+    # A huge knob always picks the cheapest model.
+    assert router.route("anything", 1e9).model == "mistralai/Mixtral-8x7B-Instruct-v0.1"
+    with pytest.raises(UserError, match="knob"):
+        router.route("x", -1.0)
+
+
+def test_errors_are_clear(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="unknown router 'svm'"):
+        router_class("svm")
+    with pytest.raises(UserError, match="not fitted"):
+        router_class("knn")().route("x", 0.0)
+    with pytest.raises(UserError, match="router.json is missing"):
+        load_router(tmp_path)
