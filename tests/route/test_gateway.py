@@ -457,3 +457,54 @@ def test_an_upstream_without_usage_is_priced_from_estimated_tokens() -> None:
     for row in rows:
         assert (row.prompt_tokens, row.completion_tokens) == expected and row.extra["tokens_estimated"] is True
         assert row.cost_usd == pytest.approx(expected_cost(CHEAP, *expected))
+
+
+class SlowBatchRouter:
+    """Routes like LengthRouter but takes 50 ms a call, like embedding a batch; may route many prompts at once."""
+
+    def __init__(self, models: list[str], threshold_chars: int, batch: bool) -> None:
+        self.inner = LengthRouter(models, threshold_chars)
+        self.models = models
+        self.batch_sizes: list[int] = []
+        if batch:
+            self.route_many = self._route_many
+
+    def route(self, prompt: str, knob: float) -> Any:
+        time.sleep(0.05)
+        self.batch_sizes.append(1)
+        return self.inner.route(prompt, knob)
+
+    def _route_many(self, prompts: list[str], knob: float) -> list[Any]:
+        time.sleep(0.05)
+        self.batch_sizes.append(len(prompts))
+        return [self.inner.route(p, knob) for p in prompts]
+
+
+@pytest.mark.parametrize("batch", [True, False])
+def test_concurrent_routing_decisions_are_batched_when_the_router_can(cheap_strong: Any, batch: bool) -> None:
+    import asyncio
+
+    servers, _, _ = cheap_strong
+    router = SlowBatchRouter(["cheap", "strong"], THRESHOLD_CHARS, batch)
+    prompts = [SHORT if i % 2 else LONG for i in range(24)]
+    knobs = ["0.5" if i % 4 < 2 else "0.99" for i in range(24)]
+
+    async def fire(url: str) -> list[str]:
+        oai = openai.AsyncOpenAI(base_url=f"{url}/v1", api_key="none", max_retries=0, timeout=60)
+        replies = await asyncio.gather(*(oai.chat.completions.create(
+            model="auto", messages=[{"role": "user", "content": p}], extra_headers={"X-Truecost-Knob": k})
+            for p, k in zip(prompts, knobs, strict=True)))
+        await oai.close()
+        return [(r.choices[0].message.content or "").split()[0] for r in replies]
+
+    with gateway(two_tier(servers["cheap"], servers["strong"]), routers={"auto": router}) as (server, ledger):
+        answered_by = asyncio.run(fire(server.url))
+    reference = LengthRouter(["cheap", "strong"], THRESHOLD_CHARS)
+    assert answered_by == [reference.route(p, float(k)).model for p, k in zip(prompts, knobs, strict=True)]
+    assert sum(router.batch_sizes) == len(prompts)
+    if batch:
+        assert len(router.batch_sizes) < len(prompts) / 2  # requests that arrive together share a router call
+    else:
+        assert router.batch_sizes == [1] * len(prompts)
+    scores = sorted(r.router_score for r in ledger.list_requests())
+    assert scores == sorted(reference.route(p, 0.5).score for p in prompts)

@@ -35,7 +35,7 @@ from truecost.route.gateway.openai_api import (
     validation_error_response,
 )
 from truecost.route.gateway.recorder import LedgerRecorder
-from truecost.route.gateway.routing import LengthRouter, Route, build_routes
+from truecost.route.gateway.routing import LengthRouter, Route, RouterBatcher, build_routes
 from truecost.route.gateway.settings import KNOB_HEADER, GatewaySettings
 from truecost.route.gateway.sse import SSERelay
 from truecost.route.gateway.upstream import UpstreamFailure, UpstreamPool, UpstreamStream
@@ -58,6 +58,7 @@ class Gateway:
         self.metrics = GatewayMetrics()
         self.pool: UpstreamPool | None = None
         self.router_limiter: anyio.CapacityLimiter | None = None
+        self.batchers: dict[str, RouterBatcher] = {}  # routes whose router runs off the event loop
         # Request ids: a random prefix per gateway and a counter, cheaper than a uuid4 per request.
         self.id_prefix = f"tc-{uuid.uuid4().hex[:12]}"
         self.request_numbers = itertools.count(1)
@@ -72,6 +73,8 @@ class Gateway:
         # One router call at a time: embedding prompts is CPU-bound and already uses several cores inside torch,
         # so running many at once only makes every request wait longer.
         self.router_limiter = anyio.CapacityLimiter(1)
+        self.batchers = {name: RouterBatcher(route.router, self.router_limiter) for name, route in self.routes.items()
+                         if route.router is not None and not isinstance(route.router, LengthRouter)}
         if self.ledger is not None:
             self.recorder = LedgerRecorder(self.ledger)
 
@@ -141,18 +144,18 @@ class Gateway:
     async def plan(self, route: Route, prompt: str, knob: float | None) -> tuple[list[str], float | None, str]:
         """Candidates in order, the router's score, and a router error ("" when none).
 
-        A fitted router may take milliseconds (embeddings), so it runs on a worker thread; if it fails, the
-        request still goes through in the route's listed order rather than failing.
+        A fitted router may take milliseconds (embeddings), so it runs on a worker thread, batched with the
+        requests that arrive meanwhile; if it fails, the request still goes out in the route's listed order.
         """
         try:
-            if route.router is None or isinstance(route.router, LengthRouter):
+            batcher = self.batchers.get(route.name)
+            if batcher is None:
                 candidates, score = route.plan(prompt, knob)
-            else:
-                candidates, score = await anyio.to_thread.run_sync(route.plan, prompt, knob,
-                                                                   limiter=self.router_limiter)
-            return candidates, score, ""
+                return candidates, score, ""
+            decision = await batcher.decide(prompt, route.knob if knob is None else knob)
+            return route.order(str(decision.model)), float(decision.score), ""
         except Exception as exc:  # noqa: BLE001 - a broken router must not take the gateway down
-            return list(route.models), None, f"{type(exc).__name__}: {exc}"
+            return route.order(None), None, f"{type(exc).__name__}: {exc}"
 
     async def parse(self, request: Request) -> tuple[dict[str, Any], ChatRequest] | JSONResponse:
         """The body as sent and as read, or a 400 naming what is wrong."""

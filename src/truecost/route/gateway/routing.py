@@ -7,6 +7,7 @@ interchangeable.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -74,15 +75,74 @@ class Route:
     knob: float = 0.5
     fallback: bool = True
 
+    def order(self, chosen: str | None) -> list[str]:
+        """The upstreams to try: the chosen model (None: the first listed), then, with fallback, the others."""
+        first = chosen if chosen is not None else self.models[0]
+        if not self.fallback:
+            return [first]
+        return [first, *(m for m in self.models if m != first)]
+
     def plan(self, prompt: str, knob: float | None) -> tuple[list[str], float | None]:
         """The upstreams to try in order, and the router's score (None without a router)."""
         if self.router is None:
-            return (list(self.models) if self.fallback else self.models[:1]), None
+            return self.order(None), None
         decision = self.router.route(prompt, self.knob if knob is None else knob)
-        chosen = str(decision.model)
-        if not self.fallback:
-            return [chosen], float(decision.score)
-        return [chosen, *(m for m in self.models if m != chosen)], float(decision.score)
+        return self.order(str(decision.model)), float(decision.score)
+
+
+class RouterBatcher:
+    """Routes concurrent requests of one route together: while the router works on one batch, the next gathers.
+
+    A router with `route_many(prompts, knob) -> decisions` embeds the whole batch in one call, which costs far
+    less per prompt than one call each; a router without it is called prompt by prompt, still off the event
+    loop. `limiter` keeps router calls from running in parallel, since each already uses every core.
+    """
+
+    def __init__(self, router: Any, limiter: Any, max_batch: int = 64) -> None:
+        self.router = router
+        self.limiter = limiter
+        self.max_batch = max_batch
+        self.calls = 0  # router calls made, for tests and metrics
+        self._pending: list[tuple[str, float, asyncio.Future[Any]]] = []
+        self._drainer: asyncio.Task[None] | None = None
+
+    async def decide(self, prompt: str, knob: float) -> Any:
+        """The router's decision for `prompt` at `knob`."""
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending.append((prompt, knob, future))
+        if self._drainer is None or self._drainer.done():
+            self._drainer = asyncio.get_running_loop().create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        import anyio
+
+        while self._pending:
+            batch, self._pending = self._pending[:self.max_batch], self._pending[self.max_batch:]
+            try:
+                decisions = await anyio.to_thread.run_sync(self._decide_batch, [(p, k) for p, k, _ in batch],
+                                                           limiter=self.limiter)
+            except Exception as exc:  # noqa: BLE001 - handed to every waiting request, which falls back
+                for _, _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for (_, _, future), decision in zip(batch, decisions, strict=True):
+                if not future.done():
+                    future.set_result(decision)
+
+    def _decide_batch(self, requests: list[tuple[str, float]]) -> list[Any]:
+        route_many = getattr(self.router, "route_many", None)
+        if route_many is None:
+            self.calls += len(requests)
+            return [self.router.route(prompt, knob) for prompt, knob in requests]
+        decisions: list[Any] = [None] * len(requests)
+        for knob in dict.fromkeys(k for _, k in requests):  # one call per distinct knob, in arrival order
+            indices = [i for i, (_, k) in enumerate(requests) if k == knob]
+            self.calls += 1
+            for i, decision in zip(indices, route_many([requests[i][0] for i in indices], knob), strict=True):
+                decisions[i] = decision
+        return decisions
 
 
 def _load_fitted_router(path: Any) -> Any:
