@@ -83,8 +83,8 @@ def register(app: typer.Typer) -> None:
                                            "removed.jsonl, duplicates.jsonl, report.json/html)."),
         steps: str | None = typer.Option(None, "--steps", help="Steps in order, comma-separated, from normalize, "
                                          "pii, language, quality, exact, near (default: all); or a recipe file."),
-        recipe: Path | None = typer.Option(None, "--recipe", help="Recipe file (TOML/JSON, keys as truecost.toml "
-                                           "[curate]): steps and their thresholds."),
+        recipe: Path | None = typer.Option(None, "--recipe", help="Recipe file (TOML/JSON, keys as in the curate "
+                                           "section of truecost.toml): steps and their thresholds."),
         text_field: str | None = typer.Option(None, "--text-field", help="Field holding the text (default text)."),
         id_field: str | None = typer.Option(None, "--id-field", help="Field holding the id (default id); kept in "
                                             "every output."),
