@@ -129,6 +129,8 @@ def _read_jsonl(path: Path, reader: _Reader, source: Source) -> None:
                 where = f"{path.name}:{line_no}"
                 if not raw.strip():
                     continue
+                if line_no == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                    raw = raw[3:]  # a UTF-8 byte-order mark some editors write; not part of the JSON
                 line, clean = _decode(raw, reader, where, where)
                 try:
                     record = json.loads(line)
