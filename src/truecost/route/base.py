@@ -95,15 +95,24 @@ class Router:
 
     def route(self, prompt: str, knob: float = 0.0) -> RouteDecision:
         """The model to call for `prompt` at trade-off `knob` (lambda >= 0; see the module docstring)."""
+        return self.route_many([prompt], knob)[0]
+
+    def route_many(self, prompts: Sequence[str], knob: float = 0.0) -> list[RouteDecision]:
+        """`route` for a batch of prompts at one knob (one embedding call for the whole batch)."""
         if knob < 0 or not np.isfinite(knob):
             raise UserError(f"knob (lambda) must be a finite number >= 0, got {knob}")
-        quality = self.predict_quality([prompt])[0]
-        cost = self.expected_cost_usd([prompt])[0]
-        j = int(choose(quality, cost, knob, self.cost_scale_usd_))
-        return RouteDecision(
-            model=self.models_[j], score=float(quality[j] - knob * cost[j] / self.cost_scale_usd_),
-            expected_quality={m: float(q) for m, q in zip(self.models_, quality, strict=True)},
-            expected_cost_usd={m: float(c) for m, c in zip(self.models_, cost, strict=True)}, knob=float(knob))
+        prompts = list(prompts)
+        quality = self.predict_quality(prompts)
+        cost = self.expected_cost_usd(prompts)
+        chosen = choose(quality, cost, knob, self.cost_scale_usd_)
+        decisions = []
+        for i, j in enumerate(chosen):
+            decisions.append(RouteDecision(
+                model=self.models_[j], score=float(quality[i, j] - knob * cost[i, j] / self.cost_scale_usd_),
+                expected_quality={m: float(q) for m, q in zip(self.models_, quality[i], strict=True)},
+                expected_cost_usd={m: float(c) for m, c in zip(self.models_, cost[i], strict=True)},
+                knob=float(knob)))
+        return decisions
 
     @property
     def models(self) -> list[str]:

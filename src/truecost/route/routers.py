@@ -5,6 +5,7 @@ Each predicts every model's expected quality for a prompt; the base class turns 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -277,21 +278,21 @@ class CascadeRouter(KNNRouter):
         features = self._checker_features(self.embedder_.transform(prompts), answers)
         return _sigmoid(features @ self.checker_coef_ + self.checker_intercept_)
 
-    def route(self, prompt: str, knob: float = 0.0) -> RouteDecision:
+    def route_many(self, prompts: Sequence[str], knob: float = 0.0) -> list[RouteDecision]:
         """With a checker: always the cheap model first (then call `escalate`); without one: like kNN."""
-        decision = super().route(prompt, knob)
+        decisions = super().route_many(prompts, knob)
         if not self.has_checker_:
-            return decision
-        cost = decision.expected_cost_usd[self.cheap_model_]
-        score = decision.expected_quality[self.cheap_model_] - knob * cost / self.cost_scale_usd_
-        return replace(decision, model=self.cheap_model_, score=score)
+            return decisions
+        cheap = self.cheap_model_
+        return [replace(d, model=cheap, score=d.expected_quality[cheap]
+                        - knob * d.expected_cost_usd[cheap] / self.cost_scale_usd_) for d in decisions]
 
     def escalate(self, prompt: str, answer: str, knob: float = 0.0) -> RouteDecision | None:
         """After the cheap model answered: None to keep its answer, else the decision for the model to call next."""
         if not self.has_checker_:
             return None
         accept_quality = float(self.check([prompt], [answer])[0])
-        decision = super().route(prompt, knob)
+        decision = super().route_many([prompt], knob)[0]
         quality = np.array([decision.expected_quality[m] for m in self.models_])
         cost = np.array([decision.expected_cost_usd[m] for m in self.models_])
         others = np.array([m != self.cheap_model_ for m in self.models_])
