@@ -40,7 +40,23 @@ def _docstrings(path: Path, module: str) -> Iterator[tuple[str, str]]:
     for name, node in nodes:
         doc = ast.get_docstring(node, clean=False)  # type: ignore[arg-type]
         if doc:
-            yield name, inspect.cleandoc(doc)
+            yield name, reflow(inspect.cleandoc(doc))
+
+
+def reflow(text: str) -> str:
+    """Join hard-wrapped lines into one line per paragraph, as prose appears on the web.
+
+    Docstrings wrap at ~72 columns; left as is, every line-level rule (C4's terminal punctuation, say) would see
+    a fragment instead of a sentence. Indented blocks (code, tables) keep their lines.
+    """
+    paragraphs = []
+    for block in text.split("\n\n"):
+        lines = block.splitlines()
+        if any(line.startswith((" ", "\t", ">>>")) for line in lines):
+            paragraphs.append(block)
+        else:
+            paragraphs.append(" ".join(line.strip() for line in lines if line.strip()))
+    return "\n\n".join(p for p in paragraphs if p)
 
 
 def stdlib_documents(min_words: int = 40, stdlib_dir: str | Path | None = None) -> list[TextDoc]:

@@ -117,7 +117,7 @@ def make_poor_copy(clean: list[TextDoc], seed: int = 0, rates: DefectRates | Non
     mojibake, boiler, pii = pick(rates.mojibake), pick(rates.boilerplate), pick(rates.pii)
     exact, near = pick(rates.exact_dup), pick(rates.near_dup)
     for i, doc in enumerate(clean):
-        text, kinds = doc.text, []
+        text, kinds = doc.text, list[str]()
         if i in mojibake:
             text, kinds = _mojibake(text), kinds + ["mojibake"]
         if i in pii:

@@ -7,6 +7,7 @@ route and the demo do); the report adds them up per lever.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any
 
 from truecost.ledger import Ledger, RequestRecord, RunRecord
@@ -66,10 +67,10 @@ def build_ledger_report(summary: dict[str, Any], source: str) -> Report:
 
     daily = summary["daily_cost_usd"]
     if daily:
-        series = {}
+        series: dict[str, Sequence[tuple[float, float]]] = {}
         days = sorted({d for per_kind in daily.values() for d in per_kind})
         for kind, per_day in daily.items():
-            total, points = 0.0, []
+            total, points = 0.0, list[tuple[float, float]]()
             for i, day in enumerate(days):
                 total += per_day.get(day, 0.0)
                 points.append((float(i), total))
