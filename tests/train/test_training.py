@@ -56,6 +56,8 @@ def test_early_stopping_stops_before_max_steps(tmp_path: Path) -> None:
     assert result.steps == 2 * config.eval.every_steps
     assert result.status == "stopped"
     assert Path(result.checkpoint or "").is_file()
+    # without a ledger the result still carries the estimate beside the measurement
+    assert result.measured_vs_estimate["cost_usd"]["measured"] == pytest.approx(result.cost_usd)
 
 
 def test_budget_stops_with_a_checkpoint_and_resume_continues_from_the_same_step(tmp_path: Path,

@@ -44,7 +44,7 @@ def _fmt(value: float | None, digits: int = 4) -> str:
     return f"{value:.{digits}g}"
 
 
-def _render_train(result: Any, ledger_row: Any) -> None:
+def _render_train(result: Any) -> None:
     from rich.table import Table
 
     table = Table(title=f"train run {result.run_id or '(not recorded)'}: {result.stopped_by}")
@@ -70,8 +70,7 @@ def _render_train(result: Any, ledger_row: Any) -> None:
     compare = Table(title="estimate (before) vs measured")
     for column in ("", "estimated", "measured", "measured / estimated"):
         compare.add_column(column, justify="right" if column else "left")
-    rows = (ledger_row or {}).get("measured_vs_estimate") or {}
-    for key, row in rows.items():
+    for key, row in result.measured_vs_estimate.items():
         ratio = row.get("ratio")
         compare.add_row(key, _fmt(row["estimated"]), _fmt(row["measured"]), f"{ratio:.2f}x" if ratio else "-")
     console.print(compare)
@@ -147,13 +146,10 @@ def register(app: typer.Typer) -> None:
         outcome = run_training(config, resume=resume, ledger=ledger, project=project, log=_log)
         if not _is_main_process():
             return
-        row = ledger.get_run(outcome.run_id).results if ledger is not None and outcome.run_id else {}
         if as_json:
-            data = outcome.to_dict()
-            data["measured_vs_estimate"] = row.get("measured_vs_estimate")
-            print_json(data)
+            print_json(outcome.to_dict())
         else:
-            _render_train(outcome, row)
+            _render_train(outcome)
 
     @app.command("tune")
     def tune(

@@ -62,7 +62,8 @@ class TrainResult:
     checkpoint: str | None
     budget_limit: str | None = None  # which budget field stopped the run
     eval_history: list[tuple[int, float]] = field(default_factory=list)
-    estimate: dict[str, Any] = field(default_factory=dict)
+    estimate: dict[str, Any] = field(default_factory=dict)  # the pre-flight estimate (cost_usd, memory_gib...)
+    measured_vs_estimate: dict[str, Any] = field(default_factory=dict)  # per figure: estimated, measured, ratio
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
@@ -393,6 +394,9 @@ def train(config: TrainConfig, *, resume: bool = False, ledger: Any = None, proj
         if gpu_kwh is not None:
             energy_kwh += gpu_kwh * prices.pue
         status = "completed" if stopped_by == "completed" else "stopped"
+        comparison = check.compare(
+            cost_usd=spend.cost_usd, wall_hours=spend.wall_seconds / 3600.0, memory_gib=peak_memory,
+            device_hours=spend.gpu_hours if device_type == "cuda" else spend.cpu_seconds / 3600.0)
         if run is not None:
             run.tokens = tokens_session
             run.gpu_hours = session_gpu_hours
@@ -408,9 +412,7 @@ def train(config: TrainConfig, *, resume: bool = False, ledger: Any = None, proj
                                  "estimate: CPU-seconds x watts per core (+ GPU-hours x rated watts) x PUE",
                 "cumulative_cost_usd": spend.cost_usd, "params_total": params_total,
                 "params_trainable": params_trainable, "checkpoint": checkpoint,
-                "measured_vs_estimate": check.compare(
-                    cost_usd=spend.cost_usd, wall_hours=spend.wall_seconds / 3600.0, memory_gib=peak_memory,
-                    device_hours=spend.gpu_hours if device_type == "cuda" else spend.cpu_seconds / 3600.0),
+                "measured_vs_estimate": comparison,
             })
     return TrainResult(
         run_id=run.id if run is not None else None, status=status, stopped_by=stopped_by, steps=step,
@@ -421,7 +423,7 @@ def train(config: TrainConfig, *, resume: bool = False, ledger: Any = None, proj
         precision=precision.name, gradient_checkpointing=use_recompute, world_size=dist_info.world_size,
         params_total=params_total, params_trainable=params_trainable, peak_memory_gib=peak_memory,
         output_dir=str(run_dir), checkpoint=checkpoint, budget_limit=budget_limit, eval_history=history,
-        estimate=check.summary)
+        estimate=check.summary, measured_vs_estimate=comparison)
 
 
 # -- helpers --------------------------------------------------------------------------------------------------
