@@ -96,6 +96,12 @@ def test_lora_trains_only_adapters_and_qlora_on_cpu_says_why_not(tmp_path: Path)
     result = train(tiny(tmp_path, method="lora", max_steps=10, lora={"rank": 4}))
     assert 0 < result.params_trainable < result.params_total / 2
     assert result.eval_loss_end < result.eval_loss_start
+    import torch
+
+    saved = torch.load(result.checkpoint, weights_only=False)["model"]
+    assert saved and all("lora_" in name for name in saved)  # only the adapters; the base reloads from its source
+    more = train(tiny(tmp_path, method="lora", max_steps=14, lora={"rank": 4}), resume=True)
+    assert more.start_step == 10 and more.steps == 14
     with pytest.raises(UserError, match="qlora needs a CUDA GPU"):
         train(tiny(tmp_path, method="qlora"))
 

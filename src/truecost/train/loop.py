@@ -480,7 +480,11 @@ def _save(run_dir: Path, model: Any, optimizer: Any, schedule: Any, scaler: Any,
 
     run_dir.mkdir(parents=True, exist_ok=True)
     inner = _unwrap(model)
-    state = {"model": {k: v for k, v in inner.state_dict().items()}, "optimizer": optimizer.state_dict(),
+    trainable = {name for name, param in inner.named_parameters() if param.requires_grad}
+    weights = inner.state_dict()
+    if len(trainable) < len(list(inner.parameters())):  # LoRA: the frozen base is reloaded from model.path
+        weights = {name: value for name, value in weights.items() if name in trainable}
+    state = {"model": weights, "optimizer": optimizer.state_dict(),
              "schedule": schedule.state_dict(), "scaler": scaler.state_dict(), "step": step,
              "spend": asdict(spend), "history": history, "best": stopper.best, "bad_evals": stopper.bad_evals}
     path = run_dir / CHECKPOINT_FILE
