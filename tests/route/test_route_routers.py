@@ -97,7 +97,11 @@ def test_save_load_gives_identical_decisions(name: str, routerbench_result: tupl
     np.testing.assert_allclose(loaded.predict_quality(prompts), router.predict_quality(prompts), rtol=1e-6)
     for knob in (0.0, 0.3, 5.0):
         one_by_one = [router.route(prompt, knob) for prompt in prompts[:10]]
-        assert loaded.route_many(prompts[:10], knob) == one_by_one
+        assert [loaded.route(prompt, knob) for prompt in prompts[:10]] == one_by_one
+        # A batch does the same sums in another order: same choices, scores equal to rounding.
+        batch = loaded.route_many(prompts[:10], knob)
+        assert [d.model for d in batch] == [d.model for d in one_by_one]
+        assert [d.score for d in batch] == pytest.approx([d.score for d in one_by_one], rel=1e-9, abs=1e-12)
     assert not any(p.suffix in {".pkl", ".pickle"} for p in (tmp_path / name).iterdir())
 
 

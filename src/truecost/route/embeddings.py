@@ -49,7 +49,7 @@ def _load_minilm(path: str) -> tuple[Any, Any]:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     try:
-        import torch
+        import torch  # noqa: F401 - checked here so a missing torch gives the install line
         from transformers import AutoModel, AutoTokenizer
     except ImportError as exc:
         raise UserError("the MiniLM embedder needs torch and transformers: pip install 'truecost[train]', "
@@ -58,7 +58,6 @@ def _load_minilm(path: str) -> tuple[Any, Any]:
 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
-    torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
     tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
     model = AutoModel.from_pretrained(path, local_files_only=True)
     model.eval()
@@ -94,6 +93,18 @@ class MiniLMEmbedder:
         import torch
 
         tokenizer, model = _load_minilm(path)
+        # One thread by default: a routing decision embeds one short prompt, where more threads mostly spin (and on
+        # a shared machine make every call slower); TRUECOST_ROUTE_THREADS raises it for big offline batches.
+        threads_before = torch.get_num_threads()
+        torch.set_num_threads(max(1, int(os.environ.get("TRUECOST_ROUTE_THREADS", "1"))))
+        try:
+            self._run_model(tokenizer, model, prompts)
+        finally:
+            torch.set_num_threads(threads_before)
+
+    def _run_model(self, tokenizer: Any, model: Any, prompts: list[str]) -> None:
+        import torch
+
         # Sort by length so each batch pads little; the cache keeps results by prompt text.
         ordered = sorted(prompts, key=len)
         with torch.inference_mode():
