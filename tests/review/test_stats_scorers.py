@@ -45,6 +45,8 @@ def test_compare_flags_only_significant_regressions() -> None:
     ("exact", "  Ottawa. ", "ottawa", {}, 1.0),
     ("exact", "It is Ottawa", "Ottawa", {}, 0.0),
     ("contains", "Plants take in carbon dioxide.", "carbon dioxide", {}, 1.0),
+    ("contains", "The symbol for gold is Au.", "Au", {}, 1.0),
+    ("contains", "It is used because it shines", "Au", {}, 0.0),
     ("numeric", "The answer is 1,250.0 eggs", "1250", {}, 1.0),
     ("numeric", "about 124", "125", {}, 0.0),
     ("numeric", "3.14159", "3.14", {"tolerance": 0.01}, 1.0),

@@ -24,8 +24,10 @@ def exact_match(response: str, expected: str) -> float:
 
 
 def contains(response: str, expected: str) -> float:
-    """1.0 when the normalised expected answer occurs in the normalised response."""
-    return float(normalise(expected) in normalise(response))
+    """1.0 when the normalised expected answer occurs in the normalised response as whole words
+    ("au" is found in "symbol is au", not in "because")."""
+    want = normalise(expected)
+    return float(bool(want) and f" {want} " in f" {normalise(response)} ")
 
 
 def regex_match(response: str, pattern: str) -> float:
