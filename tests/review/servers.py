@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -65,7 +66,7 @@ def hf_app(model_dir: str) -> FastAPI:
 
     from truecost.review.targets import HFTarget
 
-    target = HFTarget("hf:" + model_dir, __import__("pathlib").Path(model_dir), device="cpu")
+    target = HFTarget("hf:" + model_dir, Path(model_dir), device="cpu")
     tok = target.tokenizer
     app = FastAPI()
 
