@@ -14,7 +14,6 @@ Run: .venv/bin/python bench/train_vs_hf_trainer.py [--steps 30] [--trials 8]
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import tempfile
 import time
@@ -34,7 +33,7 @@ def throughput_config(workdir: Path, steps: int) -> Any:
         "data": {"max_chars": 400_000}, "tokenizer": {"vocab_size": 2048}, "seq_len": 128, "micro_batch": 8,
         "max_steps": steps, "precision": "bf16", "optim": {"lr": 3e-3, "warmup_steps": 5, "min_lr_ratio": 0.0},
         "eval": {"every_steps": 10_000, "batches": 1}, "log_every": 10_000,
-        "hardware": {"threads": os.cpu_count() or 1}})
+        "hardware": {"threads": 1}})  # one thread: stable on a shared machine; set for both runners
 
 
 def run_truecost(config: Any) -> tuple[float, int]:
@@ -83,8 +82,11 @@ def run_hf_trainer(config: Any, workdir: Path) -> tuple[float, int]:
 
 def throughput(workdir: Path, steps: int, repeats: int) -> list[tuple[str, float, float]]:
     """(name, best tokens per CPU-second, median) for each runner, interleaved to share the machine's mood."""
+    import torch
+
     from truecost.train.data import prepare
 
+    torch.set_num_threads(1)  # the same for the Trainer as for truecost's loop (which sets it from the config)
     config = throughput_config(workdir, steps)
     prepare(config)  # both runners then read the same cached blocks; tokenizer training is not timed
     rates: dict[str, list[float]] = {"truecost": [], "hf_trainer": []}

@@ -257,6 +257,9 @@ def train(config: TrainConfig, *, resume: bool = False, ledger: Any = None, proj
                 else _NullMeter())
     with meter_cm as run:
         wall0, cpu0 = time.perf_counter(), time.process_time()
+        # CPU memory of the run = resident growth from here (the framework itself is not the run's).
+        rss0 = metering.rss_gib()
+        rss_peak = rss0
         energy = metering.GpuEnergy().start() if device_type == "cuda" else None
         dataset: Dataset = prepare(config, tokenizer_dir=run_dir / "tokenizer" if resume else None)
         model = build_model(config, len(dataset.tokenizer), device)
@@ -363,6 +366,8 @@ def train(config: TrainConfig, *, resume: bool = False, ledger: Any = None, proj
                     elif on_eval is not None and on_eval(step, eval_loss):
                         stopped_by, stop = "pruned", True
                 refresh_spend()
+                if device_type == "cpu":
+                    rss_peak = max(rss_peak, metering.rss_gib())
                 limit = budget_exceeded(config, spend) if not stop and step < config.max_steps else None
                 if limit:
                     stopped_by, budget_limit, stop = "budget", limit, True
@@ -379,7 +384,7 @@ def train(config: TrainConfig, *, resume: bool = False, ledger: Any = None, proj
         peak_flops = _peak_flops(device, device_type, precision, check, dist_info.world_size)
         mfu = flops_token * tokens_per_second / peak_flops if peak_flops and tokens_per_second else None
         peak_memory = (torch.cuda.max_memory_allocated() / 2**30 if device_type == "cuda"
-                       else metering.peak_rss_gib())
+                       else max(rss_peak, metering.rss_gib()) - rss0)
         checkpoint = None
         refresh_spend()  # on every rank (a collective); the checkpoint carries the spend for a resumed budget
         if dist_info.main:

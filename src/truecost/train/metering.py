@@ -30,6 +30,16 @@ def peak_rss_gib() -> float:
     return peak / 2**30 if sys.platform == "darwin" else peak / 2**20
 
 
+def rss_gib() -> float:
+    """Resident memory of this process now (Linux /proc; elsewhere the peak so far)."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as statm:
+            pages = int(statm.read().split()[1])
+    except (OSError, ValueError, IndexError):
+        return peak_rss_gib()
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**30
+
+
 def flops_per_token(params: int, trainable: int, layers: int, hidden: int, seq_len: int) -> float:
     """Training FLOPs per token: 2N forward + 2N backward through activations + 2N weight gradients (trainable
     weights only), plus attention scores (PaLM appendix B: 12 * layers * hidden * seq_len)."""
