@@ -122,6 +122,7 @@ class Monitor:
         self.economics_: Economics = economics_from_config(self.config, s)
         self.windows_: list[WindowResult] = []
         self.reference_rows_ = len(reference)
+        self.window_rows_ = window_rows
         return self
 
     def update(self, window: pd.DataFrame) -> WindowResult:
@@ -141,7 +142,7 @@ class Monitor:
         """The retrain decision from everything seen so far."""
         quality = self.detectors_["quality_drift"]
         assert isinstance(quality, QualityDriftDetector)
-        drop, se, rows, basis = quality.estimate_drop(self.settings.min_rows_after_alarm)
+        drop, se, rows, basis = quality.estimate_drop(self.settings.min_rows_after_alarm or self.window_rows_)
         first = next((w.index for w in self.windows_ if w.alarm), None)
         # Only a drop measured after the alarm can buy a retrain; a fresher alarm means "watch" for now.
         confirmed = quality.alarm_index_ is not None and basis == "after_alarm"

@@ -47,7 +47,8 @@ class MonitorSettings(Section):
     decision_confidence: float = Field(0.5, ge=0.5, lt=1)
     # Quality values needed after a quality alarm before its drop is priced for "retrain"; the values that raised
     # the alarm are biased low (an alarm fires where they happened to be low), so they only ever mean "watch".
-    min_rows_after_alarm: int = Field(20, ge=1)
+    # None: one window's worth, which keeps the drop's standard error near that of a window mean.
+    min_rows_after_alarm: int | None = Field(None, ge=1)
     # Relative rise in latency p95 or cost per request that counts as ops drift (smaller rises are noise or load).
     ops_min_increase: float = Field(0.10, ge=0)
     seed: int = 0
