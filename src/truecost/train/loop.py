@@ -268,8 +268,12 @@ def train(config: TrainConfig, *, resume: bool = False, ledger: Any = None, proj
             enable()
         params_total, params_trainable = count_parameters(model)
         trainable = [p for p in model.parameters() if p.requires_grad]
-        optimizer = torch.optim.AdamW(trainable, lr=config.optim.lr, weight_decay=config.optim.weight_decay,
-                                      betas=(config.optim.beta1, config.optim.beta2), fused=device_type == "cuda")
+        # Decay matrices only; norms and biases (1-D) are left alone, as in nanoGPT and the HF Trainer.
+        groups = [{"params": [p for p in trainable if p.dim() >= 2], "weight_decay": config.optim.weight_decay},
+                  {"params": [p for p in trainable if p.dim() < 2], "weight_decay": 0.0}]
+        # The fused kernel (CUDA and CPU) does the whole update in one pass over the parameters.
+        optimizer = torch.optim.AdamW([g for g in groups if g["params"]], lr=config.optim.lr,
+                                      betas=(config.optim.beta1, config.optim.beta2), fused=True)
         schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(
             s, warmup_steps=config.optim.warmup_steps, total_steps=config.max_steps,
             schedule=config.optim.schedule, min_ratio=config.optim.min_lr_ratio))
