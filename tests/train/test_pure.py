@@ -54,3 +54,19 @@ def test_pruning_savings_are_counted_in_steps_and_dollars() -> None:
     assert dollars == pytest.approx(140 * 0.01)
     assert savings([]) == (0, 0, 0.0, 0.0)
     assert not math.isnan(savings([trial("complete", 0)])[2])
+
+
+def test_precision_follows_the_hardware() -> None:
+    import torch
+
+    from truecost.errors import UserError
+    from truecost.train.model import cpu_supports_bf16, pick_precision
+
+    auto = pick_precision("auto", "cpu")
+    assert auto.name == ("bf16" if cpu_supports_bf16() else "fp32") and not auto.loss_scaling
+    assert pick_precision("fp32", "cpu").autocast_dtype is None
+    assert pick_precision("bf16", "cpu").autocast_dtype == torch.bfloat16
+    fp16 = pick_precision("fp16", "cuda")
+    assert fp16.autocast_dtype == torch.float16 and fp16.loss_scaling  # fp16 needs loss scaling; bf16 does not
+    with pytest.raises(UserError, match="precision: fp16 .*allowed"):
+        pick_precision("fp16", "cpu")
