@@ -16,14 +16,20 @@ Evidently lives in `bench/.venv-evidently` (created on first run). Run:
 
 from __future__ import annotations
 
-import argparse
-import json
-import subprocess
-import sys
-import tempfile
-import time
-from pathlib import Path
-from typing import Any
+import os
+
+# One BLAS thread for both tools: CPU-seconds then count work, not threads spinning on a busy machine.
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = "1"
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT.parent / "shared" / "data" / "monitor_sample" / "mmlu_stream"
@@ -136,13 +142,20 @@ def run_evidently(streams: dict[str, list[Any]], per_scenario: int, folder: Path
             paths.setdefault(name, []).append(str(path))
     worker = folder / "peer_worker.py"
     worker.write_text(PEER_WORKER)
-    everything = [p for ps in paths.values() for p in ps]
-    log(f"Evidently: {len(everything)} streams x {N_AFTER // WINDOW + N_BEFORE // WINDOW} windows ...")
-    done = subprocess.run([str(peer_python()), str(worker), str(WINDOW), *everything], capture_output=True,
-                          text=True)
-    if done.returncode != 0:
-        sys.exit(f"the Evidently worker failed:\n{done.stderr[-3000:]}")
-    by_path = {item["path"]: item["windows"] for item in json.loads(done.stdout)}
+    # Evidently's verdicts do not depend on truecost's code: cache them beside its venv (git-ignored).
+    cache_path = PEER_VENV / "monitor_bench_cache.json"
+    cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
+    by_path = {p: cache[Path(p).name] for ps in paths.values() for p in ps if Path(p).name in cache}
+    todo = [p for ps in paths.values() for p in ps if p not in by_path]
+    log(f"Evidently: {len(todo)} streams x {N_AFTER // WINDOW + N_BEFORE // WINDOW} windows "
+        f"({len(by_path)} cached) ...")
+    if todo:
+        done = subprocess.run([str(peer_python()), str(worker), str(WINDOW), *todo], capture_output=True, text=True)
+        if done.returncode != 0:
+            sys.exit(f"the Evidently worker failed:\n{done.stderr[-3000:]}")
+        for item in json.loads(done.stdout):
+            by_path[item["path"]] = cache[Path(item["path"]).name] = item["windows"]
+        cache_path.write_text(json.dumps(cache))
     out: dict[str, list[dict[str, Any]]] = {}
     for name, ps in paths.items():
         rows = []
@@ -193,12 +206,16 @@ def main() -> None:
     parser.add_argument("--streams", type=int, default=40, help="no-drift streams for truecost (drifting: 1/4)")
     parser.add_argument("--peer-streams", type=int, default=4, help="streams per scenario for Evidently (slow)")
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of the table")
+    parser.add_argument("--peer-only", action="store_true", help="only run (and cache) Evidently")
     args = parser.parse_args()
     if not SAMPLE.is_dir():
         sys.exit(f"shared sample not found at {SAMPLE}")
     sys.path.insert(0, str(ROOT / "src"))
     streams = build_streams(args.streams)
     with tempfile.TemporaryDirectory() as tmp:
+        if args.peer_only:
+            run_evidently(streams, args.peer_streams, Path(tmp))
+            return
         log("truecost ...")
         ours = summarise(run_truecost(streams))
         ours_peer_subset = summarise(run_truecost({k: v[:args.peer_streams] for k, v in streams.items()}))

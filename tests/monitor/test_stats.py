@@ -80,3 +80,28 @@ def test_exceedance_test_flags_slower_requests_only() -> None:
     reference = rng.lognormal(6, 0.3, 400)
     assert exceedance_p_value(reference, rng.lognormal(6, 0.3, 60))[1] > 0.001
     assert exceedance_p_value(reference, rng.lognormal(6.5, 0.3, 60))[1] < 1e-6
+
+
+def test_spectral_null_holds_its_level_on_a_two_topic_reference() -> None:
+    """A reference mixing two clusters (as two subjects do) has one dominant eigenvalue and a heavy-tailed null."""
+    from truecost.monitor.stats import mmd_spectral_null, spectral_p_value
+
+    rng = np.random.default_rng(4)
+
+    def sample(size: int) -> np.ndarray:
+        centres = np.where(rng.random(size) < 0.5, -1.5, 1.5)[:, None] * np.eye(8)[0]
+        return centres + rng.normal(size=(size, 8))
+
+    reference = sample(200)
+    bandwidth = median_bandwidth(reference)
+    null = mmd_spectral_null(reference, bandwidth, rng, draws=20_000)
+    p_values = []
+    for _ in range(300):
+        window = sample(50)
+        mmd2, _ = mmd_permutation_test(reference, window, bandwidth, 20, rng)
+        p_values.append(spectral_p_value(mmd2, 200, 50, null))
+    p = np.array(p_values)
+    assert np.mean(p < 0.01) <= 0.025 and np.mean(p < 0.05) <= 0.08
+    assert 0.25 < np.mean(p < 0.5) < 0.75
+    shifted = sample(50) + 2 * np.eye(8)[1]
+    assert spectral_p_value(mmd_permutation_test(reference, shifted, bandwidth, 20, rng)[0], 200, 50, null) < 1e-3
