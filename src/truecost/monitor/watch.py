@@ -32,6 +32,8 @@ class Watcher:
     pending: list[Any] = field(default_factory=list)
     last_id: int = 0
     window_start: datetime | None = None
+    # Called right after each window is scored, so what it reads (e.g. `monitor.decision()`) is as of that window.
+    on_window: Callable[[WindowResult], None] | None = None
 
     def poll(self, now: datetime | None = None, flush: bool = False) -> list[WindowResult]:
         """Read new requests and score every window they complete; `flush` scores a last partial window too."""
@@ -58,14 +60,20 @@ class Watcher:
             self.pending.extend(new)
             while len(self.pending) >= self.window:
                 batch, self.pending = self.pending[:self.window], self.pending[self.window:]
-                scored.append(self.monitor.update(self._frame(batch)))
+                scored.append(self._score(batch))
             if flush and len(self.pending) >= max(self.window // 2, 1):
                 scored.extend(self._close())
         return scored
 
     def _close(self) -> list[WindowResult]:
         batch, self.pending = self.pending, []
-        return [self.monitor.update(self._frame(batch))] if batch else []
+        return [self._score(batch)] if batch else []
+
+    def _score(self, batch: list[Any]) -> WindowResult:
+        result = self.monitor.update(self._frame(batch))
+        if self.on_window is not None:
+            self.on_window(result)
+        return result
 
     def _frame(self, records: list[Any]) -> pd.DataFrame:
         from truecost.monitor.data import canonical_frame
@@ -89,10 +97,10 @@ def post_webhook(url: str, payload: dict[str, Any], timeout_s: float = 10.0) -> 
 def follow(watcher: Watcher, on_window: Callable[[WindowResult], None], *, poll_seconds: float = 30.0,
            max_polls: int | None = None, once: bool = False, stop_on: Callable[[], bool] | None = None) -> None:
     """Poll until `max_polls`, or once (scoring a last partial window), or until `stop_on()` is true."""
+    watcher.on_window = on_window
     polls = 0
     while True:
-        for result in watcher.poll(flush=once):
-            on_window(result)
+        watcher.poll(flush=once)
         polls += 1
         if once or (max_polls is not None and polls >= max_polls) or (stop_on is not None and stop_on()):
             return
