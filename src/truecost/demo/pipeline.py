@@ -51,11 +51,11 @@ class Scale:
 
 SCALES = {
     # A smoke-test size: every step runs, numbers are noisy; used by the test suite.
-    "tiny": Scale(clean_docs=300, train_steps=12, large_train_steps=8, heldout_fraction=0.3, monitor_window=15,
+    "tiny": Scale(clean_docs=300, train_steps=12, large_train_steps=16, heldout_fraction=0.3, monitor_window=15,
                   review_limit=3),
-    "small": Scale(clean_docs=900, train_steps=80, large_train_steps=60, heldout_fraction=0.3, monitor_window=40,
+    "small": Scale(clean_docs=900, train_steps=80, large_train_steps=160, heldout_fraction=0.3, monitor_window=40,
                    review_limit=8),
-    "medium": Scale(clean_docs=1400, train_steps=400, large_train_steps=400, heldout_fraction=0.25,
+    "medium": Scale(clean_docs=1400, train_steps=400, large_train_steps=800, heldout_fraction=0.25,
                     monitor_window=50, review_limit=20),
 }
 
@@ -196,7 +196,10 @@ def train_model(ctx: DemoContext, name: str, source: Path, tokenizer: Path, arch
                          max_steps=steps, seq_len=128, micro_batch=16, model={"architecture": arch},
                          data={"source": str(source), "max_chars": 5_000_000},
                          tokenizer={"path": str(tokenizer)}, eval={"every_steps": max(steps // 3, 1), "batches": 4},
-                         budget={"max_tokens": steps * 128 * 16})
+                         budget={"max_tokens": steps * 128 * 16},
+                         # One thread: models this small gain nothing from a second, and on a busy machine the
+                         # second OpenMP thread spins, costing CPU-seconds for no progress (see docs/train.md).
+                         hardware={"threads": 1})
     return train(config, ledger=ctx.ledger, project=ctx.config, parent_id=ctx.demo_run_id)
 
 
@@ -227,7 +230,7 @@ def compare_training(ctx: DemoContext, data: dict[str, Any], curated: Path) -> d
 # -- 4. route --------------------------------------------------------------------------------------------------
 def score_outcomes(ctx: DemoContext, models: dict[str, Any], tokenizer: Any, docs: list[TextDoc]
                    ) -> list[dict[str, Any]]:
-    """Per prompt: each model's quality (next-token accuracy on the reference continuation) and its CPU cost."""
+    """Per prompt: each model's quality (mean probability of the reference continuation) and its CPU cost."""
     from truecost.demo.scoring import score_prompts
     from truecost.estimate import compute_cost_usd
 
@@ -278,7 +281,8 @@ def route_between_models(ctx: DemoContext, data: dict[str, Any], trained: dict[s
         "large_training": {"run_id": large.run_id, "cost_usd": large.cost_usd, "wall_seconds": large.wall_seconds},
         "models": result["models"], "n_test_prompts": result["n_queries"],
         "routers": {name: {k: r.get(k) for k in ("apgr", "cpt_50", "cpt_80", "aiq",
-                                                  "cost_saving_at_best_single_quality")}
+                                                  "cost_saving_at_best_single_quality",
+                                                  "cost_saving_at_98pct_best_single_quality")}
                     for name, r in result["routers"].items()},
         "frontier_knn": result["routers"]["knn"].get("frontier", []),
         "frontier_random": result["routers"]["random"].get("frontier", [])}

@@ -40,7 +40,10 @@ def bar_chart(labels: Sequence[str], values: Sequence[float], *, title: str, uni
     """Horizontal bars, one per label, with the value printed at the end of each bar."""
     if len(labels) != len(values):
         raise ValueError("labels and values differ in length")
-    row, top, left = 26, 30, 190
+    row, top = 26, 30
+    # Room for the longest label (~6.5 px a character at 11.5 px), so no label is cut off.
+    left = int(min(max((len(str(label)) for label in labels), default=10) * 6.5 + 16, 360))
+    width = max(width, left + 260)
     height = top + row * max(len(values), 1) + 10
     span = max((abs(v) for v in values), default=0.0) or 1.0
     plot = width - left - 90
