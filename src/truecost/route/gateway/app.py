@@ -127,6 +127,21 @@ class Gateway:
         self.metrics.upstream_errors.labels(failure.model, failure.reason).inc()
         attempts.append({"model": failure.model, "reason": failure.reason, "error": failure.message})
 
+    def _failed(self, failure: UpstreamFailure, failures: list[UpstreamFailure], attempts: list[dict[str, Any]],
+                record: RequestRecord) -> bool:
+        """Record a failed upstream call on the request; True when the next candidate should be tried."""
+        failures.append(failure)
+        self.failed_attempt(failure, attempts)
+        record.extra["attempts"] = attempts
+        return failure.retryable
+
+    def _fell_back(self, failures: list[UpstreamFailure], record: RequestRecord, model: str) -> None:
+        """Count a request that `model` answered after earlier candidates failed."""
+        if failures:
+            record.extra["fallback_from"] = failures[0].model
+            self.metrics.fallbacks.labels(record.route, model).inc()
+            self.stats["fallbacks"] += 1
+
     # -- the request path ---------------------------------------------------------------------------------
     def authenticate(self, authorization: str | None) -> tuple[str, JSONResponse | None]:
         """The caller's key name ("" when the gateway has no keys), or a 401 response."""
@@ -277,12 +292,9 @@ class Gateway:
             try:
                 completion = await self.pool.complete(name, body)
             except UpstreamFailure as failure:
-                failures.append(failure)
-                self.failed_attempt(failure, attempts)
-                record.extra["attempts"] = attempts
-                if not failure.retryable:
-                    break
-                continue
+                if self._failed(failure, failures, attempts, record):
+                    continue
+                break
             usage = completion.data.get("usage")
             record.model = name
             contents = [c.get("message", {}).get("content") for c in completion.data.get("choices") or []
@@ -301,10 +313,7 @@ class Gateway:
             if self.settings.log_text:
                 record.output = texts[0] if texts else None
             record.extra["upstream_ms"] = round(completion.upstream_ms, 3)
-            if failures:
-                record.extra["fallback_from"] = failures[0].model
-                self.metrics.fallbacks.labels(record.route, name).inc()
-                self.stats["fallbacks"] += 1
+            self._fell_back(failures, record, name)
             record.latency_ms = (time.perf_counter() - started) * 1000
             self.record(record)
             headers = self._headers(record)
@@ -321,17 +330,11 @@ class Gateway:
             try:
                 upstream = await self.pool.open_stream(name, body)
             except UpstreamFailure as failure:
-                failures.append(failure)
-                self.failed_attempt(failure, attempts)
-                record.extra["attempts"] = attempts
-                if not failure.retryable:
-                    break
-                continue
+                if self._failed(failure, failures, attempts, record):
+                    continue
+                break
             record.model = name
-            if failures:
-                record.extra["fallback_from"] = failures[0].model
-                self.metrics.fallbacks.labels(record.route, name).inc()
-                self.stats["fallbacks"] += 1
+            self._fell_back(failures, record, name)
             relay = SSERelay(drop_usage_only=not chat.wants_usage_in_stream, keep_text=self.settings.log_text)
             headers = {**self._headers(record), "cache-control": "no-cache"}
             return StreamingResponse(self._relay(upstream, relay, record, started, prompt_chars),
