@@ -16,7 +16,9 @@ def register(app: typer.Typer) -> None:
     @app.command("demo")
     def demo(
         out: Path = typer.Option(Path("truecost-demo"), "--out", "-o", help="Folder for the report and artefacts."),
-        scale: str = typer.Option("small", "--scale", help="small (a few minutes on 2 cores) or medium."),
+        scale: str = typer.Option("small", "--scale",
+                                  help="small (about 1.5 minutes on 2 cores), medium (longer runs), or tiny (a smoke "
+                                       "test)."),
         seed: int = typer.Option(0, "--seed", help="Seed for the corpus split, defects and training."),
         as_json: bool = JSON_OPTION,
     ) -> None:

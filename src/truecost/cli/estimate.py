@@ -15,7 +15,7 @@ MODEL_OPTION = typer.Option(None, "--model", help="Catalogue model name, e.g. ll
 CONFIG_OPTION = typer.Option(None, "--config", help="Path to a Hugging Face config.json to count exactly.")
 PARAMS_OPTION = typer.Option(None, "--params", help="Parameter count instead of a model, e.g. 7B or 7e9.")
 ACTIVE_OPTION = typer.Option(None, "--active-params", help="Active parameters per token (MoE), e.g. 13B.")
-GPU_OPTION = typer.Option(None, "--gpu", help="GPU type (see `truecost gpus`); default: truecost.toml [hardware].")
+GPU_OPTION = typer.Option(None, "--gpu", help="GPU type (see `truecost gpus`); default: truecost.toml \\[hardware].")
 PRICING_OPTION = typer.Option(None, "--pricing", help="on-demand | spot | reserved (default: truecost.toml).")
 PRICE_OPTION = typer.Option(None, "--price-per-gpu-hour", help="Your own $/GPU-hour instead of the catalogue's.")
 
@@ -111,7 +111,7 @@ def _training(cfg: Any, fields: dict[str, Any]) -> dict[str, Any]:
 def register(app: typer.Typer) -> None:
     """Add the `estimate` group (train, size, serve, tco) and `gpus` to the root app."""
     estimate_app = typer.Typer(help="Estimate FLOPs, memory, GPU-hours, dollars, energy and CO2 before spending. "
-                                    "With no sub-command: the training estimate of truecost.toml's [target].",
+                                    "With no sub-command: the training estimate of truecost.toml's \\[target].",
                                invoke_without_command=True, no_args_is_help=False)
 
     @estimate_app.callback()
@@ -312,7 +312,7 @@ def register(app: typer.Typer) -> None:
             table.add_row(key.removesuffix("_usd").replace("_", " "), f"{result['well'][key]:,.0f}",
                           f"{result['poor'][key]:,.0f}")
         console.print(table)
-        assumptions = Table(title="Assumptions (override with --set NAME=VALUE or [estimate.tco] in truecost.toml)")
+        assumptions = Table(title="Assumptions (override with --set NAME=VALUE or \\[estimate.tco] in truecost.toml)")
         for col in ("name", "well", "poor", "unit", "reason"):
             assumptions.add_column(col)
         for a in result["assumptions"]:

@@ -28,7 +28,7 @@ def register(app: typer.Typer) -> None:
                                         "(any OpenAI-compatible endpoint, e.g. openai:http://127.0.0.1:8000/v1#m)."),
         suites: str | None = typer.Option(None, "--suites", "-s",
                                           help="Comma-separated suites to run: performance, bias, security "
-                                               "(default: all three, or truecost.toml [review] suites)."),
+                                               "(default: all three, or truecost.toml \\[review] suites)."),
         data: list[str] = typer.Option(None, "--data", "-d",
                                        help="KIND=PATH (kinds: eval, crows_pairs, bbq, winobias, stereoset, xstest, "
                                             "cyberseceval, garak), a JSONL eval set, or a folder with those "
