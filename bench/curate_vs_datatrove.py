@@ -27,6 +27,8 @@ import textwrap
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import _peer  # bench/ is on sys.path when a bench runs as a script
+
 ROOT = Path(__file__).resolve().parents[1]
 PEER_VENV = ROOT / "bench" / ".venv-datatrove"
 # orjson: datatrove's JsonlReader needs it but no datatrove extra we use pulls it in.
@@ -41,15 +43,7 @@ def log(message: str) -> None:
 
 def peer_python() -> Path:
     """The datatrove venv's interpreter, creating the venv on first use."""
-    python = PEER_VENV / "bin" / "python"
-    probe = [str(python), "-c", "import datatrove, orjson, spacy; spacy.blank('en')"]
-    if python.exists() and subprocess.run(probe, capture_output=True).returncode == 0:
-        return python
-    log(f"creating {PEER_VENV} with {' '.join(PEER_PACKAGES)} (one time, a few minutes)")
-    subprocess.run([sys.executable, "-m", "venv", "--clear", str(PEER_VENV)], check=True)
-    subprocess.run([str(python), "-m", "pip", "install", "-q", *PEER_PACKAGES], check=True)
-    subprocess.run(probe, check=True)
-    return python
+    return _peer.peer_python(PEER_VENV, PEER_PACKAGES, "import datatrove, orjson, spacy; spacy.blank('en')")
 
 
 # Written by a child interpreter so importing ~200 stdlib modules never touches this process.

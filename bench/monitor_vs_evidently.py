@@ -31,6 +31,8 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
+import _peer  # noqa: E402 - bench/ is on sys.path when a bench runs as a script
+
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT.parent / "shared" / "data" / "monitor_sample" / "mmlu_stream"
 PEER_VENV = ROOT / "bench" / ".venv-evidently"
@@ -80,15 +82,7 @@ def log(message: str) -> None:
 
 def peer_python() -> Path:
     """The Evidently venv's interpreter, creating the venv on first use."""
-    python = PEER_VENV / "bin" / "python"
-    probe = [str(python), "-c", "import evidently; assert evidently.__version__ == '0.7.23'"]
-    if python.exists() and subprocess.run(probe, capture_output=True).returncode == 0:
-        return python
-    log(f"creating {PEER_VENV} with {' '.join(PEER_PACKAGES)} ...")
-    subprocess.run([sys.executable, "-m", "venv", "--clear", str(PEER_VENV)], check=True)
-    subprocess.run([str(python), "-m", "pip", "install", "-q", *PEER_PACKAGES], check=True)
-    subprocess.run(probe, check=True)
-    return python
+    return _peer.peer_python(PEER_VENV, PEER_PACKAGES, "import evidently; assert evidently.__version__ == '0.7.23'")
 
 
 def build_streams(count: int) -> dict[str, list[Any]]:
