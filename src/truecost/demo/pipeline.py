@@ -125,7 +125,7 @@ def curate_poor_copy(ctx: DemoContext, data: dict[str, Any]) -> Path:
         run = run_curate([], settings, output_dir=out, docs=docs, config=ctx.config)
         report = run.report(ctx.config)
         meter.tokens = int(report.get("totals", {}).get("tokens_in", 0) or 0)
-        saving = float(_dig(report, "savings", "usd_saved_per_training_run") or 0.0)
+        saving = float(report.get("savings", {}).get("usd_saved_per_training_run") or 0.0)
         meter.results["levers"] = [{"name": "curate: fewer training tokens", "saving_usd": saving}]
     kept_text = " ".join(d.text for d in run.result.kept)
     ctx.measured["curate"] = {
@@ -167,14 +167,6 @@ def defect_outcomes(poor: Any, removals: list[Any], kept: list[Any]) -> dict[str
         "copies_left": sum(max(0, survivors[s] - 1) for s in with_copies),
         "junk_injected": len(junk), "junk_removed": sum(i not in kept_ids for i in junk),
         "content_docs": len(groups), "content_docs_lost": len(lost), "content_docs_lost_by_rule": lost_by_rule}
-
-
-def _dig(data: dict[str, Any], *keys: str) -> Any:
-    for key in keys:
-        if not isinstance(data, dict):
-            return None
-        data = data.get(key)  # type: ignore[assignment]
-    return data
 
 
 # -- 3. train --------------------------------------------------------------------------------------------------
