@@ -6,6 +6,12 @@ import re
 
 from truecost.errors import UserError
 
+# One calendar for every part: a month is a twelfth of a 365-day year (730 h), as cloud price sheets bill it.
+DAYS_PER_YEAR = 365.0
+HOURS_PER_YEAR = DAYS_PER_YEAR * 24.0
+DAYS_PER_MONTH = DAYS_PER_YEAR / 12.0
+HOURS_PER_MONTH = HOURS_PER_YEAR / 12.0
+
 _SUFFIXES = {"": 1.0, "K": 1e3, "M": 1e6, "B": 1e9, "G": 1e9, "T": 1e12, "P": 1e15}
 _PATTERN = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([kKmMbBgGtTpP]?)\s*$")
 

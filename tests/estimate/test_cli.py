@@ -105,7 +105,7 @@ def test_truecost_toml_overrides_gpus_and_api_prices(tmp_path: Path) -> None:
         '[hardware]\ngpu = "B200"\nprice_per_gpu_hour = 5.0\n'
         '[[gpus]]\nname = "H100 SXM"\nmemory_gib = 96\n'
         '[[gpus]]\nname = "Z1"\nmemory_gib = 64\nbandwidth_gb_s = 2000\ntdp_w = 500\npeak_tflops_bf16 = 500\n'
-        '[estimate.api_prices.my-model]\ninput = 1.0\noutput = 2.0\n')
+        '[estimate.api_prices.my-model]\ninput_usd_per_1m = 1.0\noutput_usd_per_1m = 2.0\n')
     data = json.loads(truecost("estimate", "--json", cwd=tmp_path).stdout)
     assert data["gpu"] == "B200" and data["usd_per_gpu_hour"] == 5.0
     gpus = {g["name"]: g for g in json.loads(truecost("gpus", "--json", cwd=tmp_path).stdout)}

@@ -100,3 +100,24 @@ def test_tco_overrides_from_arguments_and_project_file() -> None:
         tco(Config(), {"nope": 1})
     with pytest.raises(UserError, match="non-negative"):
         tco(Config(), {"well.minutes_per_fix": -1})
+
+
+def test_one_price_vocabulary_reads_old_names_with_a_warning() -> None:
+    """Every file prices tokens as input_usd_per_1m/output_usd_per_1m; the old spellings still read, loudly."""
+    import warnings
+
+    from truecost.estimate.pricing import TokenPrice, token_cost_usd
+    from truecost.estimate.settings import TokenPriceSetting
+
+    new = TokenPriceSetting.model_validate({"input_usd_per_1m": 2.0, "output_usd_per_1m": 8.0})
+    for old in ({"input": 2.0, "output": 8.0},
+                {"prompt_usd_per_1m_tokens": 2.0, "completion_usd_per_1m_tokens": 8.0}):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            assert TokenPriceSetting.model_validate(old) == new
+        assert any("deprecated" in str(w.message) for w in caught)
+    # 1,000 prompt tokens (400 cached at a quarter price) and 500 completion tokens (100 of them reasoning).
+    price = TokenPrice(2.0, 8.0, cached_input_usd_per_1m=0.5, reasoning_usd_per_1m=8.0)
+    expected = (600 * 2.0 + 400 * 0.5 + 500 * 8.0) / 1e6
+    assert token_cost_usd(price, 1000, 500, cached_prompt_tokens=400, reasoning_tokens=100) == pytest.approx(expected)
+    assert token_cost_usd(new.to_price(), 1000, 500) == pytest.approx((1000 * 2.0 + 500 * 8.0) / 1e6)

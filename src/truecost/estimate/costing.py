@@ -12,6 +12,7 @@ from typing import Any
 from truecost.config import Config, load_config
 from truecost.errors import UserError
 from truecost.estimate.catalogue import api_prices, find_model
+from truecost.estimate.pricing import TokenPrice, token_cost_usd
 from truecost.estimate.settings import estimate_settings
 from truecost.estimate.training import TrainingSpec, estimate_training, make_spec
 
@@ -48,16 +49,21 @@ def retrain_cost_usd(config: Config | None = None) -> float:
     return training_tokens_cost_usd(cfg.target.training_tokens, cfg)
 
 
-def token_price_usd(model: str, prompt_tokens: int, completion_tokens: int, config: Config | None = None
-                    ) -> float | None:
-    """Dollars for one request to `model`: truecost.toml `[estimate.api_prices]` first, then the dated catalogue
+def model_token_price(model: str, config: Config | None = None) -> TokenPrice | None:
+    """The per-token price of `model`: truecost.toml `[estimate.api_prices]` first, then the dated catalogue
     (`data/api_prices.csv`); None when neither knows the model."""
     cfg = config or load_config()
-    override = estimate_settings(cfg).api_prices
-    for name, price in override.items():
+    for name, setting in estimate_settings(cfg).api_prices.items():
         if name.lower() == model.lower():
-            return (prompt_tokens * price.input + completion_tokens * price.output) / 1e6
+            return setting.to_price()
     row = api_prices().get(model.lower())
     if row is None:
         return None
-    return (prompt_tokens * row.usd_per_1m_input + completion_tokens * row.usd_per_1m_output) / 1e6
+    return TokenPrice(row.usd_per_1m_input, row.usd_per_1m_output)
+
+
+def token_price_usd(model: str, prompt_tokens: int, completion_tokens: int, config: Config | None = None
+                    ) -> float | None:
+    """Dollars for one request to `model` (see `model_token_price`); None when no price is known."""
+    price = model_token_price(model, config)
+    return None if price is None else token_cost_usd(price, prompt_tokens, completion_tokens)

@@ -38,3 +38,29 @@ def compute_energy_kwh(cpu_seconds: float, gpu_hours: float, prices: ComputePric
 def co2_kg(energy_kwh: float, prices: ComputePrices) -> float:
     """Operational CO2 of `energy_kwh` at the configured grid intensity."""
     return energy_kwh * prices.grid_kg_co2_per_kwh
+
+
+@dataclass(frozen=True)
+class TokenPrice:
+    """Per-token price of one model, in the one vocabulary every part and file uses: USD per 1M tokens.
+
+    `cached_input_usd_per_1m` prices prompt tokens the provider served from its prompt cache (None: full input
+    price); `reasoning_usd_per_1m` prices hidden reasoning tokens (None: the output price).
+    """
+
+    input_usd_per_1m: float
+    output_usd_per_1m: float
+    cached_input_usd_per_1m: float | None = None
+    reasoning_usd_per_1m: float | None = None
+
+
+def token_cost_usd(price: TokenPrice, prompt_tokens: int, completion_tokens: int, *, cached_prompt_tokens: int = 0,
+                   reasoning_tokens: int = 0) -> float:
+    """Dollars for one request at `price`. `cached_prompt_tokens` are part of `prompt_tokens`; `reasoning_tokens`
+    are part of `completion_tokens` (as the OpenAI usage object counts them)."""
+    cached = min(max(cached_prompt_tokens, 0), prompt_tokens)
+    reasoning = min(max(reasoning_tokens, 0), completion_tokens)
+    cached_rate = price.input_usd_per_1m if price.cached_input_usd_per_1m is None else price.cached_input_usd_per_1m
+    reasoning_rate = price.output_usd_per_1m if price.reasoning_usd_per_1m is None else price.reasoning_usd_per_1m
+    return ((prompt_tokens - cached) * price.input_usd_per_1m + cached * cached_rate
+            + (completion_tokens - reasoning) * price.output_usd_per_1m + reasoning * reasoning_rate) / 1e6
