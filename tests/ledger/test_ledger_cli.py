@@ -77,12 +77,12 @@ def test_show_lists_children_and_totals(tmp_path: Path) -> None:
 
 def test_reap_reports_what_it_marked(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'l.db'}"
-    dead = subprocess.run([sys.executable, "-c", "import sys; from truecost.ledger import Ledger; "
-                           "print(Ledger(sys.argv[1]).start_run('train', 'orphan').id)", url],
-                          capture_output=True, text=True, check=True).stdout.strip()
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    quiet = Ledger(url, reap=False)  # (opening with reap=True would mark it lost already)
+    orphan = quiet.start_run("train", "orphan", pid=gone.pid)  # its process has exited
+    live = quiet.start_run("train", "this process")
     result = truecost("--ledger", url, "ledger", "reap", "--json")
     assert result.returncode == 0, result.stderr
-    assert [run["id"] for run in json.loads(result.stdout)] == [dead]
-    assert Ledger(url, reap=False).get_run(dead).status == "lost"
-    again = truecost("--ledger", url, "ledger", "reap")
-    assert again.returncode == 0 and "No lost runs" in again.stdout
+    assert [run["id"] for run in json.loads(result.stdout)] == [orphan.id]
+    assert quiet.get_run(orphan.id).status == "lost" and quiet.get_run(live.id).status == "running"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import resource
 import time
+from pathlib import Path
 
 import pytest
 
@@ -92,3 +93,12 @@ def test_forest_and_spend_arithmetic() -> None:
     assert [root.run.id for root in roots] == [a.id, c.id]
     assert roots[0].total == Spend(runs=2, cost_usd=3.0, tokens=20)
     assert total_spend([a, b, c]) == Spend(runs=3, cost_usd=7.0, tokens=30)
+
+
+def test_a_run_in_another_ledger_is_not_taken_from_the_enclosing_one(tmp_path: Path) -> None:
+    mine, theirs = Ledger(f"sqlite:///{tmp_path / 'a.db'}"), Ledger(f"sqlite:///{tmp_path / 'b.db'}")
+    with mine.run("demo", "outer", heartbeat_seconds=0) as outer, \
+            theirs.run("train", "elsewhere", heartbeat_seconds=0) as inner:
+        burned = _burn(0.2)
+    # Each ledger's own sum stays whole: the outer run keeps the CPU that only the other ledger also holds.
+    assert mine.get_run(outer.id).cpu_seconds >= burned and theirs.get_run(inner.id).parent_id is None

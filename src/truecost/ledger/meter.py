@@ -16,8 +16,8 @@ interval and its run is later shown as `lost` with that spend (`Ledger.reap`).
 Each CPU-second is recorded once. CPU time is measured for the whole process, so a run opened inside another
 one in the same process (a demo's curate step, a tune study's trials) is also inside its parent's measurement:
 the parent records only its own share (its measure minus its nested runs'), and a nested run opened without a
-`parent_id` takes the enclosing run as its parent. Runs in other threads or other processes are not subtracted
-(see `own_elapsed`).
+`parent_id` takes the enclosing run as its parent. Only runs in the same ledger, the same process and the same
+context (thread) are subtracted (see `own_elapsed`).
 """
 
 from __future__ import annotations
@@ -76,8 +76,8 @@ class Meter:
     def __init__(self, ledger: Ledger, kind: str, name: str = "", *, params: dict[str, Any] | None = None,
                  hardware: str | None = None, parent_id: str | None = None,
                  prices: ComputePrices | None = None, heartbeat_seconds: float | None = None) -> None:
-        enclosing = _innermost()
-        if parent_id is None and enclosing is not None and enclosing.ledger.url == ledger.url:
+        enclosing = _innermost(ledger.url)
+        if parent_id is None and enclosing is not None:
             parent_id = enclosing.id
         self.ledger: Ledger = ledger
         self.prices = prices or ComputePrices()
@@ -164,7 +164,7 @@ class Meter:
         return inclusive
 
     def __enter__(self) -> Meter:
-        self._enclosing = _innermost()
+        self._enclosing = _innermost(self.ledger.url)
         self._wall0 = time.perf_counter()
         self._cpu0 = _cpu_seconds()
         if self._enclosing is not None:
@@ -201,6 +201,6 @@ class Meter:
         self.ledger.finish_run(self.record, status)
 
 
-def _innermost() -> Meter | None:
-    active = _ACTIVE.get()
-    return active[-1] if active else None
+def _innermost(url: str) -> Meter | None:
+    """The innermost active meter of this context that writes to the same ledger (each ledger's sums stay whole)."""
+    return next((meter for meter in reversed(_ACTIVE.get()) if meter.ledger.url == url), None)
