@@ -206,6 +206,10 @@ def run_monitor(reference: Any, current: Any, window: int | None = None, every: 
 def record_results(results: dict[str, Any], result: MonitorResult) -> None:
     """What a monitor run leaves in its ledger record: windows, alarms and the decision with its dollars."""
     decision = result.decision.to_dict()
+    starts = [w.start for w in result.windows if w.start is not None]
+    ends = [w.end for w in result.windows if w.end is not None]
+    # The period the traffic spans: the TCO turns retrain decisions into retrains per year with it.
+    results.update(observed_start=min(starts) if starts else None, observed_end=max(ends) if ends else None)
     results.update(windows=len(result.windows), alarm_windows=result.alarms,
                    first_alarm={name: result.first_alarm(name) for name in SIGNALS},
                    action=decision["action"], expected_loss_usd=decision["expected_loss_usd"],
