@@ -11,6 +11,7 @@ import sys
 import textwrap
 import time
 from datetime import timedelta
+from pathlib import Path
 
 import psutil
 import pytest
@@ -128,3 +129,17 @@ def test_process_alive_sees_zombies_and_reused_pids() -> None:
     assert not process_alive(child.pid, datetime.now(UTC))  # exited, not yet waited for
     child.wait()
     assert not process_alive(child.pid, datetime.now(UTC))
+
+
+def test_a_lost_training_run_counts_as_wasted_spend_in_the_tco(tmp_path: Path) -> None:
+    from truecost.config import Config
+    from truecost.estimate.tco_ledger import read_measurements
+
+    ledger = Ledger(f"sqlite:///{tmp_path / 'l.db'}")
+    for status, cost in (("completed", 3.0), ("lost", 1.0)):
+        run = ledger.start_run("train", status)
+        run.cost_usd = cost
+        ledger.finish_run(run, status)
+    measurements, _ = read_measurements(ledger, config=Config())
+    (share,) = [m for m in measurements if m.input == "failed_run_share"]
+    assert share.value == pytest.approx(0.25)

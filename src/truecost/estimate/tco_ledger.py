@@ -214,7 +214,7 @@ def _training(s: LedgerScope) -> list[Measurement]:
 
 def _wasted(run: RunRecord) -> bool:
     """Failed, stopped short of its plan (not on purpose), or lost."""
-    if run.status == "failed":
+    if run.status in ("failed", "lost"):  # lost: the ledger found its process dead (kill -9, OOM, preemption)
         return True
     if run.status == "running":
         return run.ended_at is None and _is_stale(run)
