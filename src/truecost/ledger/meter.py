@@ -90,7 +90,7 @@ class Meter:
         self.energy_kwh: float | None = None
         self.status: str | None = None  # None: decided at exit from how the block ended
         self.results: dict[str, Any] = self.record.results
-        self._wall0 = 0.0
+        self._wall0: float | None = None  # None until the block is entered
         self._cpu0 = 0.0
         # Nested meters in this process: what finished ones measured, and the one running now.
         self._nested_lock = threading.Lock()
@@ -109,6 +109,8 @@ class Meter:
 
     def elapsed(self) -> tuple[float, float]:
         """(wall seconds, CPU-seconds) so far, nested runs included, for budgets checked during the work."""
+        if self._wall0 is None:
+            return 0.0, 0.0
         return time.perf_counter() - self._wall0, _cpu_seconds() - self._cpu0
 
     def own_elapsed(self) -> tuple[float, float]:

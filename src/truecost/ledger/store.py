@@ -1,7 +1,10 @@
 """The ledger: one store of every measured cost, SQLite by default, PostgreSQL by URL.
 
 Every write is a short transaction; SQLite runs in WAL mode with `BEGIN IMMEDIATE` and a busy timeout so that
-several processes can append at once without losing a row.
+several processes can append at once without losing a row. Opening a ledger creates or migrates its tables
+(`migrations`) and marks runs whose process died as `lost` (`reap`). Callers use this class's methods only; the
+tables, the engine and the sessions are the ledger's own (a test checks that no other package touches them).
+New queries (spend by key, team or period, budget counters) belong here, beside a migration for their columns.
 """
 
 from __future__ import annotations
