@@ -285,39 +285,35 @@ def register(app: typer.Typer) -> None:
     def tco_command(
         project: Path | None = typer.Option(None, "--project", help="Project file (default: ./truecost.toml)."),
         overrides: list[str] = typer.Option([], "--set", help="Override, e.g. poor.retrains_per_year=6."),
+        from_ledger: bool = typer.Option(False, "--from-ledger",
+                                         help="Take every input the ledger measured from its runs."),
+        ledger_url: str | None = typer.Option(None, "--ledger", help="Ledger URL for --from-ledger (default: "
+                                              "the global --ledger, $TRUECOST_LEDGER or truecost.toml)."),
+        run_tree: str | None = typer.Option(None, "--run-tree", help="Read only this run and its descendants."),
+        arms: list[str] = typer.Option([], "--arm", help="RUN_ID=poor|well: the project a run (and its "
+                                       "descendants) belongs to; untagged runs are the well-prepared project's."),
+        report: Path | None = typer.Option(None, "--report", help="Also write report.html and report.json here."),
         as_json: bool = JSON_OPTION,
     ) -> None:
-        """12-month total cost of ownership, well- vs poorly-prepared project; every assumption is listed."""
+        """Cost of ownership over the horizon, well- vs poorly-prepared; every input with its basis (measured with
+        run ids, sourced with citation, or assumed), the difference split by basis, and its sensitivity."""
         from truecost.config import load_config as load_project
-        from truecost.estimate.tco import tco
 
         cfg = load_project(project) if project is not None else load_config()
-        parsed: dict[str, Any] = {}
-        for item in overrides:
-            if "=" not in item:
-                raise UserError(f"--set {item!r}: expected NAME=VALUE, e.g. poor.retrains_per_year=6")
-            key, value = item.split("=", 1)
-            parsed[key.strip()] = value.strip()
-        result = tco(cfg, parsed)
+        if not from_ledger and (ledger_url or run_tree or arms):
+            raise UserError("--ledger, --run-tree and --arm need --from-ledger")
+        result = _tco_result(cfg, _pairs(overrides, "--set", "poor.retrains_per_year=6"),
+                             _pairs(arms, "--arm", "1a2b3c=poor") if from_ledger else None, from_ledger,
+                             ledger_url, run_tree)
+        data = result.to_dict()
+        if report is not None:
+            data["report_html"], data["report_json"] = _write_tco_report(result, report)
         if as_json:
-            print_json(result)
+            print_json(data)
             return
-        from rich.table import Table
-
-        table = Table(title=f"{result['horizon_months']}-month cost of {result['model']}: well vs poorly prepared")
-        table.add_column("component")
-        table.add_column("well USD", justify="right")
-        table.add_column("poor USD", justify="right")
-        for key in result["well"]:
-            table.add_row(key.removesuffix("_usd").replace("_", " "), f"{result['well'][key]:,.0f}",
-                          f"{result['poor'][key]:,.0f}")
-        console.print(table)
-        assumptions = Table(title="Assumptions (override with --set NAME=VALUE or \\[estimate.tco] in truecost.toml)")
-        for col in ("name", "well", "poor", "unit", "reason"):
-            assumptions.add_column(col)
-        for a in result["assumptions"]:
-            assumptions.add_row(a["name"], f"{a['well']:g}", f"{a['poor']:g}", a["unit"], a["reason"])
-        console.print(assumptions)
+        _render_tco(result)
+        if report is not None:
+            console.print(f"report: {data['report_html']}", highlight=False)
 
     app.add_typer(estimate_app, name="estimate")
 
@@ -349,3 +345,72 @@ def register(app: typer.Typer) -> None:
                           *(f"{pk[p]:g}" if p in pk else "-" for p in ("bf16", "fp8", "fp32")),
                           *(f"{v:.2f}" if v is not None else "-" for v in r["usd_per_gpu_hour"].values()))
         console.print(table)
+
+
+def _pairs(items: list[str], option: str, example: str) -> dict[str, str]:
+    """NAME=VALUE options as a dict; a malformed one is a one-line error."""
+    parsed: dict[str, str] = {}
+    for item in items:
+        if "=" not in item:
+            raise UserError(f"{option} {item!r}: expected NAME=VALUE, e.g. {example}")
+        key, value = item.split("=", 1)
+        parsed[key.strip()] = value.strip()
+    return parsed
+
+
+def _tco_result(cfg: Any, overrides: dict[str, str], arms: dict[str, str] | None, from_ledger: bool,
+                ledger_url: str | None, run_tree: str | None) -> Any:
+    from truecost.estimate.tco import build_tco, tco_from_ledger
+
+    if not from_ledger:
+        return build_tco(cfg, overrides)
+    from truecost.cli._common import open_ledger
+
+    for value in (arms or {}).values():
+        if value not in ("well", "poor"):
+            raise UserError(f"--arm: the project must be well or poor, got {value!r}")
+    return tco_from_ledger(open_ledger(ledger_url), run_tree=run_tree, arms=arms,  # type: ignore[arg-type]
+                           config=cfg, overrides=overrides)
+
+
+def _write_tco_report(result: Any, out: Path) -> tuple[str, str]:
+    from truecost.report import write_report
+    from truecost.report.tco_report import tco_report
+
+    try:
+        html_path, json_path = write_report(tco_report(result), out, extra={"tco": result.to_dict()})
+    except OSError as exc:
+        raise UserError(f"cannot write the report to {out}: {exc.strerror}") from exc
+    return str(html_path.resolve()), str(json_path.resolve())
+
+
+def _render_tco(result: Any) -> None:
+    """Components side by side, then every input with its basis, then the split and the largest sensitivities."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(title=f"{result.horizon_months}-month cost of {result.model}: well vs poorly prepared")
+    for col in ("component", "well USD", "poor USD"):
+        table.add_column(col, justify="left" if col == "component" else "right")
+    for key in result.well:
+        table.add_row(key.removesuffix("_usd").replace("_", " "), f"{result.well[key]:,.0f}",
+                      f"{result.poor[key]:,.0f}")
+    console.print(table)
+    inputs = Table(title="Inputs: measured (ledger run ids), sourced (citation) or assumed (override with --set "
+                         "NAME=VALUE or \\[estimate.tco])")
+    for col in ("basis", "input", "project", "value", "from"):
+        inputs.add_column(col, overflow="fold")
+    for line in result.measured_lines():
+        runs = f" [runs {', '.join(r[:8] for r in line['run_ids'])}]" if line["run_ids"] else ""
+        inputs.add_row(line["basis"], line["input"], line["arm"], f"{line['value']:.4g} {line['unit']}",
+                       escape(line["source"] + runs))
+    console.print(inputs)
+    split = ", ".join(f"{k} ${v:,.0f}" for k, v in result.by_basis.items())
+    low, high = result.sensitivity_range_usd
+    console.print(f"difference ${result.difference_usd:,.0f} = {split}; with the assumptions across their ranges "
+                  f"${low:,.0f} to ${high:,.0f}", highlight=False)
+    for row in result.sensitivity[:5]:
+        console.print(f"  {row.name} {row.low:g}..{row.high:g}: ${row.difference_at_low:,.0f} .. "
+                      f"${row.difference_at_high:,.0f}", highlight=False)
+    for note in [*result.ignored_overrides, *((result.ledger or {}).get("notes") or [])]:
+        console.print(f"note: {escape(note)}", highlight=False)

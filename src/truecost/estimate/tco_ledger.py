@@ -6,11 +6,12 @@ Keys read, per part (as each part records them; a run lacking a key is skipped a
   token-weighted share over the curate runs read; well.duplicate_share = 0, since the well-prepared project
   trains on the curated output. Curate runs define both sides whatever project they are tagged with.
 - train and tune runs: `params.config` (`max_steps`, `micro_batch`, `grad_accum`, `seq_len`), `params.world_size`,
-  `results.start_step`, `results.measured_vs_estimate.device_hours` (`estimated` for the whole plan, `measured`)
-  and `run.tokens` -> utilisation_factor = estimated device-hours per planned token over measured device-hours
-  per trained token, token-weighted over runs that started from step 0. `run.status`, `results.stopped_by` and
-  `run.cost_usd` -> failed_run_share = spend of runs that failed, were stopped (other than by early stopping or
-  pruning, which end a run on purpose) or never closed, over all their spend.
+  `params.estimate.gpu`, `results.start_step`, `results.measured_vs_estimate.device_hours` (`estimated` for the
+  whole plan, `measured`) and `run.tokens` -> utilisation_factor = estimated device-hours per planned token over
+  measured device-hours per trained token, token-weighted over runs that started from step 0 on the plan's device
+  type (truecost.toml `[hardware].gpu`; a CPU run says nothing of a GPU's utilisation). `run.status`,
+  `results.stopped_by` and `run.cost_usd` -> failed_run_share = spend of runs that failed, were stopped (other
+  than by early stopping or pruning, which end a run on purpose) or never closed, over all their spend.
 - review runs: `results.headline["performance.accuracy"]`, and when present
   `results.headline["security.pii_leakage.attack_success_rate"]` and every headline key ending in `defect_rate`
   -> bad_output_rate = 1 - accuracy x (1 - leak rate) x product(1 - defect rate), the mean over the project's
@@ -192,10 +193,30 @@ def _utilisation(run: RunRecord) -> float | None:
     return (float(estimated) / planned) / (float(measured) / float(run.tokens))
 
 
-def _training(s: LedgerScope) -> list[Measurement]:
-    out = []
+def _plan_gpu(config: Config) -> str:
+    from truecost.estimate.catalogue import find_gpu
+
+    try:
+        return find_gpu(config.hardware.gpu, config.gpus).name
+    except UserError:
+        return str(config.hardware.gpu)
+
+
+def _on_plan_device(run: RunRecord, plan_gpu: str) -> bool:
+    """Utilisation carries to the plan only from runs on the plan's device type (a CPU run says nothing of an
+    H100's)."""
+    device = str((run.params.get("estimate") or {}).get("gpu") or "")
+    return re.sub(r"[^a-z0-9]", "", device.lower()) == re.sub(r"[^a-z0-9]", "", plan_gpu.lower())
+
+
+def _training(s: LedgerScope, config: Config) -> list[Measurement]:
+    out, plan_gpu = [], _plan_gpu(config)
     for arm, runs in s.by_arm(s.of_kind("train", "tune")).items():
-        rated = [(run, u) for run in runs if (u := _utilisation(run)) is not None]
+        elsewhere = [run for run in runs if not _on_plan_device(run, plan_gpu)]
+        if elsewhere:
+            s.notes.append(f"{arm} training run(s) {_short(r.id for r in elsewhere)} ran on another device than "
+                           f"the plan's {plan_gpu}: their utilisation is not carried to it")
+        rated = [(run, u) for run in runs if run not in elsewhere and (u := _utilisation(run)) is not None]
         if rated:
             weight = sum(float(run.tokens) for run, _ in rated)
             value = sum(u * float(run.tokens) for run, u in rated) / weight
@@ -348,7 +369,7 @@ def _gateway(s: LedgerScope, config: Config) -> list[Measurement]:
 
 def measure(s: LedgerScope, config: Config) -> list[Measurement]:
     """Every measurement the scope's runs and requests support; a later one of the same (input, project) wins."""
-    found = [*_curate(s), *_training(s), *_review(s), *_monitor(s), *_route(s), *_gateway(s, config)]
+    found = [*_curate(s), *_training(s, config), *_review(s), *_monitor(s), *_route(s), *_gateway(s, config)]
     latest = {(m.input, m.arm): m for m in found}
     return list(latest.values())
 
