@@ -143,11 +143,11 @@ def project_of_runs(runs: Sequence[RunRecord], arms: Mapping[str, str] | None = 
 def scope(ledger: Ledger, run_tree: str | None, arms: Mapping[str, str] | None) -> LedgerScope:
     """Read the runs (the tree under `run_tree`, or all) and their requests, and assign each run its project."""
     runs = ledger.list_runs()
-    requests = ledger.list_requests()
-    if run_tree is not None:
+    if run_tree is None:
+        requests = ledger.list_requests()
+    else:
         runs = tree(runs, ledger.get_run(run_tree).id)
-        ids = {r.id for r in runs}
-        requests = [q for q in requests if q.run_id in ids]
+        requests = [q for run in runs for q in ledger.list_requests(run_id=run.id)]
     return LedgerScope(runs=runs, requests=requests, arms=project_of_runs(runs, arms))
 
 
