@@ -11,7 +11,8 @@ Keys read, per part (as each part records them; a run lacking a key is skipped a
   measured device-hours per trained token, token-weighted over runs that started from step 0 on the plan's device
   type (truecost.toml `[hardware].gpu`; a CPU run says nothing of a GPU's utilisation). `run.status`,
   `results.stopped_by` and `run.cost_usd` -> failed_run_share = spend of runs that failed, were stopped (other
-  than by early stopping or pruning, which end a run on purpose) or never closed, over all their spend.
+  than by early stopping or pruning, which end a run on purpose) or were lost (status `lost`, or still `running`
+  a day after they started), over all their spend.
 - review runs: `results.headline["performance.accuracy"]`, and when present
   `results.headline["security.pii_leakage.attack_success_rate"]` and every headline key ending in `defect_rate`
   -> bad_output_rate = 1 - accuracy x (1 - leak rate) x product(1 - defect rate), the mean over the project's
@@ -234,8 +235,8 @@ def _training(s: LedgerScope, config: Config) -> list[Measurement]:
 
 
 def _wasted(run: RunRecord) -> bool:
-    """Failed, stopped short of its plan (not on purpose), or lost."""
-    if run.status == "failed":
+    """Failed, stopped short of its plan (not on purpose), or lost (so marked, or still open a day on)."""
+    if run.status in ("failed", "lost"):
         return True
     if run.status == "running":
         return run.ended_at is None and _is_stale(run)
