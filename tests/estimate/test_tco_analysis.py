@@ -99,3 +99,15 @@ def test_every_input_has_a_basis_and_sourced_ones_cite_a_dated_source() -> None:
     data = result.to_dict()
     assert set(data["headline"]["by_basis"]) == {"measured", "sourced", "assumed"}
     assert {a["name"] for a in data["assumptions"]} >= {"retrains_per_year", "bad_output_rate"}
+
+
+def test_an_assumption_may_not_reverse_what_the_other_project_measured() -> None:
+    bad = [Measurement("bad_output_rate", "well", 0.5, ("run-w",), "review of the well-prepared model")]
+    reversed_ = build_tco(Config(), measurements=bad)
+    poor = reversed_.inputs["bad_output_rate"].poor
+    assert poor.value == 0.5 and poor.basis == "assumed" and "measured well value" in poor.source
+    assert reversed_.aligned and "bad_output_rate" not in reversed_.by_input
+    good = [Measurement("bad_output_rate", "well", 0.01, ("run-w",), "review of the well-prepared model")]
+    kept = build_tco(Config(), measurements=good)
+    assert kept.inputs["bad_output_rate"].poor.value == 0.06 and not kept.aligned
+    assert kept.inputs["bad_output_rate"].effect_basis == "assumed" and kept.by_input["bad_output_rate"] > 0

@@ -183,7 +183,7 @@ def test_run_tree_and_arms_pick_the_runs_and_the_gateway_log_beats_a_route_eval(
     from truecost.estimate.tco import tco_from_ledger
 
     ledger = Ledger(f"sqlite:///{tmp_path / 'l.db'}")
-    _review(ledger, "outside", [0, 0, 0, 0], [1, 1])  # not under the root: must not be read
+    outside = _review(ledger, "outside", [0, 0, 0, 0], [1, 1])  # not under the root: read only when named
     with ledger.run("demo", "root") as root:
         with ledger.run("other", "poor arm", parent_id=root.id, params={"tco_arm": "poor"}) as poor:
             pass
@@ -208,6 +208,8 @@ def test_run_tree_and_arms_pick_the_runs_and_the_gateway_log_beats_a_route_eval(
     assert result.ledger is not None and result.ledger["runs_read"] == 6 and result.ledger["requests_read"] == 3
     flipped = tco_from_ledger(ledger, run_tree=root.id, arms={poor.id: "well"}, config=Config())
     assert "bad_output_rate" not in {m["input"] for m in flipped.ledger["measurements"] if m["arm"] == "poor"}
+    named = tco_from_ledger(ledger, run_tree=root.id, arms={outside: "well"}, config=Config())
+    assert named.inputs["bad_output_rate"].well.value == pytest.approx((0.25 + 1.0) / 2)  # both well reviews
     without_log = Ledger(f"sqlite:///{tmp_path / 'l2.db'}")
     with without_log.run("route", "eval") as run:
         run.results.update({"knn": {"cost_saving_at_best_single_quality": None}})

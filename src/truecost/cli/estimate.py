@@ -418,5 +418,5 @@ def _render_tco(result: Any) -> None:
     for row in result.sensitivity[:5]:
         console.print(f"  {row.name} {row.low:g}..{row.high:g}: ${row.difference_at_low:,.0f} .. "
                       f"${row.difference_at_high:,.0f}", highlight=False)
-    for note in [*result.ignored_overrides, *((result.ledger or {}).get("notes") or [])]:
+    for note in [*result.aligned, *result.ignored_overrides, *((result.ledger or {}).get("notes") or [])]:
         console.print(f"note: {escape(note)}", highlight=False)

@@ -32,6 +32,8 @@ Keys read, per part (as each part records them; a run lacking a key is skipped a
 
 Each run's project: the `arms` argument (run id or prefix -> "well" | "poor", inherited by descendants), else
 `params["tco_arm"]` or `results["tco_arm"]` on the run or an ancestor, else the user's own (well-prepared) project.
+With a run tree, the runs named in `arms` (and their descendants) are read too, even from outside the tree: parts
+that cannot nest their run under a caller's (say a review run) are brought in by naming them.
 """
 
 from __future__ import annotations
@@ -142,12 +144,15 @@ def project_of_runs(runs: Sequence[RunRecord], arms: Mapping[str, str] | None = 
 
 
 def scope(ledger: Ledger, run_tree: str | None, arms: Mapping[str, str] | None) -> LedgerScope:
-    """Read the runs (the tree under `run_tree`, or all) and their requests, and assign each run its project."""
-    runs = ledger.list_runs()
+    """Read the runs (the tree under `run_tree`, plus the trees of runs named in `arms`; or all) and their
+    requests, and assign each run its project."""
+    everything = ledger.list_runs()
     if run_tree is None:
-        requests = ledger.list_requests()
+        runs, requests = everything, ledger.list_requests()
     else:
-        runs = tree(runs, ledger.get_run(run_tree).id)
+        roots = [ledger.get_run(run_tree).id, *(_match(prefix, (r.id for r in everything)) for prefix in arms or {})]
+        by_id = {run.id: run for root in roots for run in tree(everything, root)}
+        runs = sorted(by_id.values(), key=lambda r: r.started_at)
         requests = [q for run in runs for q in ledger.list_requests(run_id=run.id)]
     return LedgerScope(runs=runs, requests=requests, arms=project_of_runs(runs, arms))
 
