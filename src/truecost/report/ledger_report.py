@@ -17,9 +17,7 @@ from typing import Any
 
 from truecost.ledger import Ledger, RequestRecord, RunRecord, total_spend
 from truecost.report.charts import bar_chart, line_chart
-from truecost.report.document import Report, Section, Table
-
-LEVER_BASES = ("measured", "sourced", "assumed")
+from truecost.report.document import BASES, Report, Section, Table, basis
 
 
 def _levers(runs: list[RunRecord]) -> list[dict[str, Any]]:
@@ -28,8 +26,8 @@ def _levers(runs: list[RunRecord]) -> list[dict[str, Any]]:
     for run in runs:
         for lever in run.results.get("levers", []) or []:
             if isinstance(lever, dict) and "name" in lever:
-                basis = lever.get("basis") if lever.get("basis") in LEVER_BASES else "unstated"
-                found.append({"name": str(lever["name"]), "basis": basis,
+                stated = lever.get("basis") if lever.get("basis") in BASES else "unstated"
+                found.append({"name": str(lever["name"]), "basis": stated,
                               "saving_usd": float(lever.get("saving_usd") or 0.0), "run_id": run.id})
     return found
 
@@ -95,7 +93,7 @@ def _overview(summary: dict[str, Any]) -> Section:
         columns=["kind", "runs", "cost $", "CPU hours", "GPU hours", "energy kWh", "tokens"],
         rows=[[k, int(v["runs"]), v["cost_usd"], v["cpu_seconds"] / 3600, v["gpu_hours"], v["energy_kwh"],
                int(v["tokens"])] for k, v in kinds.items()],
-        basis=["measured: ledger run records"] * len(kinds)))
+        basis=[basis("measured", "ledger run records")] * len(kinds)))
     if kinds:
         overview.charts.append(bar_chart(list(kinds), [v["cost_usd"] for v in kinds.values()],
                                          title="Cost by kind ($)", unit=" $"))
@@ -120,7 +118,7 @@ def _by_model(models: dict[str, dict[str, float]]) -> Section:
     section.tables.append(Table(columns=["model", "requests", "cost $", "tokens"],
                                 rows=[[m, int(v["requests"]), v["cost_usd"], int(v["tokens"])]
                                       for m, v in models.items()],
-                                basis=["measured: gateway request log"] * len(models)))
+                                basis=[basis("measured", "gateway request log")] * len(models)))
     section.charts.append(bar_chart(list(models), [v["cost_usd"] for v in models.values()],
                                     title="Serving cost by model ($)", unit=" $"))
     return section
@@ -134,15 +132,21 @@ def _savings(summary: dict[str, Any]) -> Section:
     section = Section("Savings by lever", paragraphs=paragraphs)
     if measured:
         section.tables.append(Table(columns=["lever", "saving $"], rows=[[k, v] for k, v in measured.items()],
-                                    basis=["measured: ledger run results"] * len(measured)))
+                                    basis=[basis("measured", "ledger run results")] * len(measured)))
         section.charts.append(bar_chart(list(measured), list(measured.values()), title="Measured saving by lever ($)",
                                         unit=" $"))
     if others:
         paragraphs.append("Not added up: these savings were not measured by the run that recorded them.")
         section.tables.append(Table(columns=["lever", "saving $", "run"],
                                     rows=[[o["name"], o["saving_usd"], o["run_id"][:8]] for o in others],
-                                    basis=[o["basis"] for o in others]))
+                                    basis=[_lever_basis(o) for o in others]))
     return section
+
+
+def _lever_basis(lever: dict[str, Any]) -> str:
+    if lever["basis"] == "unstated":  # a figure of unknown provenance is not a measurement
+        return basis("assumed", f"run {lever['run_id'][:8]} recorded no basis")
+    return basis(lever["basis"], f"run {lever['run_id'][:8]}")
 
 
 def build_ledger_report(summary: dict[str, Any], source: str) -> Report:
