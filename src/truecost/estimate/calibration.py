@@ -47,6 +47,8 @@ class Priors:
     fitted_on: tuple[str, ...] = ()
     fitted_date: str = ""
     notes: dict[str, str] = field(default_factory=dict)
+    run_sd: float = 0.25  # scatter of one organisation's runs around its own level (log MFU)
+    organisation_sd: float = 0.25  # scatter of organisations' levels around the model (log MFU)
     offsets: dict[str, float] = field(default_factory=dict)  # log-MFU offset per GPU name (or ALL_GPUS)
     calibration: dict[str, Any] = field(default_factory=dict)  # what `estimate calibrate` read, when it ran
 

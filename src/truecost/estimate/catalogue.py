@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
 import statistics
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from importlib import resources
+from pathlib import Path
 from typing import Any, Literal
 
 from truecost.errors import UserError
@@ -245,14 +247,47 @@ def models() -> dict[str, CatalogueModel]:
     return out
 
 
+def hf_cache_dir() -> Path:
+    """The local Hugging Face hub cache: $HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return Path(os.environ["HF_HUB_CACHE"])
+    if os.environ.get("HF_HOME"):
+        return Path(os.environ["HF_HOME"]) / "hub"
+    return Path.home() / ".cache" / "huggingface" / "hub"
+
+
+def cached_hf_model(model_id: str) -> CatalogueModel | None:
+    """A Hugging Face model id (`org/name`) whose config.json sits in the local hub cache (newest snapshot), or
+    None. Nothing is downloaded."""
+    if model_id.count("/") != 1:
+        return None
+    folder = hf_cache_dir() / ("models--" + model_id.replace("/", "--")) / "snapshots"
+    configs = sorted(folder.glob("*/config.json"), key=lambda p: p.stat().st_mtime) if folder.is_dir() else []
+    if not configs:
+        return None
+    try:
+        config = json.loads(configs[-1].read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"{configs[-1]}: not a readable config.json ({exc})") from exc
+    arch = architecture_from_hf_config(config, model_id)
+    return CatalogueModel(name=model_id, config=config, published_params=float(arch.params_total),
+                          published_active_params=float(arch.params_active), source=f"local HF cache {configs[-1]}",
+                          source_date="")
+
+
 def find_model(name: str) -> CatalogueModel:
-    """The catalogue model called `name` (case and punctuation insensitive); UserError listing the choices."""
+    """The catalogue model called `name` (case and punctuation insensitive), else a Hugging Face id found in the
+    local hub cache; UserError listing the choices."""
     wanted = _key(name.split("/")[-1].removesuffix("-hf"))
     for model in models().values():
         if _key(model.name) == wanted:
             return model
+    cached = cached_hf_model(name)
+    if cached is not None:
+        return cached
+    hint = f"; no config.json for it in the HF cache {hf_cache_dir()}" if "/" in name else ""
     raise UserError(f"unknown model {name!r}; choose one of: {', '.join(models())} "
-                    "(or pass --config PATH to a config.json, or --params N)")
+                    f"(or pass --config PATH to a config.json, or --params N){hint}")
 
 
 @dataclass(frozen=True)

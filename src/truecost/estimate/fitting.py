@@ -122,6 +122,20 @@ def summary(rows: Sequence[dict[str, Any]]) -> dict[str, float]:
             "coverage": sum(bool(r["inside"]) for r in rows) / len(rows)}
 
 
+def variance_components(pairs: Sequence[tuple[RunObservation, float]]) -> tuple[float, float]:
+    """(run sd, organisation sd) of grouped-CV log residuals: the pooled scatter of runs around their organisation's
+    mean, and the scatter of organisation means beyond what that run noise explains (method of moments)."""
+    by_org: dict[str, list[float]] = {}
+    for ob, residual in pairs:
+        by_org.setdefault(ob.run.organisation, []).append(residual)
+    squares = [(r - statistics.fmean(v)) ** 2 for v in by_org.values() if len(v) > 1 for r in v]
+    dof = sum(len(v) - 1 for v in by_org.values() if len(v) > 1)
+    run_var = sum(squares) / dof if dof else 0.25**2
+    means = [statistics.fmean(v) for v in by_org.values()]
+    excess = statistics.pvariance(means) - run_var * statistics.fmean(1 / len(v) for v in by_org.values())
+    return math.sqrt(run_var), math.sqrt(max(excess, 0.05**2))
+
+
 def choose_features(obs: Sequence[RunObservation]) -> tuple[str, dict[str, float]]:
     """The candidate feature set with the lowest grouped-CV median error (judged runs), preferring fewer features
     within one point; returns its name and every candidate's score."""
@@ -144,9 +158,12 @@ def fit_priors(runs: Sequence[PublishedRun], base: Priors | None = None, names: 
     if names is None:
         chosen, selection = choose_features(obs)
         names = CANDIDATES[chosen]
-    judged = [(o, r) for o, r in grouped_residuals(obs, names) if o.run.tier in JUDGED_TIERS]
+    grouped = grouped_residuals(obs, names)
+    judged = [(o, r) for o, r in grouped if o.run.tier in JUDGED_TIERS]
     sigma = _rms([r for _, r in judged])
-    priors = replace(base, coefficients=fit_coefficients(obs, names), sigma_log=sigma,
+    run_sd, organisation_sd = variance_components(grouped)
+    priors = replace(base, coefficients=fit_coefficients(obs, names), sigma_log=sigma, run_sd=run_sd,
+                     organisation_sd=organisation_sd,
                      fitted_on=tuple(r.model for r in runs), notes={**NOTES, **base.notes})
     report = {"features": list(names), "selection": selection,
               "grouped_cv": [_row(o, r, sigma) for o, r in judged],
