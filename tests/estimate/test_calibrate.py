@@ -103,7 +103,8 @@ def _sequential_errors(shared_data: Path) -> tuple[list[float], list[float]]:
     for org in sorted({o.run.organisation for o, _ in pairs}):
         mine = sorted(((o, r) for o, r in pairs if o.run.organisation == org), key=lambda p: p[0].run.published)
         for o, r in mine:
-            earlier = [MeasuredRun(p.run.model, p.shape.gpu, 1, q) for p, q in mine if p.run.published < o.run.published]
+            earlier = [MeasuredRun(p.run.model, p.shape.gpu, 1, q) for p, q in mine
+                       if p.run.published < o.run.published]
             if not earlier:
                 continue
             offsets = shrunk_offsets(earlier, strength)

@@ -130,7 +130,7 @@ def run_spec(run: PublishedRun) -> TrainingSpec:
         model = None
     return TrainingSpec(model=model, params=None if model else run.params_total,
                         active_params=None if model else run.params_active, tokens=run.tokens, gpu=run.gpu,
-                        gpus=run.num_gpus or 0, seq_len=run.seq_len, precision=run.precision,  # type: ignore[arg-type]
+                        gpus=run.num_gpus or 0, seq_len=run.seq_len, precision=run.precision,
                         method="full", recompute="selective")
 
 

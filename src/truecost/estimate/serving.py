@@ -13,7 +13,6 @@ from typing import Any, Literal
 from truecost.errors import UserError
 from truecost.estimate.architecture import Architecture
 from truecost.estimate.catalogue import GPU, default_price_usd
-
 from truecost.units import HOURS_PER_MONTH
 
 SECONDS_PER_DAY = 86400.0

@@ -64,7 +64,7 @@ def predict(m: ServingMeasurement) -> float:
 
 def validate() -> dict[str, Any]:
     """Predicted beside measured for every row; median absolute error overall and per metric."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     for m in serving_measurements():
         predicted = predict(m)
         rows.append({"model": m.model, "gpu": m.gpu, "precision": m.precision, "tp": m.tensor_parallel,

@@ -25,7 +25,7 @@ import json
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -63,7 +63,7 @@ class Calibration:
                 "mfu_factor": {k: round(math.exp(v), 4) for k, v in self.offsets.items()},
                 "calibration": {"runs": len(self.runs), "prior_strength_runs": round(self.prior_strength_runs, 3),
                                 "run_ids": [r.run_id for r in self.runs], "skipped": self.skipped,
-                                "written": datetime.now(timezone.utc).isoformat(timespec="seconds")},
+                                "written": datetime.now(UTC).isoformat(timespec="seconds")},
                 "measured_runs": [asdict(r) for r in self.runs]}
 
 

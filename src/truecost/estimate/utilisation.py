@@ -5,11 +5,11 @@ A100s with NVLink, 2048-token sequences):
 
 | feature | value | why |
 |---|---|---|
-| hardware | ln(peak 16-bit TFLOP/s / 312) | a faster chip waits longer, relatively, on memory, launches and communication |
+| hardware | ln(peak 16-bit TFLOP/s / 312) | a faster chip waits longer, relatively, on memory and launches |
 | hardware_x_size | hardware x ln(active params / 1e10) | bigger matmuls recover more of a fast chip's peak |
 | small_memory | 1 on cards under 60 GB | 40/48 GB cards force smaller micro-batches and more sharding traffic |
-| moe_sparsity | ln(total params / active params) | expert-parallel all-to-all and uneven expert load grow with sparsity |
-| interconnect | ln(GPU-to-GPU GB/s / 600), clamped to the NVLink range 400..1800 | tensor/data-parallel traffic inside a server |
+| moe_sparsity | ln(total params / active params) | expert-parallel all-to-all and uneven load grow with it |
+| interconnect | ln(GPU-to-GPU GB/s / 600), clamped to 400..1800 (NVLink) | parallel traffic inside a server |
 | sequence | ln(sequence length / 2048) | longer sequences make larger, more efficient attention and MLP kernels |
 
 Pure functions over plain numbers: no numpy here, so `truecost estimate` stays light.
