@@ -45,8 +45,13 @@ def write(path: Path, doc: object) -> Path:
       "routes": {"auto": {"router": "r", "knob": 1, "strong_share": 0.2}}}, "not both"),
     ({"upstreams": [{"name": "a", "base_url": "http://x"}], "routes": {"auto": {"router": "r", "strong_share": 2}}},
      "routes.auto.strong_share"),
-    ({"upstreams": [{"name": "a", "base_url": "http://x", "prompt_usd_per_1m_tokens": 1}]},
-     "completion_usd_per_1m_tokens"),
+    ({"upstreams": [{"name": "a", "base_url": "http://x", "input_usd_per_1m": 1}]}, "output_usd_per_1m"),
+    ({"upstreams": [{"name": "a", "base_url": "http://x", "provider": "azure"}]}, "api_version"),
+    ({"upstreams": [{"name": "a", "base_url": "http://x"}], "budgets": [{"scope": "org", "name": "x", "usd": 1}]},
+     "budgets.0.scope"),
+    ({"upstreams": [{"name": "a", "base_url": "http://x"}], "routes": {"r": {"models": ["a"],
+                                                                            "cascade": {"pattern": "("}}}},
+     "not a regular expression"),
 ])
 def test_config_mistakes_name_the_field(tmp_path: Path, doc: object, needle: str) -> None:
     path = write(tmp_path / "gateway.yaml", doc)
@@ -83,8 +88,8 @@ def test_serve_answers_then_closes_its_serve_run_when_stopped(tmp_path: Path, st
     with upstreams(FakeUpstream("small"), FakeUpstream("large")) as servers:
         write(tmp_path / "gateway.yaml", {
             "listen": {"port": port}, "name": "test-gateway", "log_text": True,
-            "upstreams": [{"name": n, "base_url": f"{s.url}/v1", "prompt_usd_per_1m_tokens": 1.0,
-                           "completion_usd_per_1m_tokens": 4.0} for n, s in servers.items()],
+            "upstreams": [{"name": n, "base_url": f"{s.url}/v1", "input_usd_per_1m": 1.0,
+                           "output_usd_per_1m": 4.0} for n, s in servers.items()],
             "routes": {"auto": {"length_router": {"threshold_chars": 20}, "models": ["small", "large"]}}})
         process = subprocess.Popen([sys.executable, "-m", "truecost", "gateway", "--config", "gateway.yaml",
                                     "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
