@@ -37,7 +37,8 @@ def gateway(config: dict[str, Any], *, routers: dict[str, Any] | None = None,
             ledger: Ledger | None = None) -> Iterator[tuple[ThreadServer, Ledger]]:
     """A gateway for `config` on a free loopback port, logging to a fresh SQLite ledger in the test's cwd."""
     ledger = ledger or Ledger("sqlite:///gateway-ledger.db")
-    app = create_app(parse_gateway_settings({"admin_key": ADMIN_KEY, **config}), routers=routers, ledger=ledger, run_id="test-run")
+    app = create_app(parse_gateway_settings({"admin_key": ADMIN_KEY, **config}), routers=routers, ledger=ledger,
+                     run_id="test-run")
     with serving(app) as server:
         server.gateway = app.state.gateway  # type: ignore[attr-defined]
         yield server, ledger

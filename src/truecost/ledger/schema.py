@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, DateTime, Float, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-SCHEMA_VERSION = 2  # bump together with a new step in migrations.MIGRATIONS
+SCHEMA_VERSION = 3  # bump together with a new step in migrations.MIGRATIONS
 
 
 class Base(DeclarativeBase):
