@@ -192,3 +192,43 @@ def test_spend_api_by_team_user_and_tag_over_a_time_range(two: Any) -> None:
     assert later.json()["data"] == []
     assert [d["group"] for d in only_red.json()["data"]] == ["ann"]
     assert rows[0].tags == ["x", "y"] and rows[1].user == "bob" and rows[1].tags == ["y"]
+
+
+def test_catalogue_prices_cached_and_reasoning_tokens_through_estimate() -> None:
+    from truecost.config import Config
+    from truecost.route.gateway import parse_gateway_settings
+    from truecost.route.gateway.prices import UpstreamPrices
+    from truecost.route.gateway.tokens import Usage
+
+    settings = parse_gateway_settings({"upstreams": [
+        {"name": "4o", "base_url": "http://127.0.0.1:1/v1", "model": "gpt-4o"},
+        {"name": "r", "base_url": "http://127.0.0.1:1/v1", "input_usd_per_1m": 1.0, "output_usd_per_1m": 4.0,
+         "reasoning_usd_per_1m": 8.0},
+        {"name": "mystery", "base_url": "http://127.0.0.1:1/v1", "model": "no-such-model-anywhere"}]})
+    prices = UpstreamPrices(settings, Config())
+    # OpenAI's list price for gpt-4o (openai.com/api/pricing, 2026): $2.50 input, $1.25 cached input, $10 output.
+    cost = prices.cost_usd("4o", Usage(1000, 100, cached_prompt_tokens=400))
+    assert cost == pytest.approx((600 * 2.50 + 400 * 1.25 + 100 * 10.0) / 1e6)
+    assert prices.source("4o") == "catalogue" and prices.source("r") == "config"
+    assert prices.cost_usd("r", Usage(10, 100, reasoning_tokens=60)) == pytest.approx((10 + 40 * 4 + 60 * 8) / 1e6)
+    assert prices.worst_case_usd(["r"], 10, 100) == pytest.approx((10 + 100 * 8) / 1e6)
+    assert prices.source("mystery") == "unknown" and prices.cost_usd("mystery", Usage(10, 10)) == 0
+
+
+def test_without_usage_the_upstreams_own_tokenizer_counts(tmp_path: Any) -> None:
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    vocabulary = {"[UNK]": 0, **{w: i + 1 for i, w in enumerate("quiet answers a 21 character prompt".split())}}
+    tokenizer = Tokenizer(models.WordLevel(vocabulary, unk_token="[UNK]"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    tokenizer.save(str(tmp_path / "tokenizer.json"))
+    quiet = FakeUpstream("quiet", send_usage=False)
+    with upstreams(quiet) as servers:
+        config = {"upstreams": [{"name": "quiet", "base_url": f"{servers['quiet'].url}/v1",
+                                 "tokenizer": str(tmp_path), **CHEAP}]}
+        with gateway(config) as (server, ledger):
+            client(server).chat.completions.create(model="quiet", messages=[{"role": "user", "content": SHORT}])
+    (row,) = ledger.list_requests()
+    expected_prompt = len(tokenizer.encode(SHORT, add_special_tokens=False).ids) + 4  # + the chat template
+    assert (row.prompt_tokens, row.completion_tokens) == (expected_prompt, words("quiet answers a 21 character prompt"))
+    assert row.extra["tokens_counted"] == "tokenizer" and row.extra["tokens_estimated"] is False
