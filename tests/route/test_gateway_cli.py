@@ -122,3 +122,25 @@ def test_serve_answers_then_closes_its_serve_run_when_stopped(tmp_path: Path, st
     assert row.cost_usd > 0
     assert row.cost_usd == pytest.approx((row.prompt_tokens * 1.0 + row.completion_tokens * 4.0) / 1e6)
     assert run.tokens == row.prompt_tokens + row.completion_tokens
+
+
+def test_ledger_spend_sums_gateway_requests_by_team_and_tag_over_a_time_range(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from truecost.ledger import RequestRecord
+
+    ledger = Ledger(f"sqlite:///{tmp_path / '.truecost' / 'ledger.db'}")
+    day = datetime(2026, 5, 4, 12, tzinfo=UTC)
+    ledger.log_requests([
+        RequestRecord(timestamp=day, model="m", team="red", tags=["a", "b"], cost_usd=0.5, prompt_tokens=10),
+        RequestRecord(timestamp=day, model="m", team="red", cache_hit=True, saved_usd=0.5, tags=["a"]),
+        RequestRecord(timestamp=day, model="m", team="blue", cost_usd=0.25),
+        RequestRecord(timestamp=day.replace(day=9), model="m", team="blue", cost_usd=9.0)])
+    by_team = truecost("ledger", "spend", "--by", "team", "--until", "2026-05-05", "--json")
+    by_tag = truecost("ledger", "spend", "--by", "tag", "--json")
+    wrong = truecost("ledger", "spend", "--by", "colour")
+    assert by_team.returncode == 0, by_team.stderr
+    assert [(r["group"], r["requests"], r["cost_usd"], r["saved_usd"], r["cache_hits"])
+            for r in json.loads(by_team.stdout)] == [("red", 2, 0.5, 0.5, 1), ("blue", 1, 0.25, 0.0, 0)]
+    assert {r["group"]: r["requests"] for r in json.loads(by_tag.stdout)} == {"a": 2, "b": 1}
+    assert wrong.returncode == 2 and "colour" in wrong.stderr

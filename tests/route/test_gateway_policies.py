@@ -218,7 +218,8 @@ def test_catalogue_prices_cached_and_reasoning_tokens_through_estimate() -> None
 def test_without_usage_the_upstreams_own_tokenizer_counts(tmp_path: Any) -> None:
     from tokenizers import Tokenizer, models, pre_tokenizers
 
-    vocabulary = {"[UNK]": 0, **{w: i + 1 for i, w in enumerate(["quiet", "answers", "a", "21", "character", "prompt"])}}
+    words_known = ["quiet", "answers", "a", "21", "character", "prompt"]
+    vocabulary = {"[UNK]": 0, **{w: i + 1 for i, w in enumerate(words_known)}}
     tokenizer = Tokenizer(models.WordLevel(vocabulary, unk_token="[UNK]"))
     tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
     tokenizer.save(str(tmp_path / "tokenizer.json"))
