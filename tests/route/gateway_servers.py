@@ -183,7 +183,7 @@ class ThreadServer:
 
     def start(self) -> ThreadServer:
         self.thread.start()
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 90  # a gateway loading an embedder on a loaded machine takes a while
         while not self.server.started:
             if time.monotonic() > deadline or not self.thread.is_alive():
                 raise RuntimeError("test server did not start")

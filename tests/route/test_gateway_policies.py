@@ -233,3 +233,23 @@ def test_without_usage_the_upstreams_own_tokenizer_counts(tmp_path: Any) -> None
     expected_prompt = len(tokenizer.encode(SHORT, add_special_tokens=False).ids) + 4  # + the chat template
     assert (row.prompt_tokens, row.completion_tokens) == (expected_prompt, words("quiet answers a 21 character prompt"))
     assert row.extra["tokens_counted"] == "tokenizer" and row.extra["tokens_estimated"] is False
+
+
+@pytest.mark.slow
+def test_the_semantic_cache_serves_a_paraphrase_and_not_a_different_question(two: Any) -> None:
+    pytest.importorskip("torch")
+    from truecost.minilm import minilm_dir
+
+    if minilm_dir() is None:
+        pytest.skip("the MiniLM package is not installed")
+    servers, cheap, _ = two
+    config = _config(servers, cache={"enabled": True, "semantic": {"threshold": 0.9}})
+    asked = ["What is the capital city of France?", "What's the capital city of France?",
+             "How many legs does a spider have?"]
+    with gateway(config) as (server, ledger):
+        for question in asked:
+            client(server).chat.completions.create(model="cheap", messages=[{"role": "user", "content": question}])
+    rows = ledger.list_requests()
+    assert [r.cache_hit for r in rows] == [False, True, False]
+    assert rows[1].extra["semantic_similarity"] >= 0.9 and rows[1].saved_usd == pytest.approx(rows[0].cost_usd)
+    assert len(cheap.received) == 2

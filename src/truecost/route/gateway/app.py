@@ -310,6 +310,8 @@ def create_app(settings: Any, *, routers: dict[str, Any] | None = None, ledger: 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await gateway.start()
+        if gateway.semantic is not None:
+            await flows.warm_semantic_cache(gateway)
         try:
             yield
         finally:

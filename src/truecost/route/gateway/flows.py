@@ -41,13 +41,24 @@ def cache_ttl_s(gw: Gateway, call: Call) -> float:
     return gw.settings.cache.ttl_s if ttl is None else ttl
 
 
-async def _embed(gw: Gateway, call: Call, text: str) -> Any:
-    embedder = getattr(call.route.router, "embedder_", None) if call.route and call.route.router else None
+def _embedder(route: Any) -> Any:
+    """The route's router's embedder, else MiniLM."""
+    embedder = getattr(route.router, "embedder_", None) if route is not None and route.router is not None else None
     if embedder is None:
         from truecost.route.embeddings import MiniLMEmbedder
 
         embedder = MiniLMEmbedder()
-    vectors = await anyio.to_thread.run_sync(embedder.transform, [text], limiter=gw.router_limiter)
+    return embedder
+
+
+async def warm_semantic_cache(gw: Gateway) -> None:
+    """Load every embedder the semantic cache will use before the first request (MiniLM takes seconds)."""
+    for route in [*gw.routes.values(), None]:
+        await anyio.to_thread.run_sync(_embedder(route).transform, ["warm up"], limiter=gw.router_limiter)
+
+
+async def _embed(gw: Gateway, call: Call, text: str) -> Any:
+    vectors = await anyio.to_thread.run_sync(_embedder(call.route).transform, [text], limiter=gw.router_limiter)
     return vectors[0]
 
 
