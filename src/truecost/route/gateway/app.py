@@ -95,13 +95,15 @@ async def _admitted(gw: Gateway, request: Request, payload: dict[str, Any], *, e
     caller = _caller(request, payload, key)
     call = Call(endpoint, payload, caller, gw.new_record(model, caller, stream, routing_text), time.perf_counter(),
                 prompt, completion_limit, route, [model] if route is None else list(route.models))
-    if gw.cache is not None and _cache_wanted(request):
+    if gw.cache is not None and (route is None or route.cache_ttl_s != 0) and _cache_wanted(request):
         call.cache_key = cache_key(endpoint, payload, caller.key, gw.settings.cache.shared_across_keys)
     refused = await gw.admit(call, key)
     if refused is not None:
         return refused
     if route is not None and endpoint == "chat" and route.cascade is None:
+        planned = time.perf_counter()
         call.candidates, call.record.router_score, router_error = await gw.plan(route, routing_text, knob)
+        call.record.extra["route_ms"] = round((time.perf_counter() - planned) * 1000, 3)
         call.record.extra["knob"] = route.knob if knob is None else knob
         if router_error:
             call.record.extra["router_error"] = router_error
