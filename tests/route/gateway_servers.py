@@ -266,3 +266,19 @@ class RedisServer:
             self.process.terminate()
             self.process.wait(10)
             self.process = None
+
+
+def wait_healthy(process: Any, url: str, timeout_s: float = 120) -> None:
+    """Wait until a gateway started as `process` answers GET {url}/healthz; fail if it exits first."""
+    import httpx
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        assert process.poll() is None, process.communicate()[1]
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        assert time.monotonic() < deadline, "gateway did not come up"
+        time.sleep(0.2)

@@ -7,15 +7,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
 import openai
 import pytest
 import yaml
 
-from tests.route.gateway_servers import FakeUpstream, free_port, upstreams
+from tests.route.gateway_servers import FakeUpstream, free_port, upstreams, wait_healthy
 from truecost.errors import UserError
 from truecost.ledger import Ledger
 from truecost.route.gateway import load_gateway_settings
@@ -94,16 +92,7 @@ def test_serve_answers_then_closes_its_serve_run_when_stopped(tmp_path: Path, st
         process = subprocess.Popen([sys.executable, "-m", "truecost", "gateway", "--config", "gateway.yaml",
                                     "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
-            deadline = time.monotonic() + 60
-            while True:
-                assert process.poll() is None, process.communicate()[1]
-                try:
-                    if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                assert time.monotonic() < deadline, "gateway did not come up"
-                time.sleep(0.2)
+            wait_healthy(process, f"http://127.0.0.1:{port}")
             oai = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="none", max_retries=0)
             reply = oai.chat.completions.create(model="auto", messages=[{"role": "user", "content": "hi"}])
         finally:

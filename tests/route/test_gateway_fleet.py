@@ -8,18 +8,16 @@ import asyncio
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
 import openai
 import pytest
 import yaml
 
-from tests.route.gateway_servers import FakeUpstream, RedisServer, free_port, upstreams
+from tests.route.gateway_servers import FakeUpstream, RedisServer, free_port, upstreams, wait_healthy
 from tests.route.test_gateway import CHEAP, SHORT, expected_cost
 from truecost.ledger import Ledger
 
@@ -53,17 +51,8 @@ def two_gateways(config: dict[str, Any], folder: Path) -> Iterator[list[str]]:
             processes.append(subprocess.Popen([sys.executable, "-m", "truecost", "gateway", "--config", str(path)],
                                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
             urls.append(f"http://127.0.0.1:{port}")
-        deadline = time.monotonic() + 120
         for process, url in zip(processes, urls, strict=True):
-            while True:
-                assert process.poll() is None, process.communicate()[1]
-                try:
-                    if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                assert time.monotonic() < deadline, "gateway did not come up"
-                time.sleep(0.2)
+            wait_healthy(process, url)
         yield urls
     finally:
         for process in processes:

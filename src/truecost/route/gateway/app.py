@@ -11,13 +11,13 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from truecost.route.gateway import anthropic_api, flows
@@ -38,6 +38,8 @@ from truecost.route.gateway.settings import CACHE_HEADER, KNOB_HEADER, TAGS_HEAD
 from truecost.route.gateway.sse import StreamEvent, is_usage_only
 
 __all__ = ["Gateway", "create_app"]
+
+M = TypeVar("M", bound=BaseModel)
 
 
 def _bearer(request: Request) -> str | None:
@@ -110,16 +112,25 @@ async def _admitted(gw: Gateway, request: Request, payload: dict[str, Any], *, e
     return call
 
 
-async def _chat(gw: Gateway, request: Request, payload: dict[str, Any]) -> tuple[Call, ChatRequest] | JSONResponse:
-    """Authenticate, validate and admit a chat request (OpenAI-shaped payload)."""
+def _checked(gw: Gateway, request: Request, payload: dict[str, Any], shape: type[M]
+             ) -> tuple[KeySettings | None, M] | JSONResponse:
+    """The caller's key and the request read as `shape`, or the 401/400 to answer."""
     key = gw.authenticate(_bearer(request))
     if isinstance(key, JSONResponse):
         return key
     try:
-        chat = ChatRequest.model_validate(payload)
+        return key, shape.model_validate(payload)
     except ValidationError as exc:
         gw.metrics.rejected.labels("bad_request").inc()
         return validation_error_response(exc)
+
+
+async def _chat(gw: Gateway, request: Request, payload: dict[str, Any]) -> tuple[Call, ChatRequest] | JSONResponse:
+    """Authenticate, validate and admit a chat request (OpenAI-shaped payload)."""
+    checked = _checked(gw, request, payload, ChatRequest)
+    if isinstance(checked, JSONResponse):
+        return checked
+    key, chat = checked
     call = await _admitted(gw, request, payload, endpoint="chat", model=chat.model, prompt=prompt_texts(chat),
                            routing_text=routing_prompt(chat), stream=chat.stream,
                            completion_limit=chat.completion_limit, key=key)
@@ -233,13 +244,10 @@ async def embeddings(gw: Gateway, request: Request) -> Response:
     payload = await read_json_object(request, gw.settings.max_body_bytes)
     if isinstance(payload, JSONResponse):
         return payload
-    key = gw.authenticate(_bearer(request))
-    if isinstance(key, JSONResponse):
-        return key
-    try:
-        parsed = EmbeddingsRequest.model_validate(payload)
-    except ValidationError as exc:
-        return validation_error_response(exc)
+    checked = _checked(gw, request, payload, EmbeddingsRequest)
+    if isinstance(checked, JSONResponse):
+        return checked
+    key, parsed = checked
     call = await _admitted(gw, request, payload, endpoint="embeddings", model=parsed.model, prompt=parsed.texts,
                            routing_text="", stream=False, completion_limit=None, key=key)
     if isinstance(call, JSONResponse):
