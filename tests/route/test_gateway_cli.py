@@ -133,3 +133,14 @@ def test_ledger_spend_sums_gateway_requests_by_team_and_tag_over_a_time_range(tm
             for r in json.loads(by_team.stdout)] == [("red", 2, 0.5, 0.5, 1), ("blue", 1, 0.25, 0.0, 0)]
     assert {r["group"]: r["requests"] for r in json.loads(by_tag.stdout)} == {"a": 2, "b": 1}
     assert wrong.returncode == 2 and "colour" in wrong.stderr
+
+
+def test_old_price_names_still_read_with_a_deprecation_warning() -> None:
+    from truecost.route.gateway import parse_gateway_settings
+
+    with pytest.warns(FutureWarning, match="prompt_usd_per_1m_tokens"):
+        settings = parse_gateway_settings({"upstreams": [{"name": "a", "base_url": "http://x",
+                                                          "prompt_usd_per_1m_tokens": 1.5,
+                                                          "completion_usd_per_1m_tokens": 6.0}]})
+    price = settings.upstreams[0].price
+    assert price is not None and (price.input_usd_per_1m, price.output_usd_per_1m) == (1.5, 6.0)
