@@ -9,8 +9,6 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[2] / "src" / "truecost"
 INTERNAL_MODULES = {"truecost.ledger.schema", "truecost.ledger.migrations"}
 INTERNAL_ATTRIBUTES = {"engine", "_session", "_sessions"}
-# Known and owned elsewhere: the gateway replaces its SQL with ledger API calls it adds (issue 18).
-STILL_TO_MOVE = {"route/gateway/budget.py"}
 
 
 def _violations(path: Path) -> list[str]:
@@ -35,7 +33,7 @@ def test_no_code_outside_the_ledger_touches_its_tables() -> None:
         relative = path.relative_to(SRC).as_posix()
         if not relative.startswith("ledger/") and (found := _violations(path)):
             offenders[relative] = found
-    assert set(offenders) <= STILL_TO_MOVE, offenders
+    assert offenders == {}
 
 
 def test_the_check_catches_table_access(tmp_path: Path) -> None:

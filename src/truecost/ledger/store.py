@@ -34,7 +34,9 @@ from truecost.ledger.totals import MEASURES, RunTree, build_forest
 
 if TYPE_CHECKING:
     from truecost.estimate.pricing import ComputePrices
+    from truecost.ledger.budgets import BudgetCounter
     from truecost.ledger.meter import Meter
+    from truecost.ledger.spend import SpendRow
 
 _log = logging.getLogger(__name__)
 
@@ -361,31 +363,31 @@ class Ledger:
 
     # -- spend and budgets (truecost.ledger.spend, truecost.ledger.budgets) ------------------------------------
     def spend(self, group_by: str, *, since: datetime | None = None, until: datetime | None = None,
-              where: dict[str, str] | None = None) -> list[Any]:
+              where: dict[str, str] | None = None) -> list[SpendRow]:
         """Request spend per key, team, user, tag, model or route within [since, until): `SpendRow`s."""
         from truecost.ledger.spend import spend
 
         return spend(self, group_by, since=since, until=until, where=where)
 
-    def reserve_budget(self, counters: list[Any], amount_usd: float) -> str | None:
+    def reserve_budget(self, counters: list[BudgetCounter], amount_usd: float) -> str | None:
         """Reserve `amount_usd` on every `BudgetCounter` or none; the refusing counter's id, or None."""
         from truecost.ledger.budgets import reserve
 
         return reserve(self, counters, amount_usd)
 
-    def settle_budget(self, counters: list[Any], reserved_usd: float, spent_usd: float) -> None:
+    def settle_budget(self, counters: list[BudgetCounter], reserved_usd: float, spent_usd: float) -> None:
         """Release a reservation and add the real cost."""
         from truecost.ledger.budgets import settle
 
         settle(self, counters, reserved_usd, spent_usd)
 
-    def budget_totals(self, counters: list[Any]) -> dict[str, float]:
+    def budget_totals(self, counters: list[BudgetCounter]) -> dict[str, float]:
         """Spent plus reserved per counter id."""
         from truecost.ledger.budgets import totals
 
         return totals(self, counters)
 
-    def budget_seed_usd(self, counter: Any) -> float:
+    def budget_seed_usd(self, counter: BudgetCounter) -> float:
         """What the requests table records for a counter's scope and period (a new counter starts here)."""
         from truecost.ledger.budgets import seed_usd
 
