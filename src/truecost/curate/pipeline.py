@@ -369,6 +369,10 @@ def _run(shards: list[Shard], settings: CurateSettings, output: str, executor: E
             for r in results:
                 read.update(r["read"])
                 per_shard.append(r["read"].get("documents", 0) + r["read"].get("sampled_out", 0))
+            if not read.get("records"):
+                work.remove()
+                raise UserError(f"nothing was read: {', '.join(s.url for s in shards)} "
+                                f"{'holds' if len(shards) == 1 else 'hold'} no records")
             read_cpu = sum(r["cpu_seconds"] for r in results)
         if p.boilerplate:
             _boilerplate(runner, spec, p.index, results, stats)

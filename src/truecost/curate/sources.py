@@ -89,7 +89,8 @@ def open_file(url: str, mode: str, compression: str | None = None) -> Iterator[I
             yield raw
         elif compression == "gzip":
             # Level 6 (zlib's default): gzip's own default of 9 costs ~3x the CPU for ~2% smaller files.
-            with gzip.GzipFile(fileobj=raw, mode=mode, compresslevel=6) as packed:
+            # mtime 0: the same documents give the same bytes, whenever and wherever they are written.
+            with gzip.GzipFile(fileobj=raw, mode=mode, compresslevel=6, mtime=0) as packed:
                 yield packed  # type: ignore[misc]
         else:
             zstd = _zstandard()
