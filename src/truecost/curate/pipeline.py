@@ -24,7 +24,7 @@ from truecost.curate import stages
 from truecost.curate.document import Document
 from truecost.curate.engine import EngineName, Executor, ProgressFn, make_executor
 from truecost.curate.passes import RunSpec, final_task, pass_task
-from truecost.curate.plan import Plan, make_plan
+from truecost.curate.plan import make_plan
 from truecost.curate.settings import CurateSettings, StepName
 from truecost.curate.sources import Shard, filesystem, is_url, join, list_shards
 from truecost.curate.steps.base import Removal, Step, StepStats

@@ -132,10 +132,12 @@ def near_verify_task(args: tuple[RunSpec, int, int]) -> dict[str, Any]:
     prefix = spec.dedup_prefix(pass_index)
     pairs = clusters.unique_pairs(spec.work.load_arrays(f"{prefix}/near/pairs/v{part:04d}/*.npy", np.int64, 2))
     store = DedupStore(spec.work, prefix, spec.index_segments)
-    edges, _, counts = clusters.verify_pairs(pairs, store, spec.near_params().threshold)
+    edges, sims, counts = clusters.verify_pairs(pairs, store, spec.near_params().threshold)
     store.close()
     nodes, roots = clusters.components(edges)
     spec.work.save_array(f"{prefix}/near/forest/v{part:04d}.npy", np.stack([nodes, roots], axis=1))
+    spec.work.save_array(f"{prefix}/near/edges/v{part:04d}.npy", edges)
+    spec.work.save_array(f"{prefix}/near/edges/v{part:04d}.sims.npy", sims)
     return _done(spec, f"{prefix}-near-verify", f"v{part:04d}", {"counts": counts.as_dict()}, cpu0)
 
 
@@ -160,8 +162,12 @@ def near_split_task(args: tuple[RunSpec, int, int]) -> dict[str, Any]:
     prefix = spec.dedup_prefix(pass_index)
     comp = spec.work.load_array(f"{prefix}/near/comp/r{part:04d}.npy").reshape(-1, 2)
     store = DedupStore(spec.work, prefix, spec.index_segments)
+    # Pairs verified already (only those inside this partition's components are ever looked up).
+    edges = spec.work.load_arrays(f"{prefix}/near/edges/v????.npy", np.int64, columns=2)
+    sims = spec.work.load_arrays(f"{prefix}/near/edges/v????.sims.npy", np.float64)
+    mine = np.isin(edges[:, 0], comp[:, 0]) if len(edges) else np.zeros(0, dtype=bool)
     split = clusters.split_components(comp[:, 0], comp[:, 1], store, spec.near_params().threshold,
-                                      first_new=spec.first_new_gid)
+                                      first_new=spec.first_new_gid, edges=edges[mine], sims=sims[mine])
     store.close()
     spec.work.save_array(f"{prefix}/near/split/r{part:04d}.gids.npy", np.stack([split.gid, split.kept], axis=1))
     spec.work.save_array(f"{prefix}/near/split/r{part:04d}.sims.npy", split.similarity)

@@ -235,10 +235,11 @@ def _spread(items: list[int], k: int) -> list[int]:
 class _Component:
     """One component being split: sizes, and similarities already computed (each pair at most once)."""
 
-    def __init__(self, n_words: dict[int, int], sim: Similarity) -> None:
+    def __init__(self, n_words: dict[int, int], sim: Similarity, memo: dict[tuple[int, int], float | None]
+                 ) -> None:
         self.n_words = n_words
         self.sim = sim
-        self.memo: dict[tuple[int, int], float | None] = {}
+        self.memo = memo
 
     def may_reach(self, a: int, b: int) -> bool:
         return self.sim.may_reach(a, b, self.n_words[a], self.n_words[b])
@@ -299,18 +300,23 @@ def _split_one(members: list[int], part: _Component, first_new: int, out: list[t
 
 
 def split_components(nodes: np.ndarray, roots: np.ndarray, source: WordSource, threshold: float,
-                     first_new: int = 0) -> SplitResult:
+                     first_new: int = 0, edges: np.ndarray | None = None, sims: np.ndarray | None = None
+                     ) -> SplitResult:
     """No chaining: each component becomes clusters whose members all reach `threshold` with the kept one.
 
     Documents with gid < `first_new` are indexed (an earlier dataset): preferred as the kept document, never
-    reported themselves.
+    reported themselves. `edges`/`sims` are pairs already verified (a < b), so they are not computed again.
     """
+    known: dict[tuple[int, int], float] = {}
+    if edges is not None and sims is not None and len(edges):
+        known = dict(zip(zip(edges[:, 0].tolist(), edges[:, 1].tolist(), strict=True), sims.tolist(), strict=True))
     counts = {"clusters": 0, "split_clusters": 0, "left_unclustered": 0, "representative_checks": 0}
     sim = Similarity(source, threshold)
     n_words = dict(zip(nodes.tolist(), source.n_words(nodes).tolist(), strict=True))
     out: list[tuple[int, int, float]] = []
+    memo: dict[tuple[int, int], float | None] = dict(known)  # components are disjoint: one memo serves all
     for group in iter_groups(nodes, roots):
-        _split_one(group.tolist(), _Component(n_words, sim), first_new, out, counts)
+        _split_one(group.tolist(), _Component(n_words, sim, memo), first_new, out, counts)
     counts["representative_checks"] = sim.checks
     out.sort()
     return SplitResult(gid=np.array([o[0] for o in out], dtype=np.int64),

@@ -277,9 +277,10 @@ def cluster_signatures(
     keys, gids = _lsh_entries(all_sigs)
     pairs = clusters.bucket_pairs(keys, gids, params.tries_per_cluster)
     pairs = pairs[pairs[:, 1] >= len(old)]  # two indexed documents were settled when they were indexed
-    edges, _, counts = clusters.verify_pairs(pairs, source, params.threshold)
+    edges, sims, counts = clusters.verify_pairs(pairs, source, params.threshold)
     nodes, roots = clusters.components(edges)
-    split = clusters.split_components(nodes, roots, source, params.threshold, first_new=len(old))
+    split = clusters.split_components(nodes, roots, source, params.threshold, first_new=len(old), edges=edges,
+                                      sims=sims)
     result = _result(signatures, all_sigs, len(old), list(index.clusters) if index is not None else [], split,
                      params.threshold)
     result.stats = {"docs": len(ids), "indexed_docs": len(old), "docs_in_clusters": len(split.gid),
