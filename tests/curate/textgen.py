@@ -44,7 +44,7 @@ def web_page(rng: random.Random, words: int) -> str:
     so that unrelated pages share common words but hardly any word pairs (as real pages do)."""
     out: list[str] = []
     line: list[str] = []
-    for i in range(words):
+    for _ in range(words):
         if rng.random() < 0.35:
             word = rng.choice(_FUNCTION_WORDS)
         else:

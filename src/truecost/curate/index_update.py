@@ -14,7 +14,7 @@ from truecost.curate.sources import open_file
 from truecost.curate.stages import Decisions
 
 
-def _read_all(url: str, dtype: np.dtype) -> np.ndarray:  # type: ignore[type-arg]
+def _read_all(url: str, dtype: np.dtype) -> np.ndarray:
     with open_file(url, "rb") as fh:
         return np.frombuffer(fh.read(), dtype=dtype)
 

@@ -85,22 +85,30 @@ def build_report(run: CurateRun, config: Any = None) -> dict[str, Any]:
         "outputs": run.outputs,
     }
     if run.dry_run:
-        report["estimate_full_run"] = {
-            "sample_fraction": run.sample_fraction,
-            "sample_documents": run.docs_processed,
-            "sample_bytes": bytes_in,
-            "total_documents": run.total_docs,
-            "total_bytes": run.total_bytes,
-            "scale": round(scale, 3),
-            "removal_rate_by_step": {s["step"]: round(s["docs_removed"] / s["docs_in"], 4) if s["docs_in"] else 0.0
-                                     for s in steps},
-            "tokens_removed": int(round(full_tokens_removed)),
-            "cpu_seconds": round(full_cpu, 2),
-            "wall_seconds": round(full_cpu / max(1, run.workers), 2),
-            "cpu_cost_usd": compute_cost_usd(full_cpu, 0.0, prices),
-            "caveat": "dedup finds more duplicates in the full corpus than in a sample, so its rate is a floor",
-        }
+        report["estimate_full_run"] = _full_run_estimate(run, steps, scale, full_tokens_removed, full_cpu, prices)
     return report
+
+
+def _full_run_estimate(run: CurateRun, steps: list[dict[str, Any]], scale: float, tokens_removed: float,
+                       cpu_seconds: float, prices: Any) -> dict[str, Any]:
+    """A dry run's sample scaled to the whole input."""
+    from truecost.estimate import compute_cost_usd
+
+    return {
+        "sample_fraction": run.sample_fraction,
+        "sample_documents": run.docs_processed,
+        "sample_bytes": run.sample_bytes,
+        "total_documents": run.total_docs,
+        "total_bytes": run.total_bytes,
+        "scale": round(scale, 3),
+        "removal_rate_by_step": {s["step"]: round(s["docs_removed"] / s["docs_in"], 4) if s["docs_in"] else 0.0
+                                 for s in steps},
+        "tokens_removed": int(round(tokens_removed)),
+        "cpu_seconds": round(cpu_seconds, 2),
+        "wall_seconds": round(cpu_seconds / max(1, run.workers), 2),
+        "cpu_cost_usd": compute_cost_usd(cpu_seconds, 0.0, prices),
+        "caveat": "dedup finds more duplicates in the full corpus than in a sample, so its rate is a floor",
+    }
 
 
 def _input_section(run: CurateRun) -> dict[str, Any]:

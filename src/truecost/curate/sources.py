@@ -99,7 +99,7 @@ def open_file(url: str, mode: str, compression: str | None = None) -> Iterator[I
                     yield packed
             else:
                 with zstd.ZstdDecompressor().stream_reader(raw, closefd=False) as unpacked:
-                    yield io.BufferedReader(unpacked)  # type: ignore[arg-type]
+                    yield io.BufferedReader(unpacked)
 
 
 def _zstandard() -> Any:

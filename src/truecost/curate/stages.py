@@ -73,6 +73,16 @@ def exact_task(args: tuple[RunSpec, int, int]) -> dict[str, Any]:
     return _done(spec, f"{prefix}-exact", f"p{part:04d}", {"counts": counts}, cpu0)
 
 
+def _exact_weights(spec: RunSpec, pass_index: int, nodes: np.ndarray) -> dict[int, int]:
+    """Documents each of `nodes` stands for when exact dedup ran first: itself and its removed exact copies."""
+    if "exact" not in spec.plan.passes[pass_index].dedup or not len(nodes):
+        return {}
+    groups = spec.work.load_arrays(f"{spec.dedup_prefix(pass_index)}/exact/result/*.npy", np.int64, columns=2)
+    kept, counts = np.unique(groups[:, 1], return_counts=True)
+    mine = np.isin(kept, nodes)
+    return dict(zip(kept[mine].tolist(), counts[mine].tolist(), strict=True))
+
+
 def _exact_removed(spec: RunSpec, prefix: str) -> np.ndarray:
     groups = spec.work.load_arrays(f"{prefix}/exact/result/*.npy", np.int64, columns=2)
     return np.sort(groups[groups[:, 0] != groups[:, 1], 0])
@@ -167,7 +177,8 @@ def near_split_task(args: tuple[RunSpec, int, int]) -> dict[str, Any]:
     sims = spec.work.load_arrays(f"{prefix}/near/edges/v????.sims.npy", np.float64)
     mine = np.isin(edges[:, 0], comp[:, 0]) if len(edges) else np.zeros(0, dtype=bool)
     split = clusters.split_components(comp[:, 0], comp[:, 1], store, spec.near_params().threshold,
-                                      first_new=spec.first_new_gid, edges=edges[mine], sims=sims[mine])
+                                      first_new=spec.first_new_gid, edges=edges[mine], sims=sims[mine],
+                                      weight=_exact_weights(spec, pass_index, comp[:, 0]))
     store.close()
     spec.work.save_array(f"{prefix}/near/split/r{part:04d}.gids.npy", np.stack([split.gid, split.kept], axis=1))
     spec.work.save_array(f"{prefix}/near/split/r{part:04d}.sims.npy", split.similarity)

@@ -235,11 +235,12 @@ def _spread(items: list[int], k: int) -> list[int]:
 class _Component:
     """One component being split: sizes, and similarities already computed (each pair at most once)."""
 
-    def __init__(self, n_words: dict[int, int], sim: Similarity, memo: dict[tuple[int, int], float | None]
-                 ) -> None:
+    def __init__(self, n_words: dict[int, int], sim: Similarity, memo: dict[tuple[int, int], float | None],
+                 weight: dict[int, int] | None = None) -> None:
         self.n_words = n_words
         self.sim = sim
         self.memo = memo
+        self.weight = weight or {}
 
     def may_reach(self, a: int, b: int) -> bool:
         return self.sim.may_reach(a, b, self.n_words[a], self.n_words[b])
@@ -252,8 +253,8 @@ class _Component:
 
     def choose_kept(self, remaining: list[int], first_new: int) -> int:
         """The document a cluster keeps: one of the index if any (already in use), else the one that may cover
-        the most members (by the word-multiset bound, on a sample of `REPRESENTATIVE_PROBES`), then the most
-        words, then the earliest.
+        the most members (by the word-multiset bound, on a sample of `REPRESENTATIVE_PROBES`; a member counts
+        once per exact copy it stands for), then the most words, then the earliest.
         The most complete document is often a poor centre: in a family of licence notices the longest one
         reaches few of the others, a typical one nearly all."""
         pool = [m for m in remaining if m < first_new] or remaining
@@ -262,7 +263,7 @@ class _Component:
         probes = _spread(remaining, REPRESENTATIVE_PROBES)
         best: tuple[int, int, int] | None = None
         for candidate in _spread(pool, REPRESENTATIVE_PROBES):
-            covered = sum(1 for q in probes if q == candidate or self.may_reach(candidate, q))
+            covered = sum(self.weight.get(q, 1) for q in probes if q == candidate or self.may_reach(candidate, q))
             key = (-covered, -self.n_words[candidate], candidate)
             if best is None or key < best:
                 best = key
@@ -300,12 +301,14 @@ def _split_one(members: list[int], part: _Component, first_new: int, out: list[t
 
 
 def split_components(nodes: np.ndarray, roots: np.ndarray, source: WordSource, threshold: float,
-                     first_new: int = 0, edges: np.ndarray | None = None, sims: np.ndarray | None = None
-                     ) -> SplitResult:
+                     first_new: int = 0, edges: np.ndarray | None = None, sims: np.ndarray | None = None,
+                     weight: dict[int, int] | None = None) -> SplitResult:
     """No chaining: each component becomes clusters whose members all reach `threshold` with the kept one.
 
     Documents with gid < `first_new` are indexed (an earlier dataset): preferred as the kept document, never
     reported themselves. `edges`/`sims` are pairs already verified (a < b), so they are not computed again.
+    `weight`: how many documents a member stands for (itself and the exact copies removed before near dedup), so
+    the kept document is chosen as if the copies were there.
     """
     known: dict[tuple[int, int], float] = {}
     if edges is not None and sims is not None and len(edges):
@@ -316,7 +319,7 @@ def split_components(nodes: np.ndarray, roots: np.ndarray, source: WordSource, t
     out: list[tuple[int, int, float]] = []
     memo: dict[tuple[int, int], float | None] = dict(known)  # components are disjoint: one memo serves all
     for group in iter_groups(nodes, roots):
-        _split_one(group.tolist(), _Component(n_words, sim, memo), first_new, out, counts)
+        _split_one(group.tolist(), _Component(n_words, sim, memo, weight), first_new, out, counts)
     counts["representative_checks"] = sim.checks
     out.sort()
     return SplitResult(gid=np.array([o[0] for o in out], dtype=np.int64),
