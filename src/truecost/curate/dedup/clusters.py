@@ -28,7 +28,8 @@ from truecost.curate.dedup import similarity
 
 _BAG_CACHE_DOCS = 2048  # word multisets kept for the bound check (only speed depends on it)
 MAX_SPLIT_ROUNDS = 64  # a component still not covered after this many kept documents leaves the rest unclustered
-REPRESENTATIVE_PROBES = 32  # members sampled to choose a cluster's kept document (at most 48² checks per round)
+REPRESENTATIVE_PROBES = 32  # members sampled to choose a cluster's kept document (bound checks per round: 32²)
+REPRESENTATIVE_FINALISTS = 6  # best candidates by the bound whose coverage is then counted exactly
 
 
 class WordSource(Protocol):
@@ -252,23 +253,27 @@ class _Component:
         return self.memo[key]
 
     def choose_kept(self, remaining: list[int], first_new: int) -> int:
-        """The document a cluster keeps: one of the index if any (already in use), else the one that may cover
-        the most members (by the word-multiset bound, on a sample of `REPRESENTATIVE_PROBES`; a member counts
-        once per exact copy it stands for), then the most words, then the earliest.
+        """The document a cluster keeps: one of the index if any (already in use), else the one that covers the
+        most members (on a sample of `REPRESENTATIVE_PROBES`; a member counts once per exact copy it stands for;
+        the word-multiset bound picks a few finalists, exact similarity decides), then the most words, then the
+        earliest.
         The most complete document is often a poor centre: in a family of licence notices the longest one
         reaches few of the others, a typical one nearly all."""
         pool = [m for m in remaining if m < first_new] or remaining
         if len(pool) == 1:
             return pool[0]
         probes = _spread(remaining, REPRESENTATIVE_PROBES)
-        best: tuple[int, int, int] | None = None
-        for candidate in _spread(pool, REPRESENTATIVE_PROBES):
-            covered = sum(self.weight.get(q, 1) for q in probes if q == candidate or self.may_reach(candidate, q))
-            key = (-covered, -self.n_words[candidate], candidate)
-            if best is None or key < best:
-                best = key
-        assert best is not None
-        return best[2]
+        ranked = sorted((-self._covered(candidate, probes, exact=False), -self.n_words[candidate], candidate)
+                        for candidate in _spread(pool, REPRESENTATIVE_PROBES))
+        # The bound is loose: among the few best by it, count exactly (pairs computed here are remembered).
+        finalists = [c for _, _, c in ranked[:REPRESENTATIVE_FINALISTS]]
+        return min(finalists, key=lambda c: (-self._covered(c, probes, exact=True), -self.n_words[c], c))
+
+    def _covered(self, candidate: int, probes: list[int], exact: bool) -> int:
+        """Probes (weighted by the copies they stand for) that `candidate` reaches, or may reach by the bound."""
+        test = self.similar if exact else self.may_reach
+        return sum(self.weight.get(q, 1) for q in probes
+                   if q == candidate or (test(candidate, q) not in (None, False)))
 
 
 def _split_one(members: list[int], part: _Component, first_new: int, out: list[tuple[int, int, float]],
