@@ -26,7 +26,7 @@ import numpy as np
 
 from truecost.curate.dedup import similarity
 
-_BAG_CACHE_DOCS = 2048  # word multisets kept for the bound check (only speed depends on it)
+_BAG_CACHE_DOCS = 256  # word multisets kept for the bound check (only speed depends on it; ~40 KB each)
 MAX_SPLIT_ROUNDS = 64  # a component still not covered after this many kept documents leaves the rest unclustered
 REPRESENTATIVE_PROBES = 32  # members sampled to choose a cluster's kept document (bound checks per round: 32²)
 REPRESENTATIVE_FINALISTS = 6  # best candidates by the bound whose coverage is then counted exactly
