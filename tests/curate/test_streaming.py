@@ -183,3 +183,29 @@ def test_two_node_ray_cluster_equals_the_local_engine(tmp_path: Path) -> None:
     assert output_bytes(tmp_path / "ray") == output_bytes(tmp_path / "local")
     assert set(OUTPUT_FILES) <= {p.name for p in (tmp_path / "ray").iterdir()}
     assert big_rss - small_rss < 30, (small_rss, big_rss)  # twice the corpus, the same driver
+
+
+def test_dedup_index_across_runs(tmp_path: Path) -> None:
+    """--dedup-index through the pipeline: the second dataset's near copies of the first are removed, pointing
+    at the indexed document, and the index grows by one segment per input shard."""
+    import random
+
+    from tests.curate.textgen import web_page
+
+    rng = random.Random(5)
+    pages = [web_page(rng, 200) for _ in range(6)]
+    first = tmp_path / "first.jsonl"
+    first.write_text("".join(json.dumps({"id": f"a{i}", "text": p}) + "\n" for i, p in enumerate(pages)))
+    copy = pages[2].split(" ")
+    copy[10] = "altered"
+    second = tmp_path / "second.jsonl"
+    second.write_text(json.dumps({"id": "b0", "text": " ".join(copy)}) + "\n"
+                      + json.dumps({"id": "b1", "text": web_page(rng, 200)}) + "\n")
+    settings = CurateSettings(steps=["exact", "near"], dedup_index_dir=tmp_path / "index")
+    run_curate([first], settings, output_dir=tmp_path / "o1")
+    manifest = json.loads((tmp_path / "index" / "manifest.json").read_text())
+    assert manifest["docs"] == 6 and len(manifest["segments"]) == 1
+    run = run_curate([second], settings, output_dir=tmp_path / "o2")
+    removed = {r.id: r for r in run.removals}
+    assert set(removed) == {"b0"} and removed["b0"].reason["kept"] == "a2"
+    assert json.loads((tmp_path / "index" / "manifest.json").read_text())["docs"] == 8
