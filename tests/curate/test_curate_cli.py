@@ -207,3 +207,15 @@ def test_gzip_input_truncated_and_recipe_via_steps(tmp_path: Path) -> None:
     for name, expected in (("whole.jsonl.gz", 40), ("cut.jsonl.gz", cut_docs)):
         with gzip.open(out / "kept" / name, "rt", encoding="utf-8") as fh:  # written back compressed
             assert sum(1 for _ in fh) == expected
+
+
+def test_empty_input_is_an_error_and_all_bad_input_a_warning(tmp_path: Path) -> None:
+    (tmp_path / "empty.jsonl").write_text("")
+    result = truecost("curate", str(tmp_path / "empty.jsonl"), "-o", str(tmp_path / "o1"), "-q")
+    assert result.returncode == 2 and "nothing was read" in result.stderr and "Traceback" not in result.stderr
+    (tmp_path / "bad.jsonl").write_text('{"id": 1}\n[1]\n')
+    result = truecost("curate", str(tmp_path / "bad.jsonl"), "-o", str(tmp_path / "o2"), "-q", "--json")
+    assert result.returncode == 0 and "warning: no usable document" in result.stderr
+    assert json.loads(result.stdout)["totals"]["docs_in"] == 0
+    result = truecost("curate", str(tmp_path / "bad.jsonl"), "-o", str(tmp_path / "o3"), "--recipe", str(tmp_path))
+    assert result.returncode == 2 and "is a folder" in result.stderr
