@@ -228,3 +228,19 @@ def test_routers_and_metrics_skip_missing_outcomes(shared_data: Path, tmp_path: 
         q = train.quality[top, 1]
         expected = (np.nansum(q) + knn.prior_weight * knn.mean_quality_[1]) / ((~np.isnan(q)).sum() + knn.prior_weight)
         assert knn.predict_quality([test.prompts[i]])[0, 1] == pytest.approx(expected, rel=1e-5)
+
+
+def test_routellm_empty_cell_is_a_missing_outcome(tmp_path: Path) -> None:
+    from truecost.route.importers import ImportStats
+
+    path = tmp_path / "mmlu_x.csv"
+    path.write_text("prompt,weak,strong\nq1,True,\nq2,False,True\nq3,,\n")
+    stats = ImportStats()
+    records = list(import_routellm(path, stats=stats))
+    assert [r["outcomes"]["strong"]["quality"] for r in records] == [None, 1.0, None]
+    assert stats.as_dict() == {"queries": 3, "missing_outcomes": 3, "missing_by_model": {"strong": 2, "weak": 1}}
+    assert {r["group"] for r in records} == {"mmlu_x"}
+    write_outcomes(records, tmp_path / "o.jsonl")
+    data = read_outcomes(tmp_path / "o.jsonl", Config.model_validate(
+        {"route": {"prices": {m: {"input_usd_per_1m": 1, "output_usd_per_1m": 1} for m in ("weak", "strong")}}}))
+    assert data.missing_by_model() == {"weak": 1, "strong": 2} and len(data.complete()) == 1

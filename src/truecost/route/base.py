@@ -119,6 +119,14 @@ class Router:
                 knob=float(knob)))
         return decisions
 
+    def warm_up(self) -> Router:
+        """Load what a first decision needs now (the embedding model; the cached ONNX export, built if absent), so
+        a server's first request does not pay for it."""
+        self._check_fitted()
+        if self.uses_embeddings:
+            self.embedder_.transform(["warm-up"])
+        return self
+
     @property
     def models(self) -> list[str]:
         """The models this router chooses between, in column order."""
