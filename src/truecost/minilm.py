@@ -107,12 +107,23 @@ def encode(texts: Sequence[str], *, max_tokens: int = 256, batch_size: int = 32,
     path = _require_dir()
     texts = list(texts)
     out = np.zeros((len(texts), MINILM_DIM), np.float32)
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     run = _torch_runner(path, threads) if chosen == "torch" else _onnx_runner(path, chosen == "int8", threads)
-    for start in range(0, len(order), batch_size):
-        rows = order[start:start + batch_size]
+    for rows in _length_batches([len(t) for t in texts], batch_size):
         out[rows] = run([texts[i] for i in rows], max_tokens)
     return out
+
+
+def _length_batches(lengths: list[int], batch_size: int, max_stretch: float = 1.3) -> list[list[int]]:
+    """Indices in batches of similar length: at most `batch_size`, and the longest at most `max_stretch` times the
+    shortest (+ a few characters), since the model's work grows with the padded length, not the real one."""
+    batches: list[list[int]] = []
+    for i in sorted(range(len(lengths)), key=lambda i: lengths[i]):
+        current = batches[-1] if batches else None
+        if current is None or len(current) >= batch_size or lengths[i] > max_stretch * lengths[current[0]] + 16:
+            batches.append([i])
+        else:
+            current.append(i)
+    return batches
 
 
 # ---- reference: torch ------------------------------------------------------------------------------------------
