@@ -141,10 +141,11 @@ def latency_table(train: OutcomeDataset, prompts: list[str], rounds: int) -> dic
     return summary
 
 
-def held_out_table(mmlu: OutcomeDataset, rb: OutcomeDataset, embedder: str, seed: int) -> dict[str, Any]:
+def held_out_table(mmlu: OutcomeDataset, rb: OutcomeDataset, embedder: str, seed: int
+                   ) -> dict[tuple[str, str], Any]:
     """Random folds beside held-out groups, for every learned router (MMLU: APGR, CPT(50%); RouterBench: AIQ)."""
     makers = {n: (lambda n=n: router_class(n)(embedder=embedder, seed=seed)) for n in LEARNED_ROUTERS}
-    out: dict[str, Any] = {}
+    out: dict[tuple[str, str], Any] = {}
     for label, data in (("mmlu", mmlu), ("routerbench", rb)):
         for scheme in ("random", "groups"):
             out[(label, scheme)] = evaluate_cv(makers, data, scheme, folds=5, seed=seed)["routers"]

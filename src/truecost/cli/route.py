@@ -160,7 +160,7 @@ def eval_cmd(
             makers = _makers(fit, embedder, seed)
             results = {scheme: evaluate_cv(makers, dataset, scheme, folds, seed) for scheme in ("random", "groups")}
         run.results.update(_ledger_scores(results))
-    result = results["held_out"] if router else {"splits": results}
+    result: dict[str, Any] = results["held_out"] if router else {"splits": results}
     if plot is not None:
         result["plot"] = str(plot_frontiers(result, plot))
     if as_json:
