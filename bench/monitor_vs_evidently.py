@@ -291,11 +291,12 @@ def print_table(report: dict[str, Any]) -> None:
         where = "anywhere" if name == "no drift" else "before drift"
         rows.append([f"{name}: false alarm ({where})", _rate_cell(ours[name]["false_alarm"]),
                      _rate_cell(theirs[name]["false_alarm"]), f"{p[name]['false_alarm']:.3f}"])
+        rows.append([f"{name}: retrain decisions", f"{ours[name]['retrain']}/{ours[name]['false_alarm']['n']}",
+                     "no decision", ""])
         if name != "no drift":
             o, t = ours[name], theirs[name]
             rows.append([f"{name}: quality alarm after drift", _rate_cell(o["detected"]), _rate_cell(t["detected"]),
                          f"{p[name]['detected']:.3f}"])
-            rows.append([f"{name}: retrain decisions", f"{o['retrain']}/{o['false_alarm']['n']}", "no decision", ""])
             rows.append([f"{name}: median (max) delay, windows",
                          f"{o['median_delay_windows']} ({o['max_delay_windows']})",
                          f"{t['median_delay_windows']} ({t['max_delay_windows']})", ""])
