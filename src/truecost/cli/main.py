@@ -65,7 +65,9 @@ def main() -> None:
     except UserError as exc:
         if debug:
             raise
-        _common.err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        from rich.markup import escape  # a message's [brackets] are text, not Rich style tags
+
+        _common.err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except KeyboardInterrupt:
         _common.err_console.print("interrupted")

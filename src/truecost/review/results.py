@@ -69,7 +69,8 @@ class SuiteResult:
     details: dict[str, Any] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)  # datasets not run, with the reason
     findings: list[str] = field(default_factory=list)  # problems found (security), one line each
+    items: list[dict[str, Any]] = field(default_factory=list)  # every item: prompt, answer, verdict, who decided
 
     def to_dict(self) -> dict[str, Any]:
         return {"suite": self.suite, "metrics": [m.name for m in self.metrics], "details": self.details,
-                "skipped": self.skipped, "findings": self.findings}
+                "skipped": self.skipped, "findings": self.findings, "items": self.items}
