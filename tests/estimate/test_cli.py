@@ -74,7 +74,7 @@ def test_params_and_config_paths(tmp_path: Path) -> None:
     (["estimate", "train", "--gpu", "B200"], "no catalogued on-demand price for B200"),
     (["estimate", "serve", "--api-model", "nope"], "no price for API model 'nope'; choose one of"),
     (["estimate", "size"], "exactly one of --budget-usd and --compute"),
-    (["estimate", "tco", "--set", "bogus=1"], "unknown TCO assumption 'bogus'"),
+    (["estimate", "tco", "--set", "bogus=1"], "unknown TCO input 'bogus'"),
 ])
 def test_user_mistakes_are_one_clear_line(args: list[str], fragment: str) -> None:
     result = truecost(*args)
