@@ -182,6 +182,6 @@ def load_prompt_list(path: Path | str, model_name: str = "the assistant", log: L
 
 def personas_of(template: str) -> tuple[str, ...]:
     """Answer prefixes a jailbreak template asks the model to use ("DAN:", "[🔓JAILBREAK]", "STAN:")."""
-    found = re.findall(r"\b([A-Z][A-Z-]{2,}[A-Z]):", template) + re.findall(r"(\[[^\]\n]{2,20}\])", template)
+    found = re.findall(r"\b([A-Z][A-Z-]{1,}[A-Z]):", template) + re.findall(r"(\[[^\]\n]{2,20}\])", template)
     common = {"NOTE", "IMPORTANT", "GPT", "CHATGPT", "USER", "ASSISTANT", "SYSTEM"}
     return tuple(dict.fromkeys(f"{p}:" if not p.startswith("[") else p for p in found if p.upper() not in common))

@@ -124,9 +124,11 @@ class HFTarget:
         self._torch = torch
         if self.device == "cpu":
             torch.set_num_threads(default_threads())
-        path = folder
-        self.tokenizer: Any = AutoTokenizer.from_pretrained(str(path), **kwargs)
-        model: Any = AutoModelForCausalLM.from_pretrained(str(path), **kwargs)
+        try:
+            self.tokenizer: Any = AutoTokenizer.from_pretrained(str(folder), **kwargs)
+            model: Any = AutoModelForCausalLM.from_pretrained(str(folder), **kwargs)
+        except (OSError, ValueError, KeyError) as exc:
+            raise UserError(f"target {spec!r}: cannot load the model from {path}: {exc}") from None
         self.model: Any = model.to(self.device).eval()
         config = self.model.config
         self.max_positions = int(getattr(config, "max_position_embeddings", None)
