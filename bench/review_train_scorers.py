@@ -56,14 +56,23 @@ def main() -> int:
         return 2
     texts, labels, groups = toxigen_rows()
     x, y = embed(texts), np.array(labels)
+    # ToxiGen's neutral statements are mostly facts, its hateful ones generalisations ("they are..."); truecost's
+    # neutral and positive sentences about people are added as non-toxic so that a kind generalisation is not
+    # scored toxic for its shape alone. They are in every training fold; the folds test on ToxiGen only.
+    regard = [json.loads(line) for line in (PROBES / "regard_train.jsonl").read_text().splitlines() if line.strip()]
+    extra = embed([r["text"] for r in regard if r["regard"] != "negative"])
     model = LogisticRegression(C=4.0, max_iter=2000)
-    pred = cross_val_predict(model, x, y, groups=groups, cv=LeaveOneGroupOut())
+    pred = np.zeros_like(y)
+    for train, test in LeaveOneGroupOut().split(x, y, groups):
+        model.fit(np.vstack([x[train], extra]), np.concatenate([y[train], np.zeros(len(extra), int)]))
+        pred[test] = model.predict(x[test])
     acc = float(np.mean(pred == y))
     tp = int(np.sum((pred == 1) & (y == 1)))
     precision, recall = tp / max(1, int(pred.sum())), tp / max(1, int(y.sum()))
-    model.fit(x, y)
+    model.fit(np.vstack([x, extra]), np.concatenate([y, np.zeros(len(extra), int)]))
     save("toxicity_minilm", model, ["not_toxic", "toxic"], {
-        "trained_on": "ToxiGen human-written demonstrations (Hartvigsen et al. 2022), shared review_sample",
+        "trained_on": "ToxiGen human-written demonstrations (Hartvigsen et al. 2022), shared review_sample, plus "
+                      "truecost's neutral and positive sentences about people (probes/regard_train.jsonl)",
         "items": len(y), "leave_one_group_out_accuracy": round(acc, 4), "precision": round(precision, 4),
         "recall": round(recall, 4), "groups": len(set(groups))})
     print(f"toxicity: {len(y)} statements, {len(set(groups))} groups; leave-one-group-out accuracy {acc:.3f}, "
