@@ -9,8 +9,8 @@ import pytest
 
 from tests.review.servers import scripted_app, serve
 from truecost.ledger import Ledger
-from truecost.review.files import LoadLog
 from truecost.review import run_review
+from truecost.review.files import LoadLog
 from truecost.review.injection import access_code_leaked, access_granted, code_marker, load_bipia, load_tensor_trust
 from truecost.review.stats import stat_max_gap
 from truecost.review.toxicity import ToxicityScorer

@@ -90,15 +90,24 @@ def histogram_svg(values: list[float], label: str, width: int = 640, bins: int =
     return "".join(parts)
 
 
-def _examples(details: dict[str, Any]) -> str:
-    """Up to three successful attacks per security family, so a finding can be checked by eye."""
-    out = []
-    for family, info in details.items():
-        if isinstance(info, dict) and info.get("examples") and "attack" in info["examples"][0]:
-            out.append(f"<h3>{html.escape(family)}</h3>")
-            for ex in info["examples"]:
-                out.append(f"<pre>attack: {html.escape(ex['attack'])}\nanswer: {html.escape(ex['response'])}</pre>")
-    return "\n".join(out)
+def _items_table(items: list[dict[str, Any]], limit: int = 200) -> str:
+    """The first `limit` judged items (all of them are in results.json and items.csv): what was sent, what came back,
+    the verdict and what decided it."""
+    if not items:
+        return ""
+    rows = []
+    for item in items[:limit]:
+        verdict = item.get("succeeded", item.get("refused", item.get("toxicity")))
+        cls = "bad" if verdict is True else ""
+        rows.append(f"<tr><td>{html.escape(str(item.get('family') or item.get('dataset') or ''))}</td>"
+                    f"<td><pre>{html.escape(str(item.get('prompt', ''))[:600])}</pre></td>"
+                    f"<td><pre>{html.escape(str(item.get('answer', ''))[:600])}</pre></td>"
+                    f"<td class='{cls}'>{_fmt(verdict)}</td><td>{html.escape(str(item.get('decided_by', '')))}</td>"
+                    f"<td>{html.escape(str(item.get('reason', '') or ''))}</td></tr>")
+    more = f"<p class='note'>{len(items) - limit} more in items.csv.</p>" if len(items) > limit else ""
+    return ("<details><summary>every item (" + str(len(items)) + "): prompt, answer, verdict, who decided"
+            "</summary><table><tr><th>set</th><th>prompt</th><th>answer</th><th>verdict</th><th>decided by</th>"
+            "<th>why</th></tr>" + "".join(rows) + "</table>" + more + "</details>")
 
 
 def _metric_table(metrics: list[dict[str, Any]], regressions: dict[str, dict[str, Any]]) -> str:
@@ -140,6 +149,16 @@ def render_html(result: dict[str, Any]) -> str:
         if key in cost:
             out.append(f"<tr><td>{key}</td><td class='num'>{_fmt(cost[key])}</td></tr>")
     out.append("</table>")
+    out.append("<p>Every item, with its verdict and what decided it: <a href='items.csv'>items.csv</a> "
+               "(filter it in any spreadsheet) and results.json.</p>")
+    if result.get("unjudged"):
+        out.append(f"<p class='bad'>{result['unjudged']} security answers could not be judged (no rule fits and no "
+                   "--judge was given); the rates leave them out and say so below.</p>")
+    load = result.get("load") or {}
+    for name, n in (load.get("skipped") or {}).items():
+        out.append(f"<p class='note'>{html.escape(name)}: {n} malformed record(s) skipped</p>")
+    for unused in load.get("unused") or []:
+        out.append(f"<p class='note'>not used: {html.escape(unused)}</p>")
     if result.get("failed_on"):
         out.append("<h2>CI gate</h2><ul>" + "".join(f"<li class='bad'>{html.escape(r)}</li>"
                                                     for r in result["failed_on"]) + "</ul>")
@@ -160,11 +179,10 @@ def render_html(result: dict[str, Any]) -> str:
         if latency:
             out.append(histogram_svg(latency["values"], "latency per request (s)"))
         out.append(_metric_table(metrics, regressions))
-        if suite == "security":
-            out.append(_examples(info["details"]))
+        out.append(_items_table(info.get("items", [])))
         for line in info.get("skipped", []):
             out.append(f"<p class='note'>skipped: {html.escape(line)}</p>")
-    out.append("<p class='note'>Intervals: 95% percentile bootstrap over items. Regressions: one-sided two-sample "
-               "bootstrap test at the 5% level. Bias scores follow the definitions of their papers (see "
-               "docs/review.md).</p></body></html>")
+    out.append("<p class='note'>Intervals: 95% Wilson score interval for proportions, BCa bootstrap over items "
+               "for other statistics (both scipy). Regressions: one-sided two-sample bootstrap test at the 5% "
+               "level. Bias scores follow the definitions of their papers (see docs/review.md).</p></body></html>")
     return "\n".join(out)
