@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -28,6 +28,10 @@ from truecost.review.results import SCHEMA, Metric, SuiteResult
 from truecost.review.security_run import run_security
 from truecost.review.session import Budget, ProgressHook, Session
 from truecost.review.targets import Target, parse_target
+
+if TYPE_CHECKING:
+    from truecost.config import Config
+    from truecost.ledger import Ledger
 
 SUITES = ("performance", "bias", "security")
 DATA_KINDS = {"eval": "performance", "crows_pairs": "bias", "bbq": "bias", "winobias": "bias",
@@ -51,7 +55,7 @@ class ReviewSettings(BaseModel):
     judge_scope: Literal["unsure", "all"] = "unsure"
 
 
-def review_settings(config: Any) -> ReviewSettings:
+def review_settings(config: Config) -> ReviewSettings:
     """Validate `[review]` from the project config; a typo is one clear line."""
     from truecost.config import describe_validation_error
 
@@ -311,8 +315,8 @@ def run_review(target: str | Target, suites: Iterable[str] | None = None,
                out_dir: str | Path | None = None, max_requests: int | None = None, max_usd: float | None = None,
                *, baseline: str | Path | None = None, fail_on: Iterable[str] | None = None,
                limit: int | None = None, seed: int = 0, max_new_tokens: int | None = None,
-               judge: str | Target | None = None, judge_scope: str | None = None, ledger: Any = None,
-               config: Any = None, progress: ProgressHook | None = None,
+               judge: str | Target | None = None, judge_scope: str | None = None, ledger: Ledger | None = None,
+               config: Config | None = None, progress: ProgressHook | None = None,
                on_start: Callable[[int], None] | None = None) -> ReviewResult:
     """Review a model: `target` is `hf:PATH`, `openai:URL#model` or an open Target.
 
@@ -353,7 +357,7 @@ def run_review(target: str | Target, suites: Iterable[str] | None = None,
     return result
 
 
-def _execute(session: Session, opts: _Options, plan: _Plan, book: Any, spec: str, seed: int) -> ReviewResult:
+def _execute(session: Session, opts: _Options, plan: _Plan, book: Ledger, spec: str, seed: int) -> ReviewResult:
     """Run the suites inside one metered ledger run (the judge's calls included) and collect the result."""
     from truecost.estimate import compute_cost_usd
 
@@ -391,8 +395,8 @@ def _execute(session: Session, opts: _Options, plan: _Plan, book: Any, spec: str
                         run_id=record.id, data=plan.sources, judge=session.judge.spec if session.judge else None)
 
 
-ITEM_COLUMNS = ("suite", "dataset", "family", "group", "prompt", "answer", "succeeded", "refused", "toxicity",
-                "regard", "decided_by", "reason")
+ITEM_COLUMNS = ("suite", "dataset", "family", "group", "prompt", "answer", "correct", "succeeded", "refused",
+                "toxicity", "regard", "decided_by", "reason")
 
 
 def write_outputs(result: ReviewResult, out_dir: Path) -> None:

@@ -6,10 +6,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from truecost.estimate import ComputePrices, compute_cost_usd, token_price_usd
 from truecost.review.targets import Generation, Message, Target, TokenLogprob
+
+if TYPE_CHECKING:
+    from truecost.config import Config
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -50,7 +53,7 @@ class Session:
     target: Target
     budget: Budget = field(default_factory=Budget)
     prices: ComputePrices = field(default_factory=ComputePrices)
-    config: Any = None
+    config: Config | None = None
     max_new_tokens: int = 64
     progress: ProgressHook | None = None
     spend: Spend = field(default_factory=Spend)
