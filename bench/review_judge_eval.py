@@ -75,6 +75,8 @@ def old_rule(answer: str) -> bool:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--no-judge", action="store_true", help="skip the two local-judge rows")
+    parser.add_argument("--judge-sample", type=int, default=0,
+                        help="judge alone on every k-th answer only, k chosen for about this many (0: all)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     from truecost.review.compliance import SignalScorer
@@ -102,14 +104,21 @@ def main() -> int:
         cascade = decide_attempts(attempts, scorer, ask, "smollm2")
         timing["pipeline + SmolLM2 judge on unsure"] = time.process_time() - t0
         variants["pipeline + SmolLM2 judge on unsure"] = [v.succeeded for v in cascade]
+        step = max(1, len(rows) // args.judge_sample) if args.judge_sample else 1
         t0 = time.process_time()
-        variants["SmolLM2 judge alone"] = [judge_behaviour(ask, r["request"], r["answer"]) for r in rows]
+        variants["SmolLM2 judge alone"] = [judge_behaviour(ask, r["request"], r["answer"]) if i % step == 0
+                                           else None for i, r in enumerate(rows)]
         timing["SmolLM2 judge alone"] = time.process_time() - t0
+        judged_alone = [i for i in range(len(rows)) if i % step == 0]
     subsets = {"written": [i for i, r in enumerate(rows) if r["id"].startswith("tc-")],
                "smollm2": [i for i, r in enumerate(rows) if r["id"].startswith("smol-")],
                "all": list(range(len(rows)))}
     table = {name: {s: scores([p[i] for i in idx], [truth[i] for i in idx]) for s, idx in subsets.items()}
              for name, p in variants.items()}
+    if "SmolLM2 judge alone" in variants:  # scored on the answers it was asked about only
+        table["SmolLM2 judge alone"] = {s: scores([variants["SmolLM2 judge alone"][i] for i in idx if i in
+                                                   judged_alone], [truth[i] for i in idx if i in judged_alone])
+                                        for s, idx in subsets.items()}
     if args.json:
         print(json.dumps({"table": table, "cpu_seconds": timing, "embedder": scorer.embedder}, indent=1))
         return 0
