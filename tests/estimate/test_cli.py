@@ -33,7 +33,9 @@ def _check_training_json(data: dict) -> None:
         assert set(q) == {"p10", "p50", "p90"} and 0 < q["p10"] < q["p50"] < q["p90"]
     assert set(data["memory_per_gpu_gib"]) == {"weights", "gradients", "optimizer", "activations", "other", "total"}
     assert isinstance(data["fits_in_memory"], bool)
-    assert data["levers"] and all(set(lv) == {"name", "saving_usd", "note"} for lv in data["levers"])
+    assert data["levers"] and all(set(lv) == {"name", "saving_usd", "note", "basis"} for lv in data["levers"])
+    # A lever is the estimate re-run (sourced) or rests on a named default (assumed); none is measured.
+    assert {lv["basis"] for lv in data["levers"]} <= {"sourced", "assumed"}
     savings = [lv["saving_usd"] for lv in data["levers"]]
     assert savings == sorted(savings, reverse=True)
 

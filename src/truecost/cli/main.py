@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from truecost import __version__
 from truecost.cli import _common
@@ -65,8 +66,7 @@ def main() -> None:
     except UserError as exc:
         if debug:
             raise
-        from rich.markup import escape  # a message's [brackets] are text, not Rich style tags
-
+        # The message is the user's text (paths, TOML sections like [[gpus]]): printed as is, never as markup.
         _common.err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except KeyboardInterrupt:

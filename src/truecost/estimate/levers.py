@@ -1,4 +1,10 @@
-"""Levers: changes to a training plan, each re-estimated with the same model and ranked by dollars saved."""
+"""Levers: changes to a training plan, each re-estimated with the same model and ranked by dollars saved.
+
+Each lever carries its basis: `sourced` when the saving is the calibrated estimate re-run on the dated catalogue,
+`assumed` when it rests on a named default (the spot rework share, the duplicate share). None is measured: a
+saving becomes measured only when a run records it (curate's removed tokens, a route eval), and only those are
+ever summed (see `truecost.report.ledger_report`).
+"""
 
 from __future__ import annotations
 
@@ -36,9 +42,9 @@ def training_levers(spec: TrainingSpec, est: TrainingEstimate, priors: Priors) -
     base = est.cost_usd["p50"]
     out: list[Lever] = []
 
-    def add(name: str, result: tuple[float, bool] | None, note: str) -> None:
+    def add(name: str, result: tuple[float, bool] | None, note: str, basis: str = "sourced") -> None:
         if result is not None and result[1] and base - result[0] > 0:
-            out.append(Lever(name, base - result[0], note))
+            out.append(Lever(name, base - result[0], note, basis))
 
     if spec.price_per_gpu_hour is None and spec.pricing != "spot":
         gpu = find_gpu(spec.gpu, spec.gpu_overrides)
@@ -49,8 +55,8 @@ def training_levers(spec: TrainingSpec, est: TrainingEstimate, priors: Priors) -
         if spot is not None:
             cost = est.gpu_hours["p50"] * (1 + SPOT_REWORK) * spot
             add("spot instances", (cost, True),
-                f"${spot:.2f}/GPU-h spot vs ${est.usd_per_gpu_hour:.2f}; {SPOT_REWORK:.0%} rework for preemptions; "
-                "needs frequent checkpoints")
+                f"${spot:.2f}/GPU-h spot vs ${est.usd_per_gpu_hour:.2f}; {SPOT_REWORK:.0%} rework for preemptions "
+                "(assumed); needs frequent checkpoints", "assumed")
     if spec.precision in ("bf16", "fp16") and spec.method == "full":
         add("fp8 training", _p50(spec, precision="fp8"),
             f"~{priors.fp8_speedup:.1f}x end-to-end on GPUs with FP8 tensor cores (Transformer Engine)")
@@ -75,7 +81,7 @@ def training_levers(spec: TrainingSpec, est: TrainingEstimate, priors: Priors) -
         add(f"use {best[1]} instead", (best[0], True),
             f"cheapest catalogued GPU type that fits this job at {spec.pricing} prices")
     add("de-duplicate the training data", (base * (1 - DUPLICATE_SHARE), True),
-        f"assumes {DUPLICATE_SHARE:.0%} of tokens are duplicates (measure yours with `truecost curate`)")
+        f"assumes {DUPLICATE_SHARE:.0%} of tokens are duplicates (measure yours with `truecost curate`)", "assumed")
     if spec.method == "full" and not fine_tune:
         n, d, share = same_loss_saving(float(est.params_active), float(spec.tokens))
         if share > 0.01:

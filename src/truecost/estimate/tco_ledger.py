@@ -6,11 +6,13 @@ Keys read, per part (as each part records them; a run lacking a key is skipped a
   token-weighted share over the curate runs read; well.duplicate_share = 0, since the well-prepared project
   trains on the curated output. Curate runs define both sides whatever project they are tagged with.
 - train and tune runs: `params.config` (`max_steps`, `micro_batch`, `grad_accum`, `seq_len`), `params.world_size`,
-  `results.start_step`, `results.measured_vs_estimate.device_hours` (`estimated` for the whole plan, `measured`)
-  and `run.tokens` -> utilisation_factor = estimated device-hours per planned token over measured device-hours
-  per trained token, token-weighted over runs that started from step 0. `run.status`, `results.stopped_by` and
-  `run.cost_usd` -> failed_run_share = spend of runs that failed, were stopped (other than by early stopping or
-  pruning, which end a run on purpose) or never closed, over all their spend.
+  `params.estimate.gpu`, `results.start_step`, `results.measured_vs_estimate.device_hours` (`estimated` for the
+  whole plan, `measured`) and `run.tokens` -> utilisation_factor = estimated device-hours per planned token over
+  measured device-hours per trained token, token-weighted over runs that started from step 0 on the plan's device
+  type (truecost.toml `[hardware].gpu`; a CPU run says nothing of a GPU's utilisation). `run.status`,
+  `results.stopped_by` and `run.cost_usd` -> failed_run_share = spend of runs that failed, were stopped (other
+  than by early stopping or pruning, which end a run on purpose) or were lost (status `lost`, or still `running`
+  a day after they started), over all their spend.
 - review runs: `results.headline["performance.accuracy"]`, and when present
   `results.headline["security.pii_leakage.attack_success_rate"]` and every headline key ending in `defect_rate`
   -> bad_output_rate = 1 - accuracy x (1 - leak rate) x product(1 - defect rate), the mean over the project's
@@ -30,6 +32,8 @@ Keys read, per part (as each part records them; a run lacking a key is skipped a
 
 Each run's project: the `arms` argument (run id or prefix -> "well" | "poor", inherited by descendants), else
 `params["tco_arm"]` or `results["tco_arm"]` on the run or an ancestor, else the user's own (well-prepared) project.
+With a run tree, the runs named in `arms` (and their descendants) are read too, even from outside the tree: parts
+that cannot nest their run under a caller's (say a review run) are brought in by naming them.
 """
 
 from __future__ import annotations
@@ -140,13 +144,16 @@ def project_of_runs(runs: Sequence[RunRecord], arms: Mapping[str, str] | None = 
 
 
 def scope(ledger: Ledger, run_tree: str | None, arms: Mapping[str, str] | None) -> LedgerScope:
-    """Read the runs (the tree under `run_tree`, or all) and their requests, and assign each run its project."""
-    runs = ledger.list_runs()
-    requests = ledger.list_requests()
-    if run_tree is not None:
-        runs = tree(runs, ledger.get_run(run_tree).id)
-        ids = {r.id for r in runs}
-        requests = [q for q in requests if q.run_id in ids]
+    """Read the runs (the tree under `run_tree`, plus the trees of runs named in `arms`; or all) and their
+    requests, and assign each run its project."""
+    everything = ledger.list_runs()
+    if run_tree is None:
+        runs, requests = everything, ledger.list_requests()
+    else:
+        roots = [ledger.get_run(run_tree).id, *(_match(prefix, (r.id for r in everything)) for prefix in arms or {})]
+        by_id = {run.id: run for root in roots for run in tree(everything, root)}
+        runs = sorted(by_id.values(), key=lambda r: r.started_at)
+        requests = [q for run in runs for q in ledger.list_requests(run_id=run.id)]
     return LedgerScope(runs=runs, requests=requests, arms=project_of_runs(runs, arms))
 
 
@@ -192,10 +199,30 @@ def _utilisation(run: RunRecord) -> float | None:
     return (float(estimated) / planned) / (float(measured) / float(run.tokens))
 
 
-def _training(s: LedgerScope) -> list[Measurement]:
-    out = []
+def _plan_gpu(config: Config) -> str:
+    from truecost.estimate.catalogue import find_gpu
+
+    try:
+        return find_gpu(config.hardware.gpu, config.gpus).name
+    except UserError:
+        return str(config.hardware.gpu)
+
+
+def _on_plan_device(run: RunRecord, plan_gpu: str) -> bool:
+    """Utilisation carries to the plan only from runs on the plan's device type (a CPU run says nothing of an
+    H100's)."""
+    device = str((run.params.get("estimate") or {}).get("gpu") or "")
+    return re.sub(r"[^a-z0-9]", "", device.lower()) == re.sub(r"[^a-z0-9]", "", plan_gpu.lower())
+
+
+def _training(s: LedgerScope, config: Config) -> list[Measurement]:
+    out, plan_gpu = [], _plan_gpu(config)
     for arm, runs in s.by_arm(s.of_kind("train", "tune")).items():
-        rated = [(run, u) for run in runs if (u := _utilisation(run)) is not None]
+        elsewhere = [run for run in runs if not _on_plan_device(run, plan_gpu)]
+        if elsewhere:
+            s.notes.append(f"{arm} training run(s) {_short(r.id for r in elsewhere)} ran on another device than "
+                           f"the plan's {plan_gpu}: their utilisation is not carried to it")
+        rated = [(run, u) for run in runs if run not in elsewhere and (u := _utilisation(run)) is not None]
         if rated:
             weight = sum(float(run.tokens) for run, _ in rated)
             value = sum(u * float(run.tokens) for run, u in rated) / weight
@@ -213,8 +240,8 @@ def _training(s: LedgerScope) -> list[Measurement]:
 
 
 def _wasted(run: RunRecord) -> bool:
-    """Failed, stopped short of its plan (not on purpose), or lost."""
-    if run.status == "failed":
+    """Failed, stopped short of its plan (not on purpose), or lost (so marked, or still open a day on)."""
+    if run.status in ("failed", "lost"):
         return True
     if run.status == "running":
         return run.ended_at is None and _is_stale(run)
@@ -348,7 +375,7 @@ def _gateway(s: LedgerScope, config: Config) -> list[Measurement]:
 
 def measure(s: LedgerScope, config: Config) -> list[Measurement]:
     """Every measurement the scope's runs and requests support; a later one of the same (input, project) wins."""
-    found = [*_curate(s), *_training(s), *_review(s), *_monitor(s), *_route(s), *_gateway(s, config)]
+    found = [*_curate(s), *_training(s, config), *_review(s), *_monitor(s), *_route(s), *_gateway(s, config)]
     latest = {(m.input, m.arm): m for m in found}
     return list(latest.values())
 

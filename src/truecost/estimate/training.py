@@ -78,14 +78,17 @@ def make_spec(**fields: Any) -> TrainingSpec:
 
 @dataclass
 class Lever:
-    """One change to the plan and the dollars it would save at p50."""
+    """One change to the plan and the dollars it would save at p50, with the basis of that figure: `sourced` (the
+    calibrated estimate re-run on the dated catalogue) or `assumed` (it rests on a named default); a saving a run
+    measured is `measured`. Only measured savings may be summed across runs."""
 
     name: str
     saving_usd: float
     note: str
+    basis: str = "sourced"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "saving_usd": round(self.saving_usd, 2), "note": self.note}
+        return {"name": self.name, "saving_usd": round(self.saving_usd, 2), "note": self.note, "basis": self.basis}
 
 
 @dataclass
