@@ -345,7 +345,7 @@ def run_review(target: str | Target, suites: Iterable[str] | None = None,
                       progress, total_items=plan.count(), judge=judge_target)
     if on_start:
         on_start(session.total_items)
-    result = _execute(session, opts, plan, book, spec, seed)
+    result = _execute(session, opts, plan, book, spec, seed, out_dir)
     result.load = plan.log.to_dict()
     if base_metrics is not None:
         result.regressions = find_regressions(result.metrics, base_metrics, seed=seed)
@@ -357,7 +357,8 @@ def run_review(target: str | Target, suites: Iterable[str] | None = None,
     return result
 
 
-def _execute(session: Session, opts: _Options, plan: _Plan, book: Ledger, spec: str, seed: int) -> ReviewResult:
+def _execute(session: Session, opts: _Options, plan: _Plan, book: Ledger, spec: str, seed: int,
+             out_dir: str | Path | None) -> ReviewResult:
     """Run the suites inside one metered ledger run (the judge's calls included) and collect the result."""
     from truecost.estimate import compute_cost_usd
 
@@ -377,7 +378,7 @@ def _execute(session: Session, opts: _Options, plan: _Plan, book: Ledger, spec: 
             run.cost_usd = compute_usd + spend.api_usd
             if session.stop_reason:
                 run.status = "stopped"
-            run.results.update({**_headline(suite_results, session), "out_dir": None})
+            run.results.update({**_headline(suite_results, session), "out_dir": str(out_dir) if out_dir else None})
     finally:
         session.target.close()
         if session.judge is not None:
