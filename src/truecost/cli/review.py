@@ -50,6 +50,14 @@ def register(app: typer.Typer) -> None:
         judge_scope: str | None = typer.Option(None, "--judge-scope",
                                                help="unsure (default): ask the judge only where the cheap signals "
                                                     "are unsure; all: every answer that is not a refusal."),
+        tasks: str | None = typer.Option(None, "--tasks", help="lm-evaluation-harness tasks to run on the local "
+                                                               "model too (e.g. mmlu,hellaswag); needs lm-eval "
+                                                               "(--lm-eval-python)."),
+        tasks_path: Path | None = typer.Option(None, "--tasks-path", help="Folder of lm-eval task YAMLs (for "
+                                                                          "local data files): lm-eval's "
+                                                                          "--include_path."),
+        lm_eval_python: str | None = typer.Option(None, "--lm-eval-python",
+                                                  help="Interpreter of a venv with lm-eval installed."),
         max_new_tokens: int | None = typer.Option(None, "--max-new-tokens",
                                                   help="Longest answer per request, in tokens (default 64)."),
         seed: int = typer.Option(0, "--seed", help="Seed for sampling items, secrets and bootstrap resamples."),
@@ -71,7 +79,8 @@ def register(app: typer.Typer) -> None:
                                 max_requests=max_requests, max_usd=max_usd, baseline=baseline,
                                 fail_on=_split(fail_on) if fail_on else None, limit=limit, seed=seed,
                                 max_new_tokens=max_new_tokens, judge=judge, judge_scope=judge_scope,
-                                ledger=open_ledger(),
+                                ledger=open_ledger(), tasks=_split([tasks]) if tasks else None,
+                                tasks_path=tasks_path, lm_eval_python=lm_eval_python,
                                 config=load_config(), progress=on_progress,
                                 on_start=lambda total: progress.update(task, total=total))
         if as_json:

@@ -53,6 +53,9 @@ class ReviewSettings(BaseModel):
     fail_on: list[str] = Field(default_factory=list)
     judge: str | None = None
     judge_scope: Literal["unsure", "all"] = "unsure"
+    tasks: list[str] = Field(default_factory=list)  # lm-eval tasks run beside the suites (optional backend)
+    tasks_path: str | None = None
+    lm_eval_python: str | None = None
 
 
 def review_settings(config: Config) -> ReviewSettings:
@@ -258,6 +261,9 @@ class _Options:
     fail_on: list[str]
     judge: str | Target | None
     judge_scope: str
+    tasks: list[str] = field(default_factory=list)
+    tasks_path: Path | None = None
+    lm_eval_python: str | None = None
 
 
 def _options(settings: ReviewSettings, suites: Iterable[str] | None, max_requests: int | None,
@@ -284,6 +290,27 @@ def _options(settings: ReviewSettings, suites: Iterable[str] | None, max_request
             raise UserError(f"--fail-on {selector!r}: use any, findings, a suite ({', '.join(SUITES)}), "
                             "a metric name or a glob such as bias.bbq.*")
     return opts
+
+
+def _run_lm_eval(session: Session, opts: _Options) -> tuple[SuiteResult, float]:
+    """lm-eval's tasks on the review's local model, in lm-eval's own interpreter: (results, child CPU seconds)."""
+    import tempfile
+
+    from truecost.review.lm_eval_backend import lm_eval_python, run_lm_eval
+    from truecost.review.targets import model_files
+
+    spec = session.target.spec
+    if not spec.startswith("hf:"):
+        raise UserError("--tasks (lm-eval) runs on a local model: give --target hf:PATH")
+    folder, gguf = model_files(spec, Path(spec[3:]))
+    if gguf:
+        raise UserError("--tasks (lm-eval) needs a model folder with config.json, not a .gguf file")
+    with tempfile.TemporaryDirectory(prefix="truecost-lm-eval-") as work:
+        run = run_lm_eval(lm_eval_python(opts.lm_eval_python), folder, opts.tasks, Path(work),
+                          include_path=opts.tasks_path, limit=opts.limit)
+    result = SuiteResult("lm_eval", metrics=run.metrics, details={**run.details, "cpu_seconds": run.cpu_seconds,
+                                                                  "wall_seconds": run.wall_seconds})
+    return result, run.cpu_seconds
 
 
 def _run_suites(session: Session, opts: _Options, plan: _Plan) -> dict[str, SuiteResult]:
@@ -317,7 +344,8 @@ def run_review(target: str | Target, suites: Iterable[str] | None = None,
                limit: int | None = None, seed: int = 0, max_new_tokens: int | None = None,
                judge: str | Target | None = None, judge_scope: str | None = None, ledger: Ledger | None = None,
                config: Config | None = None, progress: ProgressHook | None = None,
-               on_start: Callable[[int], None] | None = None) -> ReviewResult:
+               on_start: Callable[[int], None] | None = None, tasks: Iterable[str] | None = None,
+               tasks_path: str | Path | None = None, lm_eval_python: str | None = None) -> ReviewResult:
     """Review a model: `target` is `hf:PATH`, `openai:URL#model` or an open Target.
 
     `suites` picks from performance, bias, security; `data` names user data sets (see `resolve_data`; built-in
@@ -325,15 +353,24 @@ def run_review(target: str | Target, suites: Iterable[str] | None = None,
     the review cleanly (status "stopped"). `judge` (a target spec) decides what the cheap detectors cannot:
     `judge_scope` "unsure" asks it only then, "all" for every answer that is not a refusal. With `out_dir`,
     writes results.json, items.csv and report.html there. The review's own cost, the judge's included, is one
-    `review` run in the ledger. Arguments left as None take their value from truecost.toml `[review]`, then the
-    defaults (all suites, no caps, 64 new tokens).
+    `review` run in the ledger. `tasks` (lm-eval task names, optional backend) run lm-eval on a local model in
+    `lm_eval_python`'s interpreter, their metrics and CPU cost in the same review. Arguments left as None take
+    their value from truecost.toml `[review]`, then the defaults (all suites, no caps, 64 new tokens).
     """
     from truecost.config import load_config
     from truecost.ledger import Ledger
 
     cfg = config or load_config()
-    opts = _options(review_settings(cfg), suites, max_requests, max_usd, limit, max_new_tokens, fail_on, judge,
-                    judge_scope)
+    settings = review_settings(cfg)
+    opts = _options(settings, suites, max_requests, max_usd, limit, max_new_tokens, fail_on, judge, judge_scope)
+    opts.tasks = [t.strip() for t in (tasks if tasks is not None else settings.tasks) if t.strip()]
+    where_tasks = tasks_path or settings.tasks_path
+    opts.tasks_path = Path(where_tasks) if where_tasks else None
+    opts.lm_eval_python = lm_eval_python or settings.lm_eval_python
+    if opts.tasks:
+        from truecost.review.lm_eval_backend import lm_eval_python as find_lm_eval
+
+        find_lm_eval(opts.lm_eval_python)  # fail before the model is loaded
     base_metrics = load_baseline(baseline) if baseline else None
     spec = target if isinstance(target, str) else target.spec
     model_hint = spec.split("#", 1)[1] if spec.startswith("openai:") and "#" in spec else Path(spec[3:]).stem
@@ -370,11 +407,15 @@ def _execute(session: Session, opts: _Options, plan: _Plan, book: Ledger, spec: 
     try:
         with book.run("review", spec, params=params, prices=session.prices) as run:
             suite_results = _run_suites(session, opts, plan)
+            child_cpu = 0.0
+            if opts.tasks:
+                suite_results["lm_eval"], child_cpu = _run_lm_eval(session, opts)
             spend = session.spend
             run.tokens = spend.prompt_tokens + spend.completion_tokens
             run.gpu_hours = spend.gpu_seconds / 3600.0
             _, cpu = run.elapsed()
-            compute_usd = compute_cost_usd(cpu, run.gpu_hours, session.prices)
+            # lm-eval's child process is not in this process's CPU time: priced on top.
+            compute_usd = compute_cost_usd(cpu + child_cpu, run.gpu_hours, session.prices)
             run.cost_usd = compute_usd + spend.api_usd
             if session.stop_reason:
                 run.status = "stopped"
@@ -388,8 +429,10 @@ def _execute(session: Session, opts: _Options, plan: _Plan, book: Ledger, spec: 
             "requests": spend.requests, "prompt_tokens": spend.prompt_tokens,
             "completion_tokens": spend.completion_tokens, "unpriced_requests": spend.unpriced_requests,
             "judge_requests": spend.judge_requests, "cpu_seconds": record.cpu_seconds,
+            "lm_eval_cpu_seconds": child_cpu,
             "wall_seconds": time.perf_counter() - wall0, "energy_kwh": record.energy_kwh}
-    return ReviewResult(target=spec, model=session.target.model_name, suites=opts.suites,
+    return ReviewResult(target=spec, model=session.target.model_name,
+                        suites=opts.suites + (["lm_eval"] if "lm_eval" in suite_results else []),
                         status="stopped" if session.stop_reason else "completed",
                         metrics=[m for r in suite_results.values() for m in r.metrics], suite_results=suite_results,
                         cost=cost, started_at=started, stop_reason=session.stop_reason, fail_on=opts.fail_on,
