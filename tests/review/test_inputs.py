@@ -37,19 +37,15 @@ def test_every_kind_takes_a_folder(shared_data: Path) -> None:
     assert len(security.load_cyberseceval(sample / "cyberseceval")) == 29 + 89  # both prompt-injection files
 
 
-def test_folder_kind_on_the_command_line_is_not_a_traceback(shared_data: Path, tmp_path: Path) -> None:
+def test_folder_kind_on_the_command_line_is_one_line_with_its_brackets(shared_data: Path, tmp_path: Path) -> None:
     folder = shared_data / "review_sample" / "crows_pairs"
-    proc = truecost("review", "--target", f"hf:{tmp_path / 'missing'}", "--suites", "bias", "--data",
+    proc = truecost("review", "--target", f"hf:{tmp_path / '[my-model]'}", "--suites", "bias", "--data",
                     f"crows_pairs={folder}", "--out", str(tmp_path / "out"))
-    # The data loads; the (missing) model is the one-line error, exit 2.
+    # The folder loads (on main: IsADirectoryError, a traceback, exit 1); the missing model is the one-line error,
+    # exit 2, and Rich no longer eats its bracketed words.
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr and "IsADirectoryError" not in proc.stderr
-    assert "neither a model folder nor a .gguf file" in proc.stderr
-
-
-def test_rich_does_not_eat_bracketed_words_of_an_error(tmp_path: Path) -> None:
-    proc = truecost("review", "--target", f"hf:{tmp_path / '[my-model]'}", "--suites", "performance")
-    assert proc.returncode == 2 and "[my-model]" in proc.stderr, proc.stderr
+    assert "neither a model folder nor a .gguf file" in proc.stderr and "[my-model]" in proc.stderr
 
 
 def test_hf_target_takes_a_gguf_file(tmp_path: Path) -> None:
