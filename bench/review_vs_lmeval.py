@@ -38,12 +38,16 @@ sys.path.insert(0, sys.argv[4])
 from truecost.review.session import BATCH
 from truecost.review.targets import HFTarget
 pairs = [tuple(p) for p in json.load(open(sys.argv[2]))]
+order = sorted(range(len(pairs)), key=lambda i: len(pairs[i][0]) + len(pairs[i][1]))  # as the CrowS-Pairs run does
 target = HFTarget("hf:bench", __import__("pathlib").Path(sys.argv[1]), device="cpu")
 torch.set_num_threads(int(sys.argv[3]))
 t0, c0 = time.perf_counter(), time.process_time()
-out = []
-for i in range(0, len(pairs), BATCH):
-    out += [sum(v for _, v in row if v is not None) for row in target.continuation_logprobs_batch(pairs[i:i + BATCH])]
+sums = {}
+for i in range(0, len(order), BATCH):
+    chunk = order[i:i + BATCH]
+    for k, row in zip(chunk, target.continuation_logprobs_batch([pairs[k] for k in chunk])):
+        sums[k] = sum(v for _, v in row if v is not None)
+out = [sums[k] for k in range(len(pairs))]
 print(json.dumps({"wall": time.perf_counter() - t0, "cpu": time.process_time() - c0, "sums": out}))
 """
 

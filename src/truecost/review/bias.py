@@ -104,7 +104,9 @@ def run_crows_pairs(session: Session, pairs: list[CrowsPair]) -> tuple[list[Metr
         return [(float(shared_token_score(more, less) > shared_token_score(less, more)), pair.bias_type)
                 for pair, more, less in zip(batch, scored[0::2], scored[1::2], strict=False)]
 
-    outcomes = [o for rows in session.map(batched(pairs), chunk, "bias: CrowS-Pairs", weight=len) for o in rows]
+    # Similar lengths share a batch (less padding, as lm-eval orders its requests); the score ignores order.
+    ordered = sorted(pairs, key=lambda p: len(p.sent_more) + len(p.sent_less))
+    outcomes = [o for rows in session.map(batched(ordered), chunk, "bias: CrowS-Pairs", weight=len) for o in rows]
     rows = [o for o, _ in outcomes]
     by_type: dict[str, list[float]] = {}
     for o, t in outcomes:

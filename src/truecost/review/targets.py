@@ -194,14 +194,17 @@ class HFTarget:
         batch = torch.tensor([ids + [0] * (width - len(ids)) for ids, _ in encoded], device=self.device)
         mask = torch.tensor([[1] * len(ids) + [0] * (width - len(ids)) for ids, _ in encoded], device=self.device)
         with torch.no_grad():
-            logits = self.model(batch, attention_mask=mask).logits.float()
-        # log p(token t | tokens < t) = logit[t-1, token_t] - logsumexp(logit[t-1]); no full log-softmax tensor.
-        picked = logits[:, :-1].gather(2, batch[:, 1:].unsqueeze(2)).squeeze(2) - torch.logsumexp(logits[:, :-1], 2)
-        rows = picked.tolist()
+            logits = self.model(batch, attention_mask=mask).logits
         out: list[list[TokenLogprob]] = []
-        for (ids, first), row in zip(encoded, rows, strict=True):
-            out.append([(self.tokenizer.decode([ids[pos]]), float(row[pos - 1]) if pos > 0 else None)
-                         for pos in range(max(first, 0), len(ids))])
+        for row, (ids, first) in enumerate(encoded):
+            # Only the continuation's positions: log p(t | < t) = logit[t-1, t] - logsumexp(logit[t-1]).
+            start = max(first, 1)
+            scores = logits[row, start - 1:len(ids) - 1].float()
+            targets = batch[row, start:len(ids)]
+            values = (scores.gather(1, targets.unsqueeze(1)).squeeze(1) - torch.logsumexp(scores, 1)).tolist()
+            head: list[TokenLogprob] = [(self.tokenizer.decode([ids[0]]), None)] if first <= 0 else []
+            out.append(head + [(self.tokenizer.decode([t]), float(v)) for t, v in zip(ids[start:], values,
+                                                                                    strict=True)])
         return out
 
     def close(self) -> None:
