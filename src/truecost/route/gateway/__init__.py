@@ -21,7 +21,7 @@ __all__ = ["KNOB_HEADER", "GatewaySettings", "KeySettings", "LengthDecision", "L
 
 
 def __getattr__(name: str) -> object:
-    # FastAPI, httpx and uvicorn load only when the app is built, so `truecost --help` stays fast.
+    # Starlette, aiohttp and uvicorn load only when the app is built, so `truecost --help` stays fast.
     if name == "create_app":
         from truecost.route.gateway.app import create_app
 

@@ -12,8 +12,8 @@ import json
 from typing import Any
 
 import anyio
-from fastapi import Request
-from fastapi.responses import JSONResponse
+from starlette.requests import Request
+from starlette.responses import JSONResponse
 
 from truecost.route.gateway.openai_api import error_response
 

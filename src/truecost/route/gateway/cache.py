@@ -49,10 +49,11 @@ def normalised(payload: dict[str, Any], *, without_messages: bool = False) -> st
                       ensure_ascii=False)
 
 
-def cache_key(endpoint: str, payload: dict[str, Any], key_name: str, shared: bool) -> str:
-    """The exact-match key: endpoint, caller (unless shared) and the normalised request."""
+def cache_key(endpoint: str, payload: dict[str, Any], key_name: str, shared: bool, variant: str = "") -> str:
+    """The exact-match key: endpoint, caller (unless shared), the normalised request and `variant` (what else
+    decides the answer, e.g. a routed route's knob)."""
     owner = "*" if shared else key_name
-    digest = hashlib.sha256(normalised(payload).encode()).hexdigest()
+    digest = hashlib.sha256((normalised(payload) + variant).encode()).hexdigest()
     return f"{endpoint}:{owner}:{digest}"
 
 

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import anyio
-from fastapi.responses import JSONResponse
+from starlette.responses import JSONResponse
 
 from truecost.ledger import RequestRecord
 from truecost.route.gateway import cache as caching
@@ -53,8 +53,11 @@ class Call:
     estimated_tokens: int = 0
     reservation: Reservation | None = None
     cache_key: str | None = None
+    cache_variant: str = ""  # what beside the request decides the answer (a routed route's knob)
     semantic: tuple[str, Any] | None = None  # (bucket, vector) to index the answer under
     failures: list[UpstreamFailure] = field(default_factory=list)
+    routing_text: str = ""  # what the router judges (the last user message)
+    knob: float | None = None  # from the X-Truecost-Knob header (None: the route's own)
 
     @property
     def body(self) -> dict[str, Any]:
@@ -115,8 +118,8 @@ class Gateway:
             if cache.semantic is not None:
                 self.semantic = caching.SemanticIndex(cache.semantic.threshold, cache.semantic.max_entries)
         self.pool = UpstreamPool(self.settings.upstreams)
-        # One router call at a time: embedding prompts is CPU-bound and already uses several cores inside torch,
-        # so running many at once only makes every request wait longer.
+        # One router call at a time: embedding is CPU-bound (TRUECOST_ROUTE_THREADS sets its threads), batching
+        # costs no more CPU per prompt than one call each, and the embedder's tokenizer is one shared object.
         self.router_limiter = anyio.CapacityLimiter(1)
         self.batchers = {name: RouterBatcher(route.router, self.router_limiter) for name, route in self.routes.items()
                          if route.router is not None and not isinstance(route.router, LengthRouter)}
@@ -353,8 +356,44 @@ class Gateway:
             headers["x-truecost-cache"] = "hit"
         return headers
 
-    async def plan(self, route: Route, prompt: str, knob: float | None) -> tuple[list[str], float | None, str]:
-        """Candidates in order, the router's score, and a router error ("" when none).
+    async def warm_up(self) -> None:
+        """Load what each router's first decision needs (its embedding model, the cached ONNX export) before the
+        gateway takes traffic, so the first requests do not pay for it. A router that fails here is reported on
+        stderr and its requests fall back to the route's listed order, as when it fails later."""
+        import sys
+
+        warmed: set[int] = set()
+        for route in self.routes.values():
+            router = route.router
+            if router is None or isinstance(router, LengthRouter) or id(router) in warmed:
+                continue
+            warmed.add(id(router))
+            warm = getattr(router, "warm_up", None) or (lambda r=router, k=route.knob: r.route("warm up", k))
+            try:
+                await anyio.to_thread.run_sync(warm, limiter=self.router_limiter)
+            except Exception as exc:  # noqa: BLE001 - the gateway still serves; the rows will say router_error
+                print(f"truecost gateway: route {route.name}: the router failed to warm up: {exc}", file=sys.stderr)
+
+    async def route(self, call: Call) -> None:
+        """Order a chat request's candidates with its route's router (a cascade tries them in listed order)."""
+        route = call.route
+        if route is None or call.endpoint != "chat" or route.cascade is not None:
+            return
+        started = time.perf_counter()
+        call.candidates, call.record.router_score, router_error, queued_ms = await self.plan(
+            route, call.routing_text, call.knob)
+        extra = call.record.extra
+        extra["route_ms"] = round((time.perf_counter() - started) * 1000, 3)
+        if queued_ms is not None:
+            extra["route_queue_ms"] = round(queued_ms, 3)
+        extra["knob"] = route.knob if call.knob is None else call.knob
+        if router_error:
+            extra["router_error"] = router_error
+
+    async def plan(self, route: Route, prompt: str, knob: float | None
+                   ) -> tuple[list[str], float | None, str, float | None]:
+        """Candidates in order, the router's score, a router error ("" when none) and how long the decision
+        waited for the router (None when it ran inline).
 
         A fitted router may take milliseconds (embeddings), so it runs on a worker thread, batched with the
         requests that arrive meanwhile; if it fails, the request still goes out in the route's listed order.
@@ -363,11 +402,11 @@ class Gateway:
             batcher = self.batchers.get(route.name)
             if batcher is None:
                 candidates, score = route.plan(prompt, knob)
-                return candidates, score, ""
-            decision = await batcher.decide(prompt, route.knob if knob is None else knob)
-            return route.order(str(decision.model)), float(decision.score), ""
+                return candidates, score, "", None
+            decision, queued_ms = await batcher.decide(prompt, route.knob if knob is None else knob)
+            return route.order(str(decision.model)), float(decision.score), "", queued_ms
         except Exception as exc:  # noqa: BLE001 - a broken router must not take the gateway down
-            return route.order(None), None, f"{type(exc).__name__}: {exc}"
+            return route.order(None), None, f"{type(exc).__name__}: {exc}", None
 
 
 async def aclosing_iter(events: AsyncIterator[T]) -> AsyncIterator[T]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from fastapi.responses import JSONResponse
+from starlette.responses import JSONResponse
 
 from truecost.route.gateway.openai_api import error_response, rate_limited
 from truecost.route.gateway.resilience import CircuitBreakers

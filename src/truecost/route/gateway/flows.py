@@ -18,7 +18,7 @@ from truecost.route.gateway.cascade import rule_failure, verifier_failure
 from truecost.route.gateway.core import Call, Gateway
 from truecost.route.gateway.sse import StreamEvent, StreamTally, completion_chunks
 from truecost.route.gateway.tokens import Usage
-from truecost.route.gateway.upstream import Completion, UpstreamStream
+from truecost.route.gateway.upstream import Completion, StreamBroken, UpstreamStream
 
 
 @dataclass
@@ -70,7 +70,7 @@ async def from_cache(gw: Gateway, call: Call) -> caching.CachedAnswer | None:
     data = await gw.cache.get(call.cache_key)
     if data is None and gw.semantic is not None and call.endpoint == "chat":
         owner = call.cache_key.split(":")[1]
-        bucket = f"{owner}:{caching.normalised(call.payload, without_messages=True)}"
+        bucket = f"{owner}:{call.cache_variant}:{caching.normalised(call.payload, without_messages=True)}"
         vector = await _embed(gw, call, caching.messages_text(call.payload))
         call.semantic = (bucket, vector)
         match = gw.semantic.nearest(bucket, vector)
@@ -206,7 +206,7 @@ async def _relay(gw: Gateway, call: Call, name: str, upstream: UpstreamStream) -
             yield event
         if tally.error is not None:
             status = "error"
-    except httpx.HTTPError as exc:
+    except (StreamBroken, httpx.HTTPError) as exc:
         # Bytes already reached the client, so no fallback now: end the stream with an error event.
         status = "error"
         call.record.extra["stream_error"] = f"{type(exc).__name__}: {exc}"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from typing import Any, Literal
 
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.responses import JSONResponse
 
 
 class ChatMessage(BaseModel):

@@ -8,6 +8,7 @@ interchangeable.
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -105,13 +106,17 @@ class RouterBatcher:
         self.limiter = limiter
         self.max_batch = max_batch
         self.calls = 0  # router calls made, for tests and metrics
-        self._pending: list[tuple[str, float, asyncio.Future[Any]]] = []
+        self._pending: list[tuple[str, float, float, asyncio.Future[tuple[Any, float]]]] = []
         self._drainer: asyncio.Task[None] | None = None
 
-    async def decide(self, prompt: str, knob: float) -> Any:
-        """The router's decision for `prompt` at `knob`."""
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._pending.append((prompt, knob, future))
+    async def decide(self, prompt: str, knob: float) -> tuple[Any, float]:
+        """The router's decision for `prompt` at `knob`, and the milliseconds it waited before the router took it.
+
+        No batching window: a request that finds the router idle starts at once, alone; only requests that
+        arrive while a batch runs wait, and they go together in the next one.
+        """
+        future: asyncio.Future[tuple[Any, float]] = asyncio.get_running_loop().create_future()
+        self._pending.append((prompt, knob, time.perf_counter(), future))
         if self._drainer is None or self._drainer.done():
             self._drainer = asyncio.get_running_loop().create_task(self._drain())
         return await future
@@ -122,29 +127,30 @@ class RouterBatcher:
         while self._pending:
             batch, self._pending = self._pending[:self.max_batch], self._pending[self.max_batch:]
             try:
-                decisions = await anyio.to_thread.run_sync(self._decide_batch, [(p, k) for p, k, _ in batch],
-                                                           limiter=self.limiter)
+                started, decisions = await anyio.to_thread.run_sync(
+                    self._decide_batch, [(p, k) for p, k, _, _ in batch], limiter=self.limiter)
             except Exception as exc:  # noqa: BLE001 - handed to every waiting request, which falls back
-                for _, _, future in batch:
+                for *_, future in batch:
                     if not future.done():
                         future.set_exception(exc)
                 continue
-            for (_, _, future), decision in zip(batch, decisions, strict=True):
+            for (_, _, arrived, future), decision in zip(batch, decisions, strict=True):
                 if not future.done():
-                    future.set_result(decision)
+                    future.set_result((decision, (started - arrived) * 1000))
 
-    def _decide_batch(self, requests: list[tuple[str, float]]) -> list[Any]:
+    def _decide_batch(self, requests: list[tuple[str, float]]) -> tuple[float, list[Any]]:
+        started = time.perf_counter()
         route_many = getattr(self.router, "route_many", None)
         if route_many is None:
             self.calls += len(requests)
-            return [self.router.route(prompt, knob) for prompt, knob in requests]
+            return started, [self.router.route(prompt, knob) for prompt, knob in requests]
         decisions: list[Any] = [None] * len(requests)
         for knob in dict.fromkeys(k for _, k in requests):  # one call per distinct knob, in arrival order
             indices = [i for i, (_, k) in enumerate(requests) if k == knob]
             self.calls += 1
             for i, decision in zip(indices, route_many([requests[i][0] for i in indices], knob), strict=True):
                 decisions[i] = decision
-        return decisions
+        return started, decisions
 
 
 def _load_fitted_router(path: Any) -> Any:
