@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from truecost.cli._common import JSON_OPTION, console, load_config, print_json
 from truecost.errors import UserError
+
+if TYPE_CHECKING:
+    from truecost.config import Config
+    from truecost.estimate.tco import TcoResult
 
 MODEL_OPTION = typer.Option(None, "--model", help="Catalogue model name, e.g. llama-3.1-8b (see docs/estimate.md).")
 CONFIG_OPTION = typer.Option(None, "--config", help="Path to a Hugging Face config.json to count exactly.")
@@ -29,7 +33,7 @@ def _quantity(text: str | None, what: str) -> float | None:
 
 
 def _model_fields(model: str | None, config_path: Path | None, params: str | None, active: str | None,
-                  cfg: Any) -> dict[str, Any]:
+                  cfg: Config) -> dict[str, Any]:
     """Exactly one way of naming the model; the project's [target] when none is given."""
     given = [x for x in (model, config_path, params) if x is not None]
     if len(given) > 1:
@@ -97,7 +101,7 @@ def _render_training(result: dict[str, Any]) -> None:
         console.print(levers)
 
 
-def _training(cfg: Any, fields: dict[str, Any]) -> dict[str, Any]:
+def _training(cfg: Config, fields: dict[str, Any]) -> dict[str, Any]:
     from truecost.estimate.costing import target_spec
     from truecost.estimate.training import estimate_training
 
@@ -406,8 +410,8 @@ def _pairs(items: list[str], option: str, example: str) -> dict[str, str]:
     return parsed
 
 
-def _tco_result(cfg: Any, overrides: dict[str, str], arms: dict[str, str] | None, from_ledger: bool,
-                ledger_url: str | None, run_tree: str | None) -> Any:
+def _tco_result(cfg: Config, overrides: dict[str, str], arms: dict[str, str] | None, from_ledger: bool,
+                ledger_url: str | None, run_tree: str | None) -> TcoResult:
     from truecost.estimate.tco import build_tco, tco_from_ledger
 
     if not from_ledger:

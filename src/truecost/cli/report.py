@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from truecost.cli._common import JSON_OPTION, console, load_config, open_ledger, print_json
 from truecost.errors import UserError
 
+if TYPE_CHECKING:
+    from truecost.ledger import Ledger
+    from truecost.report import Report
 
-def _tco(ledger: Any, built: Any) -> dict[str, Any] | None:
+
+def _tco(ledger: Ledger, built: Report) -> dict[str, Any] | None:
     """Append the TCO from the ledger's measurements to the report; its `to_dict()`, or None without runs."""
     from truecost.estimate.tco import tco_from_ledger
     from truecost.report import Section
