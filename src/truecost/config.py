@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
-from truecost.errors import UserError
+from truecost.errors import UserError, existing_file
 from truecost.estimate.pricing import ComputePrices
 from truecost.units import parse_quantity
 
@@ -112,9 +112,7 @@ def load_config(path: str | Path | None = None) -> Config:
         if not candidate.exists():
             return Config()
         path = candidate
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"config file {path} does not exist")
+    path = existing_file(path, "config file")
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:

@@ -59,5 +59,5 @@ def register(app: typer.Typer) -> None:
                         "summary": summary, **({"tco": extra["tco"]} if "tco" in extra else {})})
             return
         console.print(f"{summary['runs']} run(s), {summary['requests']} request(s), "
-                      f"${summary['total_cost_usd']:,.4f} in all", highlight=False)
-        console.print(f"report: {html_path.resolve()}", highlight=False)
+                      f"${summary['total_cost_usd']:,.4f} in all", highlight=False, markup=False)
+        console.print(f"report: {html_path.resolve()}", highlight=False, markup=False)

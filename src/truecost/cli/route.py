@@ -48,7 +48,7 @@ def import_cmd(
     if as_json:
         print_json(summary)
         return
-    console.print(f"wrote {count} queries to {out}")
+    console.print(f"wrote {count} queries to {out}", markup=False)
     if stats.missing:
         by_model = ", ".join(f"{m}: {n}" for m, n in sorted(stats.missing_by_model.items()))
         console.print(f"{stats.missing} missing outcomes kept as missing ({by_model})", markup=False)
@@ -162,7 +162,7 @@ def eval_cmd(
     for scheme, one in results.items():
         _print_scores(one, scheme)
     if plot is not None:
-        console.print(f"frontier plot: {plot}")
+        console.print(f"frontier plot: {plot}", markup=False)
 
 
 def _report_missing(dataset: OutcomeDataset) -> None:
