@@ -125,7 +125,8 @@ def eval_cmd(
     folds: int = typer.Option(5, "--folds", min=2, help="--fit: number of folds (at most the number of groups)."),
     embedder: str = typer.Option("auto", help="--fit: auto, minilm[-int8|-onnx|-torch] or tfidf."),
     models: str | None = typer.Option(None, help="Comma-separated models to route between (default: all)."),
-    plot: Path | None = typer.Option(None, "--plot", help="--router: write the cost/quality frontiers to this PNG."),
+    plot: Path | None = typer.Option(None, "--plot", help="--router: write the cost/quality frontiers to this HTML "
+                                     "page (.html)."),
     seed: int = typer.Option(0, help="Seed of the random baseline and the folds."),
     as_json: bool = JSON_OPTION,
 ) -> None:
@@ -143,6 +144,8 @@ def eval_cmd(
         raise UserError("give either --router (saved routers) or --fit (router kinds to cross-validate)")
     if fit and plot is not None:
         raise UserError("--plot draws saved routers' frontiers on one held-out file: use it with --router")
+    if plot is not None and plot.suffix.lower() not in (".html", ".htm"):
+        raise UserError(f"--plot {plot}: the frontier is an HTML page; give a path ending in .html")
     saved = _load_routers(router)  # a wrong folder is reported before the data is read
     makers = _makers(fit, embedder, seed) if fit else None
     cfg = load_config()

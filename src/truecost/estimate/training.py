@@ -14,7 +14,7 @@ from truecost.config import describe_validation_error
 from truecost.errors import UserError
 from truecost.estimate.architecture import Architecture, architecture_from_params
 from truecost.estimate.calibration import Priors, imputed_gpus, load_priors
-from truecost.estimate.catalogue import GPU, default_price_usd, find_gpu, find_model, with_memory
+from truecost.estimate.catalogue import GPU, Pricing, default_price_usd, find_gpu, find_model, with_memory
 from truecost.estimate.memory import CUDA_CONTEXT_GIB, GIB, MemoryBreakdown, training_memory
 from truecost.estimate.parallelism import (
     Communication,
@@ -55,7 +55,7 @@ class TrainingSpec(BaseModel):
     pp: int = Field(1, ge=1)
     recompute: Literal["none", "selective", "full"] = "selective"
     flash_attention: bool = True
-    pricing: Literal["on-demand", "spot", "reserved"] = "on-demand"
+    pricing: Pricing = "on-demand"
     price_per_gpu_hour: float | None = Field(None, gt=0)
     device_memory_gib: float | None = Field(None, gt=0)
     mfu: float | None = Field(None, gt=0, le=1, description="override the fitted utilisation")

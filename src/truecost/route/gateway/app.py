@@ -334,6 +334,7 @@ def create_app(settings: GatewaySettings, *, routers: dict[str, Any] | None = No
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await gateway.start()
+        await flows.warm_routers(gateway)
         if gateway.semantic is not None:
             await flows.warm_semantic_cache(gateway)
         try:

@@ -307,9 +307,3 @@ def _ledger_seed(ledger: Ledger) -> Seed:
         return float(ledger.budget_seed_usd(counter))
 
     return seed
-
-
-async def settle_soon(budgets: Budgets, reservation: Reservation, spent_usd: float) -> None:
-    """Settle from a place that may be cancelled (a stream's cleanup): shielded so the counter stays right."""
-    with anyio.CancelScope(shield=True):
-        await budgets.settle(reservation, spent_usd)
