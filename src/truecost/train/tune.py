@@ -98,7 +98,7 @@ def tune(config: TrainConfig, *, trials: int | None = None, ledger: Any, project
         import optuna
     except ImportError as exc:
         raise MissingExtra("optuna", "train", "tuning") from exc
-    from truecost.train.loop import train
+    from truecost.train.runner import train
 
     say = log or (lambda _msg: None)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
