@@ -274,7 +274,11 @@ class PreflightCallback(TrainerCallback):
             raise UserError(check.refusal())
         if check.recompute and not session.shape.recompute:
             inner = _unwrap(model)
-            inner.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            kwargs = {"use_reentrant": False}
+            if hasattr(inner, "activation_checkpointing_enable"):  # transformers 5 renamed it
+                inner.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+            else:
+                inner.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
             if hasattr(inner, "enable_input_require_grads"):
                 inner.enable_input_require_grads()  # frozen embeddings (LoRA) must still pass gradients on
             session.say("pre-flight: gradient checkpointing turned on so the run fits in memory")
@@ -453,13 +457,18 @@ class CheckpointCallback(TrainerCallback):
         self.every_steps, self.every_minutes, self.keep = every_steps, every_minutes, keep
         self._last_save = time.monotonic()
 
+    def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
+                       model: Any = None, **kwargs: Any) -> None:
+        if state.global_step > 0 and model is not None and distributed.any_rank(not _finite_weights(model)):
+            self.session.fail(control, f"the checkpoint of step {state.global_step} holds non-finite weights")
+
     def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
                     model: Any = None, **kwargs: Any) -> None:
         step = state.global_step
         due = self.every_steps is not None and step % self.every_steps == 0
         if self.every_minutes is not None:  # clocks differ between ranks: any rank that is due makes all save
             due = distributed.any_rank(time.monotonic() - self._last_save >= self.every_minutes * 60) or due
-        if due or control.should_training_stop:
+        if (due or control.should_training_stop) and not self.session.failure:
             control.should_save = True
         if control.should_save and model is not None and distributed.any_rank(not _finite_weights(model)):
             self.session.fail(control, f"non-finite weights at step {step}")
@@ -519,12 +528,18 @@ def truecost_callbacks(*, max_usd: float | None = None, max_gpu_hours: float | N
                        max_minutes: float | None = None, max_tokens: int | None = None,
                        ledger: Ledger | None = None, name: str | None = None, kind: str = "train",
                        seq_len: int | None = None, gradient_checkpointing: str = "auto",
+                       device_memory_gib: float | None = None, gpu: str | None = None,
                        checkpoint_every_steps: int | None = None, checkpoint_every_minutes: float | None = None,
                        keep_checkpoints: int | None = None, project: Config | None = None,
                        say: Say | None = None) -> list[TrainerCallback]:
-    """Pre-flight, budget, metering and checkpoint callbacks sharing one Session, for any Trainer."""
+    """Pre-flight, budget, metering and checkpoint callbacks sharing one Session, for any Trainer.
+
+    `device_memory_gib` / `gpu` tell the pre-flight what to check against (default: detected); `seq_len` what
+    each sequence holds (default: TRL's max_length, else the first example's length).
+    """
     session = Session(project=project, say=say, ledger=ledger, seq_len=seq_len)
-    return [PreflightCallback(gradient_checkpointing=gradient_checkpointing, session=session),
+    return [PreflightCallback(gradient_checkpointing=gradient_checkpointing, device_memory_gib=device_memory_gib,
+                              gpu=gpu, session=session),
             BudgetCallback(max_usd=max_usd, max_gpu_hours=max_gpu_hours, max_minutes=max_minutes,
                            max_tokens=max_tokens, session=session),
             MeteringCallback(ledger, kind=kind, name=name, session=session),
