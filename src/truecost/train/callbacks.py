@@ -115,9 +115,10 @@ class Session:
         self.clock.prior.tokens = self.tokens_start
         self.extra = {k: dict(v) for k, v in self.resumed.get("extra", {}).items()}
 
-    def read(self, args: TrainingArguments, state: TrainerState) -> Spend:
-        """Cumulative spend at this step (once per step: it is a collective under several processes)."""
-        if self._read_step != state.global_step or self.clock is None:
+    def read(self, args: TrainingArguments, state: TrainerState, fresh: bool = False) -> Spend:
+        """Cumulative spend at this step (once per step unless `fresh`: it is a collective under several
+        processes, so every rank must ask alike)."""
+        if fresh or self._read_step != state.global_step or self.clock is None:
             self.begin(args, state)
             assert self.clock is not None
             tokens = int(state.num_input_tokens_seen or 0)

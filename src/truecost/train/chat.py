@@ -14,6 +14,7 @@ from truecost.errors import UserError
 IGNORE_INDEX = -100  # labels with this value do not count in the cross-entropy loss (PyTorch's default)
 Messages = list[dict[str, str]]
 
+CHATML_TOKENS = ("<|im_start|>", "<|im_end|>")  # one token each in a tokenizer trained here
 # For tokenizers trained here, which have no template of their own: the ChatML layout many chat models use.
 CHATML_TEMPLATE = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
                    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")

@@ -151,15 +151,16 @@ def split_documents(docs: list[str], val_fraction: float, seed: int) -> tuple[li
 
 
 # -- tokenizer ------------------------------------------------------------------------------------------------
-def train_tokenizer(docs: list[str], vocab_size: int) -> Any:
-    """A byte-level BPE tokenizer trained on `docs` with the `tokenizers` library, as a HF fast tokenizer."""
+def train_tokenizer(docs: list[str], vocab_size: int, extra_tokens: tuple[str, ...] = ()) -> Any:
+    """A byte-level BPE tokenizer trained on `docs` with the `tokenizers` library, as a HF fast tokenizer;
+    `extra_tokens` become single special tokens (the chat template's turn markers)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
     core = Tokenizer(models.BPE())
     core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     core.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=[EOS_TOKEN], show_progress=False,
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=[EOS_TOKEN, *extra_tokens], show_progress=False,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     core.train_from_iterator(docs, trainer=trainer)
     return PreTrainedTokenizerFast(tokenizer_object=core, eos_token=EOS_TOKEN, bos_token=EOS_TOKEN,
@@ -230,7 +231,8 @@ def prepare(config: TrainConfig, tokenizer_dir: Path | None = None) -> Dataset:
     return _CACHE[key]
 
 
-def pick_tokenizer(config: TrainConfig, tokenizer_dir: Path | None, train_docs: list[str]) -> Any:
+def pick_tokenizer(config: TrainConfig, tokenizer_dir: Path | None, train_docs: list[str],
+                   extra_tokens: tuple[str, ...] = ()) -> Any:
     """The run's own saved tokenizer (resume), else tokenizer.path, else the model's, else one trained here."""
     from truecost.train.model import model_source
 
@@ -241,7 +243,7 @@ def pick_tokenizer(config: TrainConfig, tokenizer_dir: Path | None, train_docs: 
     elif config.model.path:
         tokenizer = load_tokenizer(*model_source(config))
     else:
-        tokenizer = train_tokenizer(train_docs, config.tokenizer.vocab_size)
+        tokenizer = train_tokenizer(train_docs, config.tokenizer.vocab_size, extra_tokens)
     if tokenizer.eos_token_id is None and tokenizer.pad_token_id is not None:
         tokenizer.eos_token = tokenizer.pad_token
     if tokenizer.pad_token_id is None:
@@ -264,20 +266,22 @@ def _prepare_chat(config: TrainConfig, tokenizer_dir: Path | None) -> Dataset:
     from truecost.train import chat
 
     if config.data.source == BUILTIN_TEXT:
-        raise UserError(f"data.source: task {config.task} needs chat data (a JSONL/Parquet file of "
-                        f"{'messages' if config.task == 'sft' else 'prompt/chosen/rejected'} rows), not {BUILTIN_TEXT}")
+        rows_needed = "messages" if config.task == "sft" else "prompt/chosen/rejected"
+        raise UserError(f"data.source: task {config.task} needs chat data (a JSONL/Parquet file of {rows_needed} "
+                        f"rows), not {BUILTIN_TEXT}")
     rows = list(source_rows(config.data.source, config.data.max_chars))
     if config.task == "sft":
         items: list[Any] = [chat.messages_of(row, where) for where, row in rows]
     else:
         items = [chat.preference_of(row, where) for where, row in rows]
     if len(items) < 2:
-        raise UserError(f"data.source {config.data.source}: {len(items)} rows; at least 2 are needed to hold one out")
+        raise UserError(f"data.source {config.data.source}: {len(items)} rows; at least 2 are needed to hold one "
+                        "out")
     order = list(range(len(items)))
     random.Random(config.seed).shuffle(order)
     held = max(1, round(config.data.val_fraction * len(items)))
     texts = [m["content"] for item in items for m in _all_messages(item)]
-    tokenizer = chat.ensure_chat_template(pick_tokenizer(config, tokenizer_dir, texts))
+    tokenizer = chat.ensure_chat_template(pick_tokenizer(config, tokenizer_dir, texts, chat.CHATML_TOKENS))
     if config.task == "sft":
         encoded = [chat.sft_example(tokenizer, items[i], config.seq_len) for i in order]
         split: tuple[Any, Any] = ([e for e in encoded[held:] if e], [e for e in encoded[:held] if e])

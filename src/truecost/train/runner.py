@@ -169,12 +169,13 @@ def _params(config: TrainConfig, setup: Setup, resume: bool) -> dict[str, Any]:
 
 def train(config: TrainConfig, *, resume: bool = False, ledger: Ledger | None = None, project: Config | None = None,
           on_eval: EvalHook | None = None, kind: str = "train", parent_id: str | None = None,
-          log: Callable[[str], None] | None = None) -> TrainResult:
+          log: Callable[[str], None] | None = None, callbacks: list[TrainerCallback] | None = None) -> TrainResult:
     """Train `config` to completion, early stop, budget, pruning or a failure; meter it into `ledger` (rank 0).
 
     `project` is the truecost.toml Config (prices, hardware); defaults are used when None. `resume` continues
     from the newest complete checkpoint in the run's output folder, at the same step, with the spend of every
-    earlier session (from the ledger when it has them) counting against the budget.
+    earlier session (from the ledger when it has them) counting against the budget. `callbacks` are added to the
+    Trainer's, after truecost's own.
     """
     from truecost.train.model import require_train_extra
 
@@ -187,7 +188,7 @@ def train(config: TrainConfig, *, resume: bool = False, ledger: Ledger | None = 
     session.start_clock(setup.device)
     meter.open(output_dir=str(config.run_dir))  # before reading data: the ledger run meters all of it
     try:
-        trainer = _build(config, setup, session, meter, on_eval)
+        trainer = _build(config, setup, session, meter, on_eval, list(callbacks or []))
         _run(trainer, setup)
         return _finish(config, setup, session, meter, trainer)
     except KeyboardInterrupt:
@@ -199,7 +200,7 @@ def train(config: TrainConfig, *, resume: bool = False, ledger: Ledger | None = 
 
 
 def _build(config: TrainConfig, setup: Setup, session: Session, meter: MeteringCallback,
-           on_eval: EvalHook | None) -> Trainer:
+           on_eval: EvalHook | None, extra: list[TrainerCallback]) -> Trainer:
     from truecost.train.data import prepare
     from truecost.train.model import build_model
     from truecost.train.trainer import arguments, build_trainer
@@ -212,7 +213,7 @@ def _build(config: TrainConfig, setup: Setup, session: Session, meter: MeteringC
     callbacks = [BudgetCallback(**config.budget.model_dump(), session=session), meter,
                  RunnerFlow(config, session, on_eval),
                  CheckpointCallback(every_steps=ckpt.every_steps, every_minutes=ckpt.every_minutes, keep=ckpt.keep,
-                                    session=session)]
+                                    session=session), *extra]
     return build_trainer(config, args, model, data, callbacks)
 
 
@@ -228,11 +229,11 @@ def _finish(config: TrainConfig, setup: Setup, session: Session, meter: Metering
             trainer: Trainer) -> TrainResult:
     """Save the final model (unless the run failed), gather every rank's resources, close the ledger run."""
     state = trainer.state
-    spend = session.read(trainer.args, state)
     if not session.failure:
         trainer.save_model(str(config.run_dir / "model"))  # every rank: FSDP gathers the shards first
         if setup.dist.main:
             trainer.processing_class.save_pretrained(str(config.run_dir / "tokenizer"))  # type: ignore[union-attr]
+    spend = session.read(trainer.args, state, fresh=True)
     figures = {**outcome(session, state), **_measures(config, setup, session, trainer.model)}
     found = [p for p in checkpoints.checkpoints(config.run_dir) if (p / checkpoints.COMPLETE_MARKER).is_file()]
     figures["checkpoint"] = str(found[-1]) if found else None
@@ -259,7 +260,7 @@ def _measures(config: TrainConfig, setup: Setup, session: Session, model: Any) -
     """Throughput, MFU, parameters, and every rank's host, pid, CPU time and peak memory (a collective)."""
     ranks = distributed.gather({"rank": setup.dist.rank, **distributed.this_process(),
                                 "peak_memory_gib": _peak_memory_gib(setup.device, session),
-                                "cpu_seconds": time.process_time()})
+                                "cpu_seconds": session.clock.own_cpu_seconds() if session.clock else 0.0})
     tokens = max(0, session.spend.tokens - session.tokens_start)
     tokens_per_second = tokens / session.step_seconds if session.step_seconds else 0.0
     total = sum(p.numel() for p in model.parameters())

@@ -84,6 +84,10 @@ class SpendClock:
         if self._wall0 is None:
             self._wall0, self._cpu0 = time.perf_counter(), time.process_time()
 
+    def own_cpu_seconds(self) -> float:
+        """CPU time of this process alone in this session."""
+        return time.process_time() - self._cpu0
+
     def read(self, tokens: int, sum_over_ranks: Callable[[float], float] = float) -> Spend:
         """Cumulative spend now; `tokens` is the run's cumulative count. Under several processes
         `sum_over_ranks` adds every process's CPU time (a collective: every rank must call it)."""

@@ -116,11 +116,14 @@ class _CpuFsdp:
     is_fsdp_enabled: bool
 
     def create_accelerator_and_postprocess(self) -> None:
+        from accelerate.state import PartialState
         from accelerate.utils import DistributedType, FullyShardedDataParallelPlugin
 
         super().create_accelerator_and_postprocess()  # type: ignore[misc]
         state = self.accelerator.state
         if state.distributed_type == DistributedType.MULTI_CPU and self.args.fsdp_plugin_args is not None:
+            # Both shared states: every later AcceleratorState() copies the process-level one over its own.
+            PartialState._shared_state["distributed_type"] = DistributedType.FSDP
             state.distributed_type = DistributedType.FSDP
             state.fsdp_plugin = FullyShardedDataParallelPlugin(**self.args.fsdp_plugin_args)
             self.is_fsdp_enabled = True
@@ -145,6 +148,7 @@ def _trainer(config: TrainConfig, args: TrainingArguments, model: Any, data: Dat
         import datasets
         from trl import DPOTrainer
 
+        datasets.disable_progress_bars()  # stderr is for truecost's progress lines
         cls: Any = type("TruecostDPOTrainer", (_CpuFsdp, DPOTrainer), {})
         reference = None if config.method != "full" else copy.deepcopy(model).eval()  # LoRA: adapters off
         return cls(model=model, ref_model=reference, args=args, processing_class=data.tokenizer,
