@@ -24,7 +24,8 @@ DEFAULT_SYSTEM_TEMPLATE = (
 
 
 def _tokenizer(template: str | None = None) -> Any:
-    tokenizer = train_tokenizer(["What is two plus three? It is five. Say hello. Hello there!"] * 20, 300, CHATML_TOKENS)
+    text = "What is two plus three? It is five. Say hello. Hello there!"
+    tokenizer = train_tokenizer([text] * 20, 300, CHATML_TOKENS)
     if template:
         tokenizer.chat_template = template
     return ensure_chat_template(tokenizer)

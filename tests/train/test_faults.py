@@ -34,7 +34,8 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _copy(trained: Path, tmp_path: Path) -> tuple[Any, Path]:
     shutil.copytree(trained, tmp_path / "runs" / "base")
-    return tiny(tmp_path, name="base", max_steps=20, checkpoint=CHECKPOINT), tmp_path / "runs" / "base" / "checkpoint-10"
+    config = tiny(tmp_path, name="base", max_steps=20, checkpoint=CHECKPOINT)
+    return config, tmp_path / "runs" / "base" / "checkpoint-10"
 
 
 class Payload:
@@ -116,8 +117,8 @@ def test_non_finite_weights_after_resume_fail_the_run_and_keep_the_good_checkpoi
 
     config, folder = _copy(trained, tmp_path)
     weights = load_file(str(folder / "model.safetensors"))
-    save_file({name: torch.full_like(t, float("nan")) for name, t in weights.items()}, str(folder / "model.safetensors"),
-              metadata={"format": "pt"})
+    nan = {name: torch.full_like(t, float("nan")) for name, t in weights.items()}
+    save_file(nan, str(folder / "model.safetensors"), metadata={"format": "pt"})
     seal(folder)  # a whole, well-formed checkpoint of a run that had diverged
     result = train(config, resume=True, ledger=ledger)
     assert result.status == "failed" and result.stopped_by == "non_finite"

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from transformers import TrainerControl, TrainerState, TrainingArguments
 
     from truecost.config import Config
+    from truecost.estimate.memory import Method
     from truecost.ledger import Ledger, Meter
 
 Say = Callable[[str], None]
@@ -105,9 +106,9 @@ class Session:
         self.start_step, self.tokens_start = state.global_step, int(state.num_input_tokens_seen or 0)
         if state.global_step <= 0:
             return
-        folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        folder = Path(str(args.output_dir)) / f"checkpoint-{state.global_step}"
         self.resumed = checkpoints.read_state(folder) if folder.is_dir() else {}
-        ids = [i for i in dict.fromkeys([*self.resumed.get("run_ids", []), *_runs_file(args.output_dir)])
+        ids = [i for i in dict.fromkeys([*self.resumed.get("run_ids", []), *_runs_file(str(args.output_dir))])
                if i != self.run_id]
         self.run_ids = ids + ([self.run_id] if self.run_id else [])
         snapshot = Spend.from_dict(self.resumed.get("spend", {}))
@@ -139,7 +140,7 @@ class Session:
         distributed.barrier()  # every rank's shard is on disk before the seal says the folder is whole
         if not self.dist.main:
             return
-        folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        folder = Path(str(args.output_dir)) / f"checkpoint-{state.global_step}"
         checkpoints.write_state(folder, {"step": state.global_step, "run_ids": self.run_ids,
                                          "spend": spend.to_dict(), "extra": self.extra})
         checkpoints.seal(folder, step=state.global_step)
@@ -193,7 +194,7 @@ def _unwrap(model: Any) -> Any:
     return model
 
 
-def _method(model: Any) -> tuple[Any, str, int]:
+def _method(model: Any) -> tuple[Any, Method, int]:
     """(the base transformers model, full/lora/qlora, LoRA rank) of a model, PEFT-wrapped or not."""
     config = getattr(model, "peft_config", None)
     if not config:
@@ -205,9 +206,10 @@ def _method(model: Any) -> tuple[Any, str, int]:
 
 
 def _zero(args: TrainingArguments) -> int:
+    """How the job shards the model, as a ZeRO stage: FSDP full_shard = 3, shard_grad_op = 2, DeepSpeed's own."""
     if args.fsdp:
-        text = " ".join(str(getattr(o, "value", o)) for o in args.fsdp) if isinstance(args.fsdp, list) else str(args.fsdp)
-        return 2 if "shard_grad_op" in text else 3
+        options = args.fsdp if isinstance(args.fsdp, list) else [args.fsdp]
+        return 2 if "shard_grad_op" in " ".join(str(getattr(o, "value", o)) for o in options) else 3
     ds = getattr(args, "hf_deepspeed_config", None)
     return int(ds.get_value("zero_optimization.stage", 0) or 0) if ds is not None else 0
 
@@ -236,8 +238,9 @@ def shape_of_trainer(args: TrainingArguments, state: TrainerState, model: Any, *
     device = "cuda" if args.device.type == "cuda" else "cpu"
     dist = distributed.Dist.from_env()
     return RunShape(
-        architecture=arch, max_steps=int(state.max_steps or args.max_steps), micro_batch=args.per_device_train_batch_size,
-        seq_len=seq_len or _seq_len(args, dataset, arch), grad_accum=args.gradient_accumulation_steps,
+        architecture=arch, max_steps=int(state.max_steps or args.max_steps),
+        micro_batch=args.per_device_train_batch_size, seq_len=seq_len or _seq_len(args, dataset, arch),
+        grad_accum=args.gradient_accumulation_steps,
         method=method, lora_rank=rank, precision="bf16" if args.bf16 else "fp16" if args.fp16 else "fp32",
         recompute=bool(args.gradient_checkpointing), world_size=max(1, args.world_size),
         local_world_size=dist.local_world_size, zero=_zero(args) if args.world_size > 1 else 0, device=device,
@@ -490,7 +493,7 @@ class CheckpointCallback(TrainerCallback):
         self.session.save(args, state)
         self._last_save = time.monotonic()
         if self.keep is not None and self.session.dist.main:
-            checkpoints.prune(Path(args.output_dir), self.keep)
+            checkpoints.prune(Path(str(args.output_dir)), self.keep)
 
 
 def _finite_weights(model: Any) -> bool:

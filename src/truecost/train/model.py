@@ -112,8 +112,17 @@ def _plain_copy(gguf: Path, target: Path) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     folder, name = str(gguf.parent), gguf.name
-    loaded = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
-    plain = AutoModelForCausalLM.from_config(loaded.config)
+    quiet = os.environ.get("TQDM_DISABLE")
+    os.environ["TQDM_DISABLE"] = "1"  # the GGUF reader draws its own progress bar on stderr, ours is for progress
+    try:
+        loaded = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
+    finally:
+        if quiet is None:
+            os.environ.pop("TQDM_DISABLE", None)
+    settings = loaded.config
+    if hasattr(settings, "quantization_config"):  # the copy holds plain fp32 weights: nothing is quantised
+        del settings.quantization_config
+    plain = AutoModelForCausalLM.from_config(settings)
     plain.load_state_dict(loaded.state_dict())
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)

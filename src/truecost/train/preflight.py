@@ -11,17 +11,17 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from truecost.errors import UserError
 from truecost.train.metering import host_memory_gib
 
 if TYPE_CHECKING:
     from truecost.config import Config
-    from truecost.estimate.memory import MemoryBreakdown
+    from truecost.estimate.memory import MemoryBreakdown, Method
     from truecost.train.config import TrainConfig
 
-RECOMPUTE = {False: "none", True: "full"}  # HF gradient checkpointing recomputes whole layers
+RECOMPUTE: dict[bool, Literal["none", "full"]] = {False: "none", True: "full"}  # HF checkpointing: whole layers
 ZERO_OF_STRATEGY = {"ddp": 0, "fsdp": 3, "deepspeed": 3}  # FSDP full_shard shards like ZeRO-3
 
 
@@ -34,7 +34,7 @@ class RunShape:
     seq_len: int
     micro_batch: int
     grad_accum: int = 1
-    method: str = "full"  # full, lora or qlora
+    method: Method = "full"
     lora_rank: int = 8
     precision: str = "fp32"  # resolved: bf16, fp16 or fp32
     recompute: bool = False
@@ -165,7 +165,7 @@ def memory_per_process(shape: RunShape, target: Target) -> MemoryBreakdown:
     from truecost.estimate import architecture_from_hf_config
     from truecost.estimate.memory import CUDA_CONTEXT_GIB, training_memory
 
-    return training_memory(architecture_from_hf_config(shape.architecture), method=shape.method,  # type: ignore[arg-type]
+    return training_memory(architecture_from_hf_config(shape.architecture), method=shape.method,
                            precision=shape.precision, micro_batch=shape.micro_batch, seq_len=shape.seq_len,
                            dp=shape.world_size, zero=shape.zero, tp=1, pp=1, recompute=RECOMPUTE[shape.recompute],
                            lora_rank=shape.lora_rank, context_gib=0.0 if target.gpu == "cpu" else CUDA_CONTEXT_GIB)
@@ -177,9 +177,9 @@ def estimate_shape(shape: RunShape, target: Target) -> Preflight:
 
     spec = TrainingSpec(
         architecture=architecture_from_hf_config(shape.architecture), tokens=shape.tokens, gpu=target.gpu,
-        gpus=target.devices, precision=shape.precision, method=shape.method, lora_rank=shape.lora_rank,  # type: ignore[arg-type]
+        gpus=target.devices, precision=shape.precision, method=shape.method, lora_rank=shape.lora_rank,
         seq_len=shape.seq_len, micro_batch=shape.micro_batch, zero=shape.zero, recompute=RECOMPUTE[shape.recompute],
-        pricing=target.pricing, price_per_gpu_hour=target.price_per_gpu_hour,  # type: ignore[arg-type]
+        pricing=target.pricing, price_per_gpu_hour=target.price_per_gpu_hour,
         device_memory_gib=target.device_memory_gib)
     estimate = estimate_training(spec, with_levers=False)
     memory = memory_per_process(shape, target)

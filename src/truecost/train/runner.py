@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import signal
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -188,9 +189,12 @@ def train(config: TrainConfig, *, resume: bool = False, ledger: Ledger | None = 
     session.start_clock(setup.device)
     meter.open(output_dir=str(config.run_dir))  # before reading data: the ledger run meters all of it
     try:
-        trainer = _build(config, setup, session, meter, on_eval, list(callbacks or []))
-        _run(trainer, setup)
-        return _finish(config, setup, session, meter, trainer)
+        with warnings.catch_warnings():
+            # transformers 5 renamed gradient checkpointing; peft and the Trainer still call the old names
+            warnings.filterwarnings("ignore", message=".*will be removed in v6", category=FutureWarning)
+            trainer = _build(config, setup, session, meter, on_eval, list(callbacks or []))
+            _run(trainer, setup)
+            return _finish(config, setup, session, meter, trainer)
     except KeyboardInterrupt:
         meter.close(results={"stopped_by": "interrupted"}, status="stopped")
         raise
