@@ -37,6 +37,7 @@ from truecost.train.config import TrainConfig
 from truecost.train.early_stopping import EarlyStopping
 from truecost.train.preflight import Preflight, RunShape, preflight, shape_of_config
 from truecost.train.result import TrainResult
+from truecost.train.spend import Spend
 
 if TYPE_CHECKING:
     from transformers import Trainer, TrainerControl, TrainerState, TrainingArguments
@@ -61,6 +62,7 @@ class Setup:
     shape: RunShape
     check: Preflight
     resume_from: Path | None
+    gpu_energy: metering.GpuEnergy | None = None  # NVML's energy counter on NVIDIA GPUs
 
 
 def _setup(config: TrainConfig, resume: bool, project: Config | None, log: Callable[[str], None] | None) -> Setup:
@@ -88,7 +90,8 @@ def _setup(config: TrainConfig, resume: bool, project: Config | None, log: Calla
     if check.recompute and config.gradient_checkpointing == "auto":
         say("pre-flight: gradient checkpointing turned on so the run fits in memory")
     return Setup(project=project, say=say, dist=dist, device=device, precision=pick_precision(config.precision, device),
-                 shape=shape, check=check, resume_from=resume_from)
+                 shape=shape, check=check, resume_from=resume_from,
+                 gpu_energy=metering.GpuEnergy().start() if device == "cuda" else None)
 
 
 class RunnerFlow(TrainerCallback):
@@ -241,7 +244,8 @@ def _finish(config: TrainConfig, setup: Setup, session: Session, meter: Metering
     figures = {**outcome(session, state), **_measures(config, setup, session, trainer.model)}
     found = [p for p in checkpoints.checkpoints(config.run_dir) if (p / checkpoints.COMPLETE_MARKER).is_file()]
     figures["checkpoint"] = str(found[-1]) if found else None
-    meter.close(results=figures)
+    session_kwh, total_kwh, figures["energy_source"] = _energy(setup, session)
+    meter.close(results=figures, energy_kwh=session_kwh)
     history = [(int(s), float(v)) for s, v in figures["eval_history"]]
     nan = float("nan")
     return TrainResult(
@@ -249,7 +253,7 @@ def _finish(config: TrainConfig, setup: Setup, session: Session, meter: Metering
         start_step=session.start_step, tokens=spend.tokens, eval_loss_start=history[0][1] if history else nan,
         eval_loss_end=history[-1][1] if history else nan, best_eval_loss=figures["best_eval_loss"] or nan,
         tokens_per_second=figures["tokens_per_second"], wall_seconds=spend.wall_seconds,
-        cpu_seconds=spend.cpu_seconds, gpu_hours=spend.gpu_hours, energy_kwh=_energy(session),
+        cpu_seconds=spend.cpu_seconds, gpu_hours=spend.gpu_hours, energy_kwh=total_kwh,
         cost_usd=spend.cost_usd, mfu=figures["mfu"], device=setup.device, precision=setup.precision.name,
         gradient_checkpointing=setup.check.recompute, world_size=setup.dist.world_size,
         params_total=figures["params_total"], params_trainable=figures["params_trainable"],
@@ -271,8 +275,7 @@ def _measures(config: TrainConfig, setup: Setup, session: Session, model: Any) -
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     return {"tokens_per_second": tokens_per_second, "params_total": total, "params_trainable": trainable,
             "mfu": _mfu(setup, model, total, trainable, config.seq_len, tokens_per_second), "ranks": ranks,
-            "peak_memory_gib": max(r["peak_memory_gib"] for r in ranks),
-            "energy_source": "estimate: CPU-seconds x watts per core (+ GPU-hours x rated watts) x PUE"}
+            "peak_memory_gib": max(r["peak_memory_gib"] for r in ranks)}
 
 
 def _peak_memory_gib(device: str, session: Session) -> float:
@@ -284,11 +287,22 @@ def _peak_memory_gib(device: str, session: Session) -> float:
     return max(session.rss_peak, metering.rss_gib()) - session.rss0
 
 
-def _energy(session: Session) -> float:
+def _energy(setup: Setup, session: Session) -> tuple[float, float, str]:
+    """(this session's kWh, the run's kWh, how they were found): NVML for this session's GPUs when it can be
+    read, the documented estimate for CPUs and for earlier sessions."""
     from truecost.estimate.pricing import compute_energy_kwh
 
-    spend = session.spend
-    return compute_energy_kwh(spend.cpu_seconds, spend.gpu_hours, session.project.compute_prices())
+    prices = session.project.compute_prices()
+    total, prior = session.spend, session.clock.prior if session.clock else Spend()
+    this = total.minus(prior)
+    gpu_kwh = setup.gpu_energy.kwh() if setup.gpu_energy is not None else None
+    if gpu_kwh is None:
+        return (compute_energy_kwh(this.cpu_seconds, this.gpu_hours, prices),
+                compute_energy_kwh(total.cpu_seconds, total.gpu_hours, prices),
+                "estimate: CPU-seconds x watts per core (+ GPU-hours x rated watts) x PUE")
+    measured = compute_energy_kwh(this.cpu_seconds, 0.0, prices) + gpu_kwh * prices.pue
+    return measured, measured + compute_energy_kwh(prior.cpu_seconds, prior.gpu_hours, prices), \
+        "nvml for the GPUs + CPU estimate"
 
 
 def _mfu(setup: Setup, model: Any, params_total: int, params_trainable: int, seq_len: int,

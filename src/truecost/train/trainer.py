@@ -11,7 +11,7 @@ import copy
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from truecost.errors import UserError
+from truecost.errors import MissingExtra, UserError
 from truecost.train.config import TrainConfig
 
 if TYPE_CHECKING:
@@ -101,7 +101,10 @@ def arguments(config: TrainConfig, *, device: str, precision: str, recompute: bo
         "include_num_input_tokens_seen": "all" if config.task == "lm" else "non_padding",
         **_sharding(config, device, world_size)}
     if config.task == "dpo":
-        from trl import DPOConfig
+        try:
+            from trl import DPOConfig
+        except ImportError as exc:
+            raise MissingExtra("trl", "train", "task: dpo") from exc
 
         return DPOConfig(beta=config.dpo.beta, max_length=config.seq_len, **kwargs)
     return TrainingArguments(**kwargs)
