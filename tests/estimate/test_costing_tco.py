@@ -90,13 +90,14 @@ def test_tco_compares_well_and_poorly_prepared_projects() -> None:
 
 def test_tco_overrides_from_arguments_and_project_file() -> None:
     base = tco(Config())
-    more = tco(Config(), {"poor.retrains_per_year": base["assumptions"][0]["poor"] * 2})
+    retrains = next(a for a in base["assumptions"] if a["name"] == "retrains_per_year")
+    more = tco(Config(), {"poor.retrains_per_year": retrains["poor"] * 2})
     assert more["poor"]["retraining_usd"] == pytest.approx(2 * base["poor"]["retraining_usd"], rel=1e-6)
     assert more["well"] == base["well"]
     cfg = Config.model_validate({"estimate": {"tco": {"reviewer_usd_per_hour": 0, "well": {"bad_output_rate": 0}}}})
     free = tco(cfg)
     assert free["well"]["human_review_usd"] == 0 and free["poor"]["human_review_usd"] == 0
-    with pytest.raises(UserError, match="unknown TCO assumption"):
+    with pytest.raises(UserError, match="unknown TCO input"):
         tco(Config(), {"nope": 1})
     with pytest.raises(UserError, match="non-negative"):
         tco(Config(), {"well.minutes_per_fix": -1})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -11,8 +12,20 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from typer.core import TyperOption
 
-from truecost.errors import UserError
+
+def _flags_show_no_type() -> None:
+    """typer prints `<bool>` beside every on/off flag in --help; a flag takes no value, so it shows none."""
+    shown = TyperOption.display_type_rich
+
+    def display_type_rich(self: TyperOption, ctx: Any) -> str | None:
+        return None if self.is_flag and self.metavar is None else shown(self, ctx)
+
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+_flags_show_no_type()
 
 # Rich output for people goes to stdout; progress and messages go to stderr so `--json` stdout stays clean.
 console = Console()
@@ -63,16 +76,18 @@ def _default(value: Any) -> Any:
 
 
 def print_json(data: Any) -> None:
-    """Write `data` as one JSON document on stdout."""
-    sys.stdout.write(json.dumps(data, default=_default, indent=2, sort_keys=False) + "\n")
+    """Write `data` as one JSON document on stdout; non-finite numbers become null (JSON has no Infinity)."""
+    plain = json.loads(json.dumps(data, default=_default))  # objects to plain data first, NaN/inf kept as floats
+    sys.stdout.write(json.dumps(_finite(plain), indent=2, sort_keys=False, allow_nan=False) + "\n")
     sys.stdout.flush()
 
 
-def fail(message: str) -> UserError:
-    """A UserError to raise from a command: printed as one line, exit code 2."""
-    return UserError(message)
-
-
-def not_yet(feature: str, issue: int) -> None:
-    """Say plainly that a command's part has not landed yet, then exit 2."""
-    raise UserError(f"`truecost {feature}` is not available yet: it arrives with issue #{issue}")
+def _finite(value: Any) -> Any:
+    """`value` with every float that is NaN or infinite replaced by None, through dicts, lists and tuples."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value

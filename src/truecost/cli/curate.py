@@ -128,6 +128,7 @@ def register(app: typer.Typer) -> None:
             meter.tokens = report["totals"]["tokens_in"]
             meter.results.update({"docs_in": report["totals"]["docs_in"], "docs_out": report["totals"]["docs_out"],
                                   "tokens_removed": report["savings"]["tokens_removed"],
+                                  "tokens_removed_fraction": report["totals"]["tokens_removed_fraction"],
                                   "usd_saved_per_training_run": report["savings"]["usd_saved_per_training_run"],
                                   "bad_input": report["input"]["bad_input"], "output": str(output or "")})
         report["ledger_run_id"] = meter.id

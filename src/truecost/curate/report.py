@@ -5,9 +5,12 @@ Dollars come only from `truecost.estimate` (compute price of the CPU time; train
 
 from __future__ import annotations
 
-import html
 import json
 from typing import TYPE_CHECKING, Any
+
+from truecost.report import Report, Section, Table, basis
+from truecost.report import render_html as render_report
+from truecost.report.charts import bar_chart
 
 if TYPE_CHECKING:
     from truecost.curate.pipeline import CurateRun
@@ -109,45 +112,46 @@ def build_report(run: CurateRun, config: Any = None) -> dict[str, Any]:
     return report
 
 
-def _table(rows: list[list[Any]], header: list[str]) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+def _steps_section(report: dict[str, Any]) -> Section:
+    steps = report["steps"]
+    rows = [[st["step"], st["docs_in"], st["docs_out"], st["docs_removed"], st["docs_modified"], st["tokens_in"],
+             st["tokens_out"], st["cpu_seconds"],
+             ", ".join(f"{k}: {v}" for k, v in st["removed_by_rule"].items()) or st.get("skipped", "")]
+            for st in steps]
+    charts = [bar_chart([st["step"] for st in steps], [st["tokens_removed"] for st in steps],
+                        title="Tokens removed by step")] if steps else []
+    return Section("Steps", tables=[Table(["step", "docs in", "docs out", "removed", "modified", "tokens in",
+                                           "tokens out", "CPU s", "removed by rule"], rows,
+                                          basis=[basis("measured", "this run")] * len(rows))], charts=charts)
 
 
 def render_html(report: dict[str, Any]) -> str:
-    """A self-contained HTML page of the report (no scripts, no external assets)."""
+    """A self-contained HTML page of the report (no scripts, no external assets), through `truecost.report`."""
     t, c, s = report["totals"], report["cost"], report["savings"]
-    step_rows = [[st["step"], st["docs_in"], st["docs_out"], st["docs_removed"], st["docs_modified"],
-                  st["tokens_in"], st["tokens_out"], f"{st['cpu_seconds']:.3f}",
-                  ", ".join(f"{k}: {v}" for k, v in st["removed_by_rule"].items()) or st.get("skipped", "")]
-                 for st in report["steps"]]
-    examples = []
-    for st in report["steps"]:
-        for rule, items in st["examples"].items():
-            for item in items:
-                examples.append([st["step"], rule, item["id"], item.get("value", ""), item["snippet"][:160]])
+    summary = Section("What was removed and what it is worth", paragraphs=[
+        f"Target plan: {s['target']['source']}. Tokens: {t['token_estimate']}.",
+        f"Pipeline cost: {c['cpu_seconds']} CPU-seconds (${c['cpu_cost_usd']:.6f}), {c['wall_seconds']} s wall, "
+        f"{c['mb_per_cpu_second']} MB per CPU-second; engine {report['engine']}."],
+        tables=[Table(["figure", "value"], [
+            ["tokens removed", t["tokens_removed"]], ["share of tokens removed", t["tokens_removed_fraction"]],
+            ["documents in / out", f"{t['docs_in']:,} / {t['docs_out']:,}"],
+            ["saved per training run of the target ($)", s["usd_saved_per_training_run"]],
+            ["saved per year ($)", s["usd_saved_per_year"]]],
+            basis=[basis("measured", "this run"), basis("measured", "this run"), basis("measured", "this run"),
+                   basis("sourced", "truecost estimate of the target plan's training cost"),
+                   basis("assumed", f"{s['target']['retrains_per_year']:g} retrains a year ([target])")])])
+    examples = [[st["step"], rule, item["id"], item.get("value", ""), item["snippet"][:160]]
+                for st in report["steps"] for rule, items in st["examples"].items() for item in items]
     bad = [[k, v] for k, v in report["input"]["bad_input"].items()]
-    parts = [
-        "<!doctype html><html><head><meta charset='utf-8'><title>truecost curate report</title>",
-        "<style>body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px}table{border-collapse:collapse;"
-        "margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}"
-        "th{background:#f3f3f3}.big{font-size:1.4em}</style></head><body>",
-        f"<h1>truecost curate{' (dry run)' if report['dry_run'] else ''}</h1>",
-        f"<p class='big'>{t['tokens_removed']:,} of {t['tokens_in']:,} tokens removed "
-        f"({t['tokens_removed_fraction']:.1%}); worth <b>${s['usd_saved_per_training_run']:,.2f}</b> per training "
-        f"run of {html.escape(str(s['target']['model']))} (${s['usd_saved_per_year']:,.2f} per year).</p>",
-        f"<p>Target plan: {html.escape(s['target']['source'])}. Tokens: {html.escape(t['token_estimate'])}.</p>",
-        f"<p>Pipeline cost: {c['cpu_seconds']} CPU-seconds (${c['cpu_cost_usd']:.6f}), {c['wall_seconds']} s wall, "
-        f"{c['mb_per_cpu_second']} MB per CPU-second; engine {html.escape(report['engine'])}.</p>",
-        "<h2>Steps</h2>",
-        _table(step_rows, ["step", "docs in", "docs out", "removed", "modified", "tokens in", "tokens out",
-                           "CPU s", "removed by rule"]),
-        "<h2>Bad input</h2>", _table(bad, ["kind", "count"]) if bad else "<p>None.</p>",
-        "<h2>Examples</h2>", _table(examples, ["step", "rule", "id", "value", "snippet"]),
-    ]
+    sections = [summary, _steps_section(report),
+                Section("Bad input", tables=[Table(["kind", "count"], bad)] if bad else [],
+                        paragraphs=[] if bad else ["None."]),
+                Section("Examples", tables=[Table(["step", "rule", "id", "value", "snippet"], examples)])]
     if "estimate_full_run" in report:
-        parts += ["<h2>Full-run estimate from the sample</h2>",
-                  f"<pre>{html.escape(json.dumps(report['estimate_full_run'], indent=2))}</pre>"]
-    parts.append("</body></html>\n")
-    return "".join(parts)
+        sections.append(Section("Full-run estimate from the sample",
+                                preformatted=[json.dumps(report["estimate_full_run"], indent=2)]))
+    title = f"truecost curate{' (dry run)' if report['dry_run'] else ''}"
+    subtitle = (f"{t['tokens_removed']:,} of {t['tokens_in']:,} tokens removed ({t['tokens_removed_fraction']:.1%});"
+                f" worth ${s['usd_saved_per_training_run']:,.2f} per training run of {s['target']['model']} "
+                f"(${s['usd_saved_per_year']:,.2f} per year)")
+    return render_report(Report(title, subtitle, sections))

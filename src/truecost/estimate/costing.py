@@ -31,7 +31,7 @@ def target_spec(cfg: Config, **changes: Any) -> TrainingSpec:
         **model, "tokens": target.training_tokens, "gpu": hw.gpu, "gpus": hw.gpus, "precision": target.precision,
         "method": target.method, "seq_len": target.seq_len, "pricing": hw.pricing,
         "price_per_gpu_hour": hw.price_per_gpu_hour, "pue": hw.pue, "grid_kg_co2_per_kwh": hw.grid_kg_co2_per_kwh,
-        "gpu_overrides": cfg.gpus}
+        "gpu_overrides": cfg.gpus, "duplicate_share": estimate_settings(cfg).duplicate_share}
     fields.update(changes)
     return make_spec(**fields)
 

@@ -1,83 +1,297 @@
-"""Total cost of ownership over a horizon: training, retrains, serving, human review and monitoring,
-for a well-prepared and a poorly-prepared project side by side.
+"""Total cost of ownership over a horizon: training, retrains, serving, human review and monitoring, for a
+well-prepared and a poorly prepared project side by side, with the basis of every input.
 
-Every assumption is a named input with a value for each project and the reason for it; override any of them
-in truecost.toml (`[estimate.tco]` applies to both, `[estimate.tco.well]` / `[estimate.tco.poor]` to one) or
-with `overrides={"poor.retrains_per_year": 6}`.
+Each input has a value per project ("arm") and a *basis*:
+- measured: a number a ledger run recorded (the run ids are named; see `truecost.estimate.tco_ledger`);
+- sourced: a public figure with its citation and date (`data/published_figures.csv`, the GPU/price catalogue);
+- assumed: a named default, overridable in truecost.toml (`[estimate.tco]` for both projects,
+  `[estimate.tco.well]` / `[estimate.tco.poor]` for one) or with `overrides={"poor.retrains_per_year": 6}`.
+A measurement always wins over an assumption of the same input and project; an override of a measured value is
+ignored and reported; and where only one project's value is measured, the other's assumption may not reverse or
+invent the effect (`align_to_measurements`). The headline difference is split by basis
+(`truecost.estimate.tco_analysis`).
+
+The contract other parts (the demo, the report) rely on is `tco_from_ledger`; `tco` keeps its earlier keys.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Literal
 
 from truecost.config import Config, load_config
 from truecost.errors import UserError
 
+if TYPE_CHECKING:
+    from truecost.estimate.tco_analysis import SensitivityRow
+    from truecost.estimate.tco_ledger import Measurement
+    from truecost.ledger import Ledger
+
+Basis = Literal["measured", "sourced", "assumed"]
+Arm = Literal["well", "poor"]
+ARMS: tuple[Arm, Arm] = ("well", "poor")
+BASES: tuple[Basis, Basis, Basis] = ("measured", "sourced", "assumed")
+COMPONENTS = ("training_usd", "retraining_usd", "serving_usd", "human_review_usd", "monitoring_usd")
+
 
 @dataclass(frozen=True)
-class Assumption:
-    """One named TCO input: its value for each project, its unit and why."""
+class InputValue:
+    """One project's value of one TCO input and where it came from.
+
+    `source` says how: the measurement (measured), the citation and date (sourced) or the reason (assumed).
+    `low`/`high` is the range the sensitivity analysis moves an assumed or sourced value across (None: not moved).
+    """
+
+    value: float
+    basis: Basis
+    source: str
+    run_ids: tuple[str, ...] = ()
+    low: float | None = None
+    high: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return {"value": self.value, "basis": self.basis, "source": self.source, "run_ids": list(self.run_ids),
+                "low": self.low, "high": self.high}
+
+
+@dataclass(frozen=True)
+class TcoInput:
+    """One input of the TCO model: what it is, its unit, and its value in each project."""
 
     name: str
-    well: float
-    poor: float
     unit: str
-    reason: str
+    meaning: str
+    well: InputValue
+    poor: InputValue
+
+    def arm(self, arm: Arm) -> InputValue:
+        """The value of one project."""
+        return self.well if arm == "well" else self.poor
+
+    def with_arm(self, arm: Arm, value: InputValue) -> TcoInput:
+        """A copy with one project's value replaced."""
+        return replace(self, well=value) if arm == "well" else replace(self, poor=value)
+
+    @property
+    def effect_basis(self) -> Basis:
+        """The basis of the difference between the projects: the weaker of the two values' bases (an effect is
+        measured only when both sides are)."""
+        return max(self.well.basis, self.poor.basis, key=BASES.index)
+
+    @property
+    def differs(self) -> bool:
+        """Whether the two projects differ in this input (only such inputs can carry the headline difference)."""
+        return self.well.value != self.poor.value
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return {"name": self.name, "unit": self.unit, "meaning": self.meaning, "well": self.well.to_dict(),
+                "poor": self.poor.to_dict(), "effect_basis": self.effect_basis}
 
 
-def default_assumptions(config: Config) -> dict[str, Assumption]:
-    """The TCO inputs; values that truecost.toml `[target]` already states are taken from there."""
-    t = config.target
-    rows = [
-        Assumption("retrains_per_year", t.retrains_per_year, max(12.0, 3 * t.retrains_per_year), "runs/year",
-                   "well: retrain when monitoring measures drift ([target].retrains_per_year); poor: on a monthly "
-                   "calendar, whether needed or not"),
-        Assumption("duplicate_share", 0.0, 0.25, "share of tokens",
-                   "poor: web-scale data carries 10-30% near-duplicates (Lee et al. 2022; RefinedWeb) that are "
-                   "trained on and paid for; well: removed by `truecost curate`"),
-        Assumption("utilisation_factor", 1.0, 0.6, "x fitted MFU",
-                   "poor: default settings, small micro-batches, no profiling; 40% below the published-run median"),
-        Assumption("failed_run_share", 0.1, 0.5, "extra share of training spend",
-                   "runs killed by OOM, bugs or bad data; pre-flight memory checks and small pilots keep it low"),
-        Assumption("serving_overprovision", 1.0, 1.5, "x GPUs needed",
-                   "poor: fixed fleet sized by guesswork with no autoscaling; well: sized from the serving estimate"),
-        Assumption("bad_output_rate", 0.02, 0.06, "share of responses",
-                   "responses a user flags or a reviewer must fix; untested models ship ~3x more defects"),
-        Assumption("reviewed_share", 0.02, 0.02, "share of bad outputs",
-                   "share of bad outputs a person samples and fixes (teams review ~1-5%; the rest go unnoticed)"),
-        Assumption("minutes_per_fix", 5.0, 8.0, "minutes",
-                   "time to read, judge and correct one bad output; without tooling it takes longer"),
-        Assumption("reviewer_usd_per_hour", 40.0, 40.0, "USD/hour",
-                   "loaded cost of a skilled reviewer (US median ~$30/h wage plus overheads)"),
-        Assumption("monitoring_hours_per_month", 8.0, 4.0, "hours/month",
-                   "engineer time spent on dashboards, alerts and drift checks"),
-        Assumption("incident_hours_per_month", 4.0, 30.0, "hours/month",
-                   "firefighting regressions nobody measured; monitoring catches them early"),
-        Assumption("engineer_usd_per_hour", 100.0, 100.0, "USD/hour", "loaded cost of an ML engineer"),
-        Assumption("monitoring_tools_usd_per_month", 200.0, 0.0, "USD/month",
-                   "hosted metrics/logging; the poorly prepared project runs without"),
-    ]
-    return {a.name: a for a in rows}
+@dataclass(frozen=True)
+class Plan:
+    """What the inputs are multiplied by: the horizon and the traffic over it (truecost.toml `[target]`)."""
+
+    horizon_months: int
+    requests: float
 
 
-def _apply(assumptions: dict[str, Assumption], overrides: dict[str, Any]) -> dict[str, Assumption]:
-    out = dict(assumptions)
-    for key, value in overrides.items():
-        side, _, name = key.rpartition(".")
+def project_costs(values: Mapping[str, float], plan: Plan) -> dict[str, float]:
+    """Horizon-long dollars of one project, by component, from its input values (pure)."""
+    v, months = values, plan.horizon_months
+    one_run = v["training_run_usd"] / (1.0 - v["duplicate_share"]) / v["utilisation_factor"] \
+        / (1.0 - v["failed_run_share"])
+    review = plan.requests * v["bad_output_rate"] * v["reviewed_share"] * v["minutes_per_fix"] / 60.0 \
+        * v["reviewer_usd_per_hour"]
+    monitoring = months * ((v["monitoring_hours_per_month"] + v["incident_hours_per_month"])
+                           * v["engineer_usd_per_hour"] + v["monitoring_tools_usd_per_month"])
+    serving = v["serving_usd_per_month"] * v["serving_overprovision"] * (1.0 - v["routing_saving_share"]) * months
+    parts = {"training_usd": one_run, "retraining_usd": one_run * v["retrains_per_year"] * months / 12.0,
+             "serving_usd": serving, "human_review_usd": review, "monitoring_usd": monitoring}
+    parts["total_usd"] = sum(parts.values())
+    return parts
+
+
+def arm_values(inputs: Mapping[str, TcoInput], arm: Arm) -> dict[str, float]:
+    """The plain numbers of one project."""
+    return {name: item.arm(arm).value for name, item in inputs.items()}
+
+
+# -- defaults ---------------------------------------------------------------------------------------------------
+# name: (unit, meaning, well, poor, well range, poor range, reason). Ranges are the sensitivity analysis's.
+_ASSUMED: dict[str, tuple[str, str, float, float, tuple[float, float], tuple[float, float], str]] = {
+    "utilisation_factor": ("x fitted MFU", "achieved utilisation relative to the estimate's fitted MFU", 1.0, 0.6,
+                           (0.8, 1.2), (0.4, 0.9),
+                           "well: runs as the calibrated estimate predicts; poor: default settings, small "
+                           "micro-batches, no profiling, 40% below the published-run median"),
+    "failed_run_share": ("share of training spend", "training spend lost to failed, stopped or lost runs", 0.1, 1 / 3,
+                         (0.0, 0.2), (0.1, 0.5),
+                         "runs killed by OOM, bugs or bad data; pre-flight memory checks and small pilots keep it "
+                         "low (poor: a third of the spend, i.e. +50% on top of the useful runs)"),
+    "serving_overprovision": ("x GPUs needed", "serving fleet relative to the serving estimate", 1.0, 1.5,
+                              (1.0, 1.3), (1.1, 2.5),
+                              "poor: fixed fleet sized by guesswork with no autoscaling; well: sized from the "
+                              "serving estimate"),
+    "routing_saving_share": ("share of serving cost", "serving cost saved by routing at the strong model's quality",
+                             0.0, 0.0, (0.0, 0.3), (0.0, 0.0),
+                             "no saving is claimed until a route eval or the gateway's log measures one"),
+    "bad_output_rate": ("share of responses", "responses that are wrong, defective or leak", 0.02, 0.06,
+                        (0.005, 0.05), (0.02, 0.15),
+                        "responses a user flags or a reviewer must fix; untested models ship more defects"),
+    "reviewed_share": ("share of bad outputs", "bad outputs a person samples and fixes", 0.02, 0.02,
+                       (0.01, 0.05), (0.01, 0.05), "teams review ~1-5% of bad outputs; the rest go unnoticed"),
+    "minutes_per_fix": ("minutes", "time to read, judge and correct one bad output", 5.0, 8.0, (2.0, 10.0),
+                        (4.0, 15.0), "without tooling a fix takes longer"),
+    "reviewer_usd_per_hour": ("USD/hour", "loaded cost of a skilled reviewer", 40.0, 40.0, (25.0, 60.0),
+                              (25.0, 60.0), "US median ~$30/h wage plus overheads"),
+    "monitoring_hours_per_month": ("hours/month", "engineer time on dashboards, alerts and drift checks", 8.0, 4.0,
+                                   (4.0, 16.0), (0.0, 8.0), "the well-prepared project spends time watching"),
+    "incident_hours_per_month": ("hours/month", "firefighting regressions nobody measured", 4.0, 30.0, (1.0, 10.0),
+                                 (10.0, 60.0), "monitoring catches regressions early"),
+    "engineer_usd_per_hour": ("USD/hour", "loaded cost of an ML engineer", 100.0, 100.0, (60.0, 150.0),
+                              (60.0, 150.0), "loaded cost of an ML engineer"),
+    "monitoring_tools_usd_per_month": ("USD/month", "hosted metrics and logging", 200.0, 0.0, (0.0, 500.0),
+                                       (0.0, 0.0), "the poorly prepared project runs without"),
+}
+
+
+def _assumed(name: str, arm: Arm) -> InputValue:
+    unit, _, well, poor, well_range, poor_range, reason = _ASSUMED[name]
+    low, high = well_range if arm == "well" else poor_range
+    return InputValue(well if arm == "well" else poor, "assumed", reason, low=low, high=high)
+
+
+def _estimate_inputs(cfg: Config) -> tuple[dict[str, TcoInput], dict[str, Any]]:
+    """The inputs the estimate module supplies (sourced: the calibrated model on the dated catalogue)."""
+    from truecost.estimate.costing import target_spec
+    from truecost.estimate.training import estimate_training
+
+    base = estimate_training(target_spec(cfg), with_levers=False)
+    serving = _serving(cfg)
+    cost = base.cost_usd
+    run = InputValue(cost["p50"], "sourced", f"truecost estimate of one run of {base.model} on {base.gpu} (p50; "
+                     "calibrated on published runs, dated GPU prices); range p10-p90", low=cost["p10"],
+                     high=cost["p90"])
+    serve = InputValue(serving["usd_per_month"], "sourced", f"truecost serving estimate: {serving['gpus']} GPU(s) "
+                       "for [target] traffic at the catalogue's dated price; no range stated")
+    inputs = {"training_run_usd": TcoInput("training_run_usd", "USD", "one training run of the target plan", run, run),
+              "serving_usd_per_month": TcoInput("serving_usd_per_month", "USD/month", "serving the target traffic",
+                                                serve, serve)}
+    return inputs, {"model": base.model, "gpu": base.gpu, "training_run_p50_usd": cost["p50"], "serving": serving}
+
+
+def _plan_inputs(cfg: Config) -> dict[str, TcoInput]:
+    """Inputs whose defaults come from truecost.toml `[target]` or a published figure."""
+    from truecost.estimate.published import published_figure
+
+    t = cfg.target
+    retrain_well = InputValue(t.retrains_per_year, "assumed", "[target].retrains_per_year: retrain when monitoring "
+                              "measures drift", low=max(0.0, t.retrains_per_year / 2), high=t.retrains_per_year * 2)
+    retrain_poor = InputValue(max(12.0, 3 * t.retrains_per_year), "assumed", "on a monthly calendar, whether "
+                              "needed or not", low=max(4.0, t.retrains_per_year), high=24.0)
+    dup = published_figure("web_corpus_duplicate_document_share")
+    dup_poor = InputValue(dup.value, "sourced", f"uncurated web-scale text; {dup.citation()}", low=0.05,
+                          high=dup.value)
+    dup_well = InputValue(0.0, "assumed", "duplicates and junk removed by `truecost curate` before training",
+                          low=0.0, high=0.05)
+    return {"retrains_per_year": TcoInput("retrains_per_year", "runs/year", "retraining runs a year",
+                                          retrain_well, retrain_poor),
+            "duplicate_share": TcoInput("duplicate_share", "share of training tokens",
+                                        "training tokens that curation removes (duplicates and junk)",
+                                        dup_well, dup_poor)}
+
+
+def default_inputs(config: Config) -> tuple[dict[str, TcoInput], dict[str, Any]]:
+    """Every TCO input with its default (sourced or assumed) value per project, and the estimate's context."""
+    inputs, context = _estimate_inputs(config)
+    inputs.update(_plan_inputs(config))
+    for name, (unit, meaning, *_rest) in _ASSUMED.items():
+        inputs[name] = TcoInput(name, unit, meaning, _assumed(name, "well"), _assumed(name, "poor"))
+    return inputs, context
+
+
+# -- overrides and measurements -----------------------------------------------------------------------------------
+def apply_overrides(inputs: Mapping[str, TcoInput], overrides: Mapping[str, Any], origin: str
+                    ) -> tuple[dict[str, TcoInput], list[str]]:
+    """Set user values (basis assumed); an override of a measured value is ignored and reported."""
+    out, ignored = dict(inputs), []
+    for key, raw in overrides.items():
+        side, _, name = str(key).rpartition(".")
         if name not in out or side not in ("", "well", "poor"):
-            raise UserError(f"unknown TCO assumption {key!r}; choose from {', '.join(sorted(out))} "
+            raise UserError(f"unknown TCO input {key!r}; choose from {', '.join(sorted(out))} "
                             "(prefix with well. or poor. for one project)")
-        try:
-            number = float(value)
-        except (TypeError, ValueError) as exc:
-            raise UserError(f"TCO assumption {key!r} must be a number, got {value!r}") from exc
-        if number < 0:
-            raise UserError(f"TCO assumption {key!r} must be non-negative, got {number}")
-        a = out[name]
-        out[name] = Assumption(a.name, number if side in ("", "well") else a.well,
-                               number if side in ("", "poor") else a.poor, a.unit, a.reason)
+        number = _number(key, raw)
+        for arm in ARMS:
+            if side not in ("", arm):
+                continue
+            current = out[name].arm(arm)
+            if current.basis == "measured":
+                ignored.append(f"{arm}.{name}={number:g} from {origin}: measured {current.value:g} "
+                               f"(runs {', '.join(current.run_ids)}) is kept")
+                continue
+            low = min(number, current.low) if current.low is not None else None
+            high = max(number, current.high) if current.high is not None else None
+            out[name] = out[name].with_arm(arm, InputValue(number, "assumed", f"set in {origin}", low=low,
+                                                           high=high))
+    return out, ignored
+
+
+def _number(key: str, raw: Any) -> float:
+    try:
+        number = float(raw)
+    except (TypeError, ValueError) as exc:
+        raise UserError(f"TCO input {key!r} must be a number, got {raw!r}") from exc
+    if number < 0:
+        raise UserError(f"TCO input {key!r} must be non-negative, got {number}")
+    return number
+
+
+def apply_measurements(inputs: Mapping[str, TcoInput], measurements: Sequence[Measurement]) -> dict[str, TcoInput]:
+    """Replace each measured (input, project) value; a measurement of an unknown input is a programming error."""
+    out = dict(inputs)
+    for m in measurements:
+        value = InputValue(m.value, "measured", m.how, run_ids=tuple(m.run_ids))
+        out[m.input] = out[m.input].with_arm(m.arm, value)
     return out
+
+
+def _direction(item: TcoInput) -> int:
+    """The sign of poor minus well: the direction the defaults assume preparation moves this input."""
+    gap = item.poor.value - item.well.value
+    return (gap > 0) - (gap < 0)
+
+
+def align_to_measurements(inputs: Mapping[str, TcoInput], defaults: Mapping[str, TcoInput]
+                          ) -> tuple[dict[str, TcoInput], list[str]]:
+    """Where one project's value is measured and the other's is not, the unmeasured value may not reverse (or
+    invent) the effect the defaults assume: it is set to the measured value instead, a null effect, and said so.
+
+    E.g. a review measures the well-prepared model's bad-output rate at 0.5: assuming the poorly prepared one ships
+    only 0.06 would credit poor preparation with a saving nothing measured.
+    """
+    out, notes = dict(inputs), []
+    for name, item in inputs.items():
+        measured = [arm for arm in ARMS if item.arm(arm).basis == "measured"]
+        if len(measured) != 1:
+            continue
+        known: Arm = measured[0]
+        other: Arm = "poor" if known == "well" else "well"
+        assumed_direction, now = _direction(defaults[name]), _direction(item)
+        if now == assumed_direction and now != 0:
+            continue
+        m, a = item.arm(known), item.arm(other)
+        if a.value == m.value:
+            continue
+        out[name] = item.with_arm(other, InputValue(m.value, "assumed", f"set to the measured {known} value "
+                                                    f"{m.value:.4g}: the {a.basis} {a.value:.4g} would "
+                                                    f"{'reverse' if assumed_direction else 'invent'} the effect",
+                                                    low=m.value, high=m.value))
+        notes.append(f"{other}.{name}: {a.basis} {a.value:.4g} replaced by the measured {known} value {m.value:.4g}, "
+                     f"since it would {'reverse' if assumed_direction else 'invent'} the effect the defaults assume")
+    return out, notes
 
 
 def _config_overrides(config: Config) -> dict[str, Any]:
@@ -93,43 +307,140 @@ def _config_overrides(config: Config) -> dict[str, Any]:
     return flat
 
 
+def _check_domain(inputs: Mapping[str, TcoInput]) -> None:
+    """Shares below 1 and a positive utilisation, whichever basis set them (the formula divides by them)."""
+    for arm in ARMS:
+        for name in ("duplicate_share", "failed_run_share"):
+            if inputs[name].arm(arm).value >= 1.0:
+                raise UserError(f"{arm}.{name} must be below 1, got {inputs[name].arm(arm).value:g}")
+        if inputs["utilisation_factor"].arm(arm).value <= 0:
+            raise UserError(f"{arm}.utilisation_factor must be above 0")
+
+
+# -- the result -----------------------------------------------------------------------------------------------------
+@dataclass
+class TcoResult:
+    """Both projects' costs, every input with its basis, the difference split by basis, and its sensitivity."""
+
+    horizon_months: int
+    model: str
+    gpu: str
+    target: dict[str, Any]
+    inputs: dict[str, TcoInput]
+    well: dict[str, float]
+    poor: dict[str, float]
+    difference_usd: float
+    by_basis: dict[str, float]
+    by_input: dict[str, float]
+    sensitivity: list[SensitivityRow]
+    sensitivity_range_usd: tuple[float, float]
+    context: dict[str, Any] = field(default_factory=dict)
+    ignored_overrides: list[str] = field(default_factory=list)
+    aligned: list[str] = field(default_factory=list)  # unmeasured values set to the other project's measurement
+    ledger: dict[str, Any] | None = None
+
+    def measured_lines(self) -> list[dict[str, Any]]:
+        """One row per (input, project) value with its basis, value, unit, run ids and source: the listing the
+        CLI and the report print."""
+        rows = []
+        for item in self.inputs.values():
+            for arm in ARMS:
+                v = item.arm(arm)
+                rows.append({"input": item.name, "arm": arm, "value": v.value, "unit": item.unit,
+                             "basis": v.basis, "run_ids": list(v.run_ids), "source": v.source})
+        return sorted(rows, key=lambda r: (BASES.index(r["basis"]), r["input"], r["arm"]))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The `estimate tco --json` document: the earlier keys plus inputs, headline, sensitivity."""
+        low, high = self.sensitivity_range_usd
+        return {
+            "horizon_months": self.horizon_months, "model": self.model, "gpu": self.gpu, "target": self.target,
+            "well": self.well, "poor": self.poor, "difference_usd": self.difference_usd,
+            "poor_over_well": self.poor["total_usd"] / self.well["total_usd"] if self.well["total_usd"] else None,
+            "training_run_p50_usd": self.context.get("training_run_p50_usd"),
+            "serving": self.context.get("serving"),
+            "headline": {"difference_usd": self.difference_usd, "by_basis": dict(self.by_basis),
+                         "by_input": dict(self.by_input),
+                         "attribution": "Shapley values of the inputs that differ between the projects; each "
+                                        "input's share counts under the weaker basis of its two values"},
+            "inputs": [item.to_dict() for item in self.inputs.values()],
+            "lines": self.measured_lines(),
+            "sensitivity": {"rows": [row.to_dict() for row in self.sensitivity],
+                            "range_usd": {"low": low, "high": high},
+                            "method": "each assumed or sourced value moved alone across its stated range; range_usd "
+                                      "moves them all at once to the ends that lower or raise the difference"},
+            "assumptions": [_assumption_row(item) for item in self.inputs.values()],
+            "ignored_overrides": list(self.ignored_overrides),
+            "aligned_to_measurements": list(self.aligned),
+            "ledger": self.ledger,
+        }
+
+
+def _assumption_row(item: TcoInput) -> dict[str, Any]:
+    """The earlier `assumptions` row (name, well, poor, unit, reason) with each side's basis added."""
+    return {"name": item.name, "well": item.well.value, "poor": item.poor.value, "unit": item.unit,
+            "reason": f"well: {item.well.source}; poor: {item.poor.source}" if item.well.source != item.poor.source
+            else item.well.source, "well_basis": item.well.basis, "poor_basis": item.poor.basis}
+
+
+def build_tco(config: Config, overrides: Mapping[str, Any] | None = None,
+              measurements: Sequence[Measurement] = (), ledger_info: dict[str, Any] | None = None) -> TcoResult:
+    """The TCO from defaults, then truecost.toml and `overrides`, then measurements (which win)."""
+    from truecost.estimate.tco_analysis import attribute, sensitivity
+    from truecost.units import DAYS_PER_MONTH
+
+    defaults, context = default_inputs(config)
+    inputs = apply_measurements(defaults, measurements)
+    inputs, ignored = apply_overrides(inputs, _config_overrides(config), "truecost.toml [estimate.tco]")
+    inputs, more = apply_overrides(inputs, overrides or {}, "the overrides given")
+    inputs, aligned = align_to_measurements(inputs, defaults)
+    _check_domain(inputs)
+    t = config.target
+    plan = Plan(horizon_months=t.horizon_months, requests=t.requests_per_day * DAYS_PER_MONTH * t.horizon_months)
+    well, poor = project_costs(arm_values(inputs, "well"), plan), project_costs(arm_values(inputs, "poor"), plan)
+    difference = poor["total_usd"] - well["total_usd"]
+    by_input, by_basis = attribute(inputs, plan)
+    rows, span = sensitivity(inputs, plan)
+    return TcoResult(
+        horizon_months=t.horizon_months, model=context["model"], gpu=context["gpu"],
+        target={"training_tokens": t.training_tokens, "method": t.method, "requests_per_day": t.requests_per_day,
+                "prompt_tokens": t.prompt_tokens, "output_tokens": t.output_tokens},
+        inputs=inputs, well={k: round(x, 2) for k, x in well.items()}, poor={k: round(x, 2) for k, x in poor.items()},
+        difference_usd=round(difference, 2), by_basis=by_basis, by_input=by_input, sensitivity=rows,
+        sensitivity_range_usd=span, context=context, ignored_overrides=ignored + more, aligned=aligned,
+        ledger=ledger_info)
+
+
 def tco(config: Config | None = None, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Horizon-long dollars for both projects, by component, with every assumption listed."""
-    from truecost.estimate.costing import target_spec
-    from truecost.estimate.training import estimate_training
+    """Horizon-long dollars for both projects from defaults and overrides only (no ledger); `TcoResult.to_dict()`."""
+    return build_tco(config or load_config(), overrides).to_dict()
+
+
+def tco_from_ledger(ledger: Ledger, *, run_tree: str | None = None, arms: Mapping[str, Arm] | None = None,
+                    config: Config | None = None, overrides: Mapping[str, Any] | None = None) -> TcoResult:
+    """The user's TCO with every input the ledger measured taken from it.
+
+    Contract (the demo and `truecost estimate tco --from-ledger` call this):
+    - `ledger`: an open `truecost.ledger.Ledger`. `run_tree`: a run id (or unique prefix): only that run and its
+      descendants are read (the demo passes its own `demo` run id); None reads every run and request.
+    - `arms`: run id (or prefix) -> "well" | "poor"; a run's descendants inherit its project, and a run named
+      here is read even when it lies outside `run_tree`. Without it a run's project is `params["tco_arm"]` or
+      `results["tco_arm"]` on it or an ancestor; an untagged run is the user's own, well-prepared project, except
+      curate and route runs, whose measurements define both sides (see `truecost.estimate.tco_ledger`).
+    - `config`: truecost.toml (`[target]` is the plan the measurements are carried to); None reads ./truecost.toml.
+    - `overrides`: {"poor.bad_output_rate": 0.1, ...} for inputs nothing measured; measured values are kept and
+      the ignored override is listed in `ignored_overrides`.
+    Returns a `TcoResult`: `.difference_usd` (poor minus well over the horizon), `.by_basis` {"measured",
+    "sourced", "assumed"} summing to the difference, `.by_input` (Shapley value per input), `.inputs[name].well /
+    .poor` (`InputValue` with `basis`, `source` and `run_ids`), `.sensitivity` (rows with the difference at each
+    end of an assumption's range) and `.sensitivity_range_usd`; `.to_dict()` is the `--json` document, whose
+    `headline` is `{"difference_usd", "by_basis", "by_input"}`. Raises UserError for an unknown run id or input.
+    """
+    from truecost.estimate.tco_ledger import read_measurements
 
     cfg = config or load_config()
-    assumptions = _apply(_apply(default_assumptions(cfg), _config_overrides(cfg)), overrides or {})
-    months = cfg.target.horizon_months
-    base = estimate_training(target_spec(cfg), with_levers=False)
-    serving = _serving(cfg)
-    requests = cfg.target.requests_per_day * 365.0 / 12.0 * months
-    projects: dict[str, dict[str, float]] = {}
-    for side in ("well", "poor"):
-        v = {name: getattr(a, side) for name, a in assumptions.items()}
-        one_run = base.cost_usd["p50"] / (1.0 - v["duplicate_share"]) / v["utilisation_factor"]
-        one_run *= 1.0 + v["failed_run_share"]
-        retrains = v["retrains_per_year"] * months / 12.0
-        review = requests * v["bad_output_rate"] * v["reviewed_share"] * v["minutes_per_fix"] / 60.0 \
-            * v["reviewer_usd_per_hour"]
-        monitoring = months * ((v["monitoring_hours_per_month"] + v["incident_hours_per_month"])
-                               * v["engineer_usd_per_hour"] + v["monitoring_tools_usd_per_month"])
-        parts = {"training_usd": one_run, "retraining_usd": one_run * retrains,
-                 "serving_usd": serving["usd_per_month"] * v["serving_overprovision"] * months,
-                 "human_review_usd": review, "monitoring_usd": monitoring}
-        parts["total_usd"] = sum(parts.values())
-        projects[side] = {k: round(x, 2) for k, x in parts.items()}
-    return {
-        "horizon_months": months, "model": base.model, "gpu": base.gpu,
-        "target": {"training_tokens": cfg.target.training_tokens, "method": cfg.target.method,
-                   "requests_per_day": cfg.target.requests_per_day, "prompt_tokens": cfg.target.prompt_tokens,
-                   "output_tokens": cfg.target.output_tokens},
-        "well": projects["well"], "poor": projects["poor"],
-        "difference_usd": round(projects["poor"]["total_usd"] - projects["well"]["total_usd"], 2),
-        "poor_over_well": projects["poor"]["total_usd"] / projects["well"]["total_usd"],
-        "training_run_p50_usd": base.cost_usd["p50"], "serving": serving,
-        "assumptions": [a.__dict__ for a in assumptions.values()],
-    }
+    measurements, info = read_measurements(ledger, run_tree=run_tree, arms=arms, config=cfg)
+    return build_tco(cfg, overrides, measurements, ledger_info=info)
 
 
 def _serving(cfg: Config) -> dict[str, Any]:

@@ -1,11 +1,15 @@
 """A report as plain data (sections of text, tables and charts) and its rendering to one self-contained HTML file.
 
-Every table row can carry a `basis`: whether the figure was measured in this run or extrapolated, and from what.
+Every part's report (curate, monitor, review, the TCO, the ledger, the demo) is a `Report` rendered here, so they
+share one look, one template and one browser test. Every table row can carry a `basis`: `measured: ...` (a ledger
+run recorded it), `sourced: ...` (a published figure with its citation) or `assumed: ...` (a named default the user
+can override); the page tags each row with it.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,10 +17,19 @@ from typing import Any
 
 from truecost import __version__
 
+BASES = ("measured", "sourced", "assumed")
+
+
+def basis(kind: str, detail: str = "") -> str:
+    """A row's basis string, e.g. `basis("measured", "run 1a2b3c4d")`; `kind` is measured, sourced or assumed."""
+    if kind not in BASES:
+        raise ValueError(f"basis must be one of {', '.join(BASES)}, got {kind!r}")
+    return f"{kind}: {detail}" if detail else kind
+
 
 @dataclass
 class Table:
-    """A table; `basis` (optional, one per row) says how each row's figures were obtained."""
+    """A table; `basis` (optional, one per row) says how each row's figures were obtained (see `basis()`)."""
 
     columns: list[str]
     rows: list[list[Any]]
@@ -26,12 +39,14 @@ class Table:
 
 @dataclass
 class Section:
-    """A heading with paragraphs, tables and SVG charts, in that order."""
+    """A heading with paragraphs, tables and SVG charts, then preformatted blocks and small notes, in that order."""
 
     title: str
     paragraphs: list[str] = field(default_factory=list)
     tables: list[Table] = field(default_factory=list)
     charts: list[str] = field(default_factory=list)
+    preformatted: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -52,6 +67,10 @@ class Report:
 
 
 def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float) and not math.isfinite(value):
+        return "-"
     if isinstance(value, float):
         if value != 0 and (abs(value) >= 1e6 or abs(value) < 1e-3):
             return f"{value:.3g}"
@@ -62,12 +81,13 @@ def _cell(value: Any) -> str:
 
 
 def render_html(report: Report) -> str:
-    """One HTML file with inline CSS and SVG: opens offline, prints, and passes a headless-browser check."""
+    """One HTML file with inline CSS and SVG and no scripts: opens offline, prints, and passes the browser check
+    (`tests/browser.py`)."""
     from jinja2 import Environment, PackageLoader, select_autoescape
 
     env = Environment(loader=PackageLoader("truecost.report", "templates"), autoescape=select_autoescape())
     env.filters["cell"] = _cell
-    return env.get_template("report.html").render(report=report, version=__version__)
+    return env.get_template("report.html").render(report=report, version=__version__, bases=BASES)
 
 
 def write_report(report: Report, out_dir: str | Path, extra: dict[str, Any] | None = None) -> tuple[Path, Path]:

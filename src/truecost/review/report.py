@@ -1,19 +1,14 @@
-"""report.html: one self-contained page (inline SVG charts, no scripts, no network) from a results dict."""
+"""report.html: one self-contained page (inline SVG charts, no scripts, no network) from a results dict, rendered
+by `truecost.report` like every part's report."""
 
 from __future__ import annotations
 
-import html
 import math
 from typing import Any
 
-_CSS = """
-body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:60rem;color:#222;padding:0 1rem}
-h1{font-size:1.5rem}h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid #ddd}
-table{border-collapse:collapse;width:100%;font-size:.9rem}th,td{text-align:left;padding:.25rem .5rem;
-border-bottom:1px solid #eee}td.num{text-align:right;font-variant-numeric:tabular-nums}
-.bad{color:#b00020;font-weight:600}.ok{color:#2e7d32;font-weight:600}.note{color:#666;font-size:.85rem}
-pre{white-space:pre-wrap;background:#f7f7f7;padding:.5rem;font-size:.8rem}
-"""
+from truecost.report import Report, Section, Table, basis
+from truecost.report import render_html as render_report
+from truecost.report.charts import histogram_chart, interval_chart
 
 
 def _fmt(value: Any) -> str:
@@ -21,150 +16,82 @@ def _fmt(value: Any) -> str:
         return "-"
     if isinstance(value, float):
         return f"{value:.4g}"
-    return html.escape(str(value))
+    return str(value)
 
 
-def bar_chart_svg(metrics: list[dict[str, Any]], width: int = 640) -> str:
-    """Horizontal bars with 95% interval whiskers for metrics on a [-1, 1] or [0, 1] scale; ideal as a tick."""
+def metrics_chart(metrics: list[dict[str, Any]], title: str) -> str | None:
+    """Bars with 95% interval whiskers for metrics on a [-1, 1] or [0, 1] scale; green tick at an ideal value."""
     rows = [m for m in metrics if m.get("value") is not None and not m.get("unit") and -1.0 <= m["value"] <= 1.0]
     if not rows:
-        return ""
-    low_end = -1.0 if any(m["value"] < 0 or (m.get("ci_low") or 0) < 0 or (m.get("ideal") or 0) < 0
-                          or m.get("statistic", "").startswith(("bbq", "gap")) for m in rows) else 0.0
-    label_w, bar_w, row_h = 300, width - 340, 22
-    height = row_h * len(rows) + 30
-
-    def x(v: float) -> float:
-        return label_w + (min(max(v, low_end), 1.0) - low_end) / (1.0 - low_end) * bar_w
-
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
-             f'aria-label="metrics with 95% intervals" font-size="11" font-family="sans-serif">']
-    for tick in ([-1.0, -0.5, 0.0, 0.5, 1.0] if low_end < 0 else [0.0, 0.25, 0.5, 0.75, 1.0]):
-        parts.append(f'<line x1="{x(tick):.1f}" y1="5" x2="{x(tick):.1f}" y2="{height - 20}" stroke="#ddd"/>'
-                     f'<text x="{x(tick):.1f}" y="{height - 6}" text-anchor="middle" fill="#666">{tick:g}</text>')
-    for i, m in enumerate(rows):
-        y = 8 + i * row_h
-        name = html.escape(m["name"].split(".", 1)[-1])
-        colour = "#c62828" if m.get("better") == "lower" and m["value"] > 0 else "#1565c0"
-        start, end = sorted((x(0.0), x(m["value"])))
-        parts.append(f'<text x="{label_w - 6}" y="{y + 13}" text-anchor="end">{name}</text>')
-        parts.append(f'<rect x="{start:.1f}" y="{y + 3}" width="{max(end - start, 1):.1f}" height="{row_h - 8}" '
-                     f'fill="{colour}" opacity="0.75"/>')
-        if m.get("ci_low") is not None and m.get("ci_high") is not None:
-            lo, hi = x(m["ci_low"]), x(m["ci_high"])
-            mid = y + row_h / 2
-            parts.append(f'<line x1="{lo:.1f}" y1="{mid:.1f}" x2="{hi:.1f}" y2="{mid:.1f}" stroke="#222"/>'
-                         f'<line x1="{lo:.1f}" y1="{mid - 4:.1f}" x2="{lo:.1f}" y2="{mid + 4:.1f}" stroke="#222"/>'
-                         f'<line x1="{hi:.1f}" y1="{mid - 4:.1f}" x2="{hi:.1f}" y2="{mid + 4:.1f}" stroke="#222"/>')
-        if m.get("ideal") is not None and m.get("better") == "ideal":
-            xi = x(m["ideal"])
-            parts.append(f'<line x1="{xi:.1f}" y1="{y + 1}" x2="{xi:.1f}" y2="{y + row_h - 3}" stroke="#2e7d32" '
-                         f'stroke-width="2"/>')
-    parts.append("</svg>")
-    return "".join(parts)
+        return None
+    signed = any(m["value"] < 0 or (m.get("ci_low") or 0) < 0 or (m.get("ideal") or 0) < 0
+                 or m.get("statistic", "").startswith(("bbq", "gap")) for m in rows)
+    return interval_chart([m["name"].split(".", 1)[-1] for m in rows], [m["value"] for m in rows],
+                          [m.get("ci_low") for m in rows], [m.get("ci_high") for m in rows], title=title,
+                          domain=(-1.0, 1.0) if signed else (0.0, 1.0),
+                          bad=[m.get("better") == "lower" and m["value"] > 0 for m in rows],
+                          ideals=[m.get("ideal") if m.get("better") == "ideal" else None for m in rows])
 
 
-def histogram_svg(values: list[float], label: str, width: int = 640, bins: int = 20) -> str:
-    """A small histogram (e.g. per-request latency) as inline SVG."""
-    finite = [v for v in values if isinstance(v, int | float) and math.isfinite(v)]
-    if len(finite) < 2:
-        return ""
-    low, high = min(finite), max(finite)
-    span = (high - low) or 1.0
-    counts = [0] * bins
-    for v in finite:
-        counts[min(bins - 1, int((v - low) / span * bins))] += 1
-    height, top, bottom, left = 140, 10, 30, 40
-    bar_w = (width - left - 10) / bins
-    peak = max(counts)
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
-             f'aria-label="{html.escape(label)} histogram" font-size="11" font-family="sans-serif">']
-    for i, c in enumerate(counts):
-        h = (height - top - bottom) * c / peak
-        parts.append(f'<rect x="{left + i * bar_w:.1f}" y="{height - bottom - h:.1f}" width="{bar_w - 1:.1f}" '
-                     f'height="{h:.1f}" fill="#1565c0" opacity="0.75"><title>{c}</title></rect>')
-    parts.append(f'<text x="{left}" y="{height - 12}" fill="#666">{low:.3g}</text>'
-                 f'<text x="{width - 10}" y="{height - 12}" text-anchor="end" fill="#666">{high:.3g}</text>'
-                 f'<text x="{(left + width) / 2:.0f}" y="{height - 12}" text-anchor="middle">'
-                 f'{html.escape(label)}</text><text x="4" y="{top + 10}" fill="#666">{peak}</text></svg>')
-    return "".join(parts)
-
-
-def _examples(details: dict[str, Any]) -> str:
+def _examples(details: dict[str, Any]) -> list[str]:
     """Up to three successful attacks per security family, so a finding can be checked by eye."""
-    out = []
+    out: list[str] = []
     for family, info in details.items():
         if isinstance(info, dict) and info.get("examples") and "attack" in info["examples"][0]:
-            out.append(f"<h3>{html.escape(family)}</h3>")
-            for ex in info["examples"]:
-                out.append(f"<pre>attack: {html.escape(ex['attack'])}\nanswer: {html.escape(ex['response'])}</pre>")
-    return "\n".join(out)
+            out.extend(f"{family}\nattack: {ex['attack']}\nanswer: {ex['response']}" for ex in info["examples"])
+    return out
 
 
-def _metric_table(metrics: list[dict[str, Any]], regressions: dict[str, dict[str, Any]]) -> str:
-    head = ("<table><tr><th>metric</th><th>value</th><th>95% interval</th><th>n</th><th>better</th>"
-            "<th>vs baseline</th></tr>")
-    body = []
+def _metric_table(metrics: list[dict[str, Any]], regressions: dict[str, dict[str, Any]]) -> Table:
+    rows = []
     for m in metrics:
         better = m["better"] if m["better"] != "ideal" else f"close to {_fmt(m.get('ideal'))}"
         r = regressions.get(m["name"])
         versus = ""
         if r:
-            cls = "bad" if r["regression"] else "ok"
-            word = "significantly worse" if r["regression"] else "no significant regression"
-            versus = f'<span class="{cls}">{word}</span> (was {_fmt(r["baseline"])}, p={_fmt(r["p_value"])})'
-        unit = f" {html.escape(m['unit'])}" if m.get("unit") else ""
-        body.append(f'<tr><td title="{html.escape(m.get("description", ""))}">{html.escape(m["name"])}</td>'
-                    f'<td class="num">{_fmt(m["value"])}{unit}</td>'
-                    f'<td class="num">{_fmt(m["ci_low"])} to {_fmt(m["ci_high"])}</td>'
-                    f'<td class="num">{m["n"]}</td><td>{html.escape(better)}</td><td>{versus}</td></tr>')
-    return head + "".join(body) + "</table>"
+            word = "SIGNIFICANTLY WORSE" if r["regression"] else "no significant regression"
+            versus = f"{word} (was {_fmt(r['baseline'])}, p={_fmt(r['p_value'])})"
+        unit = f" {m['unit']}" if m.get("unit") else ""
+        rows.append([m["name"], f"{_fmt(m['value'])}{unit}", f"{_fmt(m['ci_low'])} to {_fmt(m['ci_high'])}",
+                     m["n"], better, versus])
+    return Table(["metric", "value", "95% interval", "n", "better", "vs baseline"], rows,
+                 basis=[basis("measured", m.get("description") or "this review") for m in metrics])
+
+
+def _suite_section(result: dict[str, Any], suite: str, regressions: dict[str, dict[str, Any]]) -> Section:
+    info = result["suite_results"][suite]
+    metrics = [m for m in result["metrics"] if m["name"].startswith(suite + ".")]
+    section = Section(suite)
+    if suite == "security":
+        section.paragraphs.append(f"Verdict: {info['details'].get('verdict', '-')}.")
+        section.paragraphs.extend(info["findings"])
+        section.preformatted.extend(_examples(info["details"]))
+    chart = metrics_chart(metrics, f"{suite}: value and 95% interval")
+    section.charts.extend([chart] if chart else [])
+    latency = next((m for m in metrics if m["name"] == "performance.latency_p50_s"), None)
+    if latency and len(latency["values"]) >= 2:
+        section.charts.append(histogram_chart(latency["values"], title="Latency per request (s)", x_label="s"))
+    section.tables.append(_metric_table(metrics, regressions))
+    section.notes.extend(f"skipped: {line}" for line in info.get("skipped", []))
+    return section
 
 
 def render_html(result: dict[str, Any]) -> str:
-    """The whole report page."""
+    """The whole report page (one self-contained file, through `truecost.report`)."""
     regressions = {r["metric"]: r for r in result.get("regressions", [])}
     cost = result.get("cost", {})
-    out = ["<!doctype html><html lang='en'><head><meta charset='utf-8'>",
-           f"<title>truecost review: {html.escape(result['target'])}</title><style>{_CSS}</style></head><body>",
-           f"<h1>Review of <code>{html.escape(result['target'])}</code></h1>",
-           f"<p>Status: <b>{html.escape(result['status'])}</b>"
-           + (f" ({html.escape(result['stop_reason'])})" if result.get("stop_reason") else "")
-           + f" &middot; suites: {html.escape(', '.join(result['suites']))}"
-           + f" &middot; started {html.escape(result['started_at'])}"
-           + (f" &middot; ledger run <code>{html.escape(result['run_id'])}</code>" if result.get("run_id") else "")
-           + "</p>",
-           "<h2>What this review cost</h2><table>"]
-    for key in ("review_cost_usd", "api_usd", "compute_usd", "requests", "prompt_tokens", "completion_tokens",
-                "cpu_seconds", "wall_seconds"):
-        if key in cost:
-            out.append(f"<tr><td>{key}</td><td class='num'>{_fmt(cost[key])}</td></tr>")
-    out.append("</table>")
+    subtitle = (f"Status: {result['status']}" + (f" ({result['stop_reason']})" if result.get("stop_reason") else "")
+                + f" · suites: {', '.join(result['suites'])} · started {result['started_at']}"
+                + (f" · ledger run {result['run_id']}" if result.get("run_id") else ""))
+    keys = [k for k in ("review_cost_usd", "api_usd", "compute_usd", "requests", "prompt_tokens",
+                        "completion_tokens", "cpu_seconds", "wall_seconds") if k in cost]
+    sections = [Section("What this review cost", tables=[Table(["", ""], [[k, cost[k]] for k in keys],
+                                                               basis=[basis("measured", "this review")] * len(keys))])]
     if result.get("failed_on"):
-        out.append("<h2>CI gate</h2><ul>" + "".join(f"<li class='bad'>{html.escape(r)}</li>"
-                                                    for r in result["failed_on"]) + "</ul>")
-    for suite in result["suites"]:
-        info = result["suite_results"].get(suite)
-        if info is None:
-            continue
-        metrics = [m for m in result["metrics"] if m["name"].startswith(suite + ".")]
-        out.append(f"<h2>{html.escape(suite)}</h2>")
-        if suite == "security":
-            verdict = info["details"].get("verdict", "-")
-            cls = "bad" if verdict == "fail" else "ok"
-            out.append(f"<p>Verdict: <span class='{cls}'>{html.escape(verdict)}</span></p>")
-            if info["findings"]:
-                out.append("<ul>" + "".join(f"<li>{html.escape(f)}</li>" for f in info["findings"]) + "</ul>")
-        out.append(bar_chart_svg(metrics))
-        latency = next((m for m in metrics if m["name"] == "performance.latency_p50_s"), None)
-        if latency:
-            out.append(histogram_svg(latency["values"], "latency per request (s)"))
-        out.append(_metric_table(metrics, regressions))
-        if suite == "security":
-            out.append(_examples(info["details"]))
-        for line in info.get("skipped", []):
-            out.append(f"<p class='note'>skipped: {html.escape(line)}</p>")
-    out.append("<p class='note'>Intervals: 95% percentile bootstrap over items. Regressions: one-sided two-sample "
-               "bootstrap test at the 5% level. Bias scores follow the definitions of their papers (see "
-               "docs/review.md).</p></body></html>")
-    return "\n".join(out)
+        sections.append(Section("CI gate", paragraphs=list(result["failed_on"])))
+    sections += [_suite_section(result, suite, regressions) for suite in result["suites"]
+                 if suite in result["suite_results"]]
+    sections[-1].notes.append("Intervals: 95% percentile bootstrap over items. Regressions: one-sided two-sample "
+                              "bootstrap test at the 5% level. Bias scores follow the definitions of their papers "
+                              "(see docs/review.md).")
+    return render_report(Report(f"Review of {result['target']}", subtitle, sections))
