@@ -55,7 +55,7 @@ def run_truecost(config: Any) -> tuple[float, int]:
 def run_hf_trainer(config: Any, workdir: Path, same_job: bool) -> tuple[float, int]:
     """CPU-seconds of one plain `Trainer` run over the same packed blocks, same model and settings."""
     import torch
-    from transformers import AutoConfig, AutoModelForCausalLM, Trainer, TrainingArguments
+    from transformers import AutoConfig, AutoModelForCausalLM, PrinterCallback, Trainer, TrainingArguments
     from transformers.utils import logging as hf_logging
 
     from truecost.train.data import prepare
@@ -81,6 +81,7 @@ def run_hf_trainer(config: Any, workdir: Path, same_job: bool) -> tuple[float, i
     cpu0 = time.process_time()
     trainer = Trainer(model=model, args=args, train_dataset=Blocks(data.train),
                       eval_dataset=Blocks(data.val[: config.micro_batch]))
+    trainer.remove_callback(PrinterCallback)  # keeps this table readable; it prints one line per run
     trainer.train()
     if same_job:
         trainer.save_model(str(workdir / "hf" / "model"))

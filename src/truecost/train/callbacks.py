@@ -27,6 +27,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -443,6 +444,8 @@ class MeteringCallback(TrainerCallback):
         record.cost_usd, record.energy_kwh = float(meter.cost_usd or 0.0), float(meter.energy_kwh or 0.0)
         record.cpu_seconds, record.wall_seconds = session.cpu_seconds, session.wall_seconds
         record.status = status or record.status
+        if status is None:
+            record.heartbeat_at = datetime.now(UTC)  # alive, and this is what it has spent
         self.ledger.save_run(record)  # type: ignore[union-attr]
 
     def _close_on_exit(self) -> None:
