@@ -169,3 +169,21 @@ def test_kill_9_loses_at_most_one_interval_and_its_spend_counts_on_resume(tmp_pa
     assert resumed.previous_run_ids[0] == killed.id
     sessions = [ledger.get_run(i) for i in [*resumed.previous_run_ids, resumed.run_id]]
     assert resumed.cost_usd >= sum(run.cost_usd for run in sessions) * 0.999  # every session, the killed one too
+
+
+def test_only_whole_checkpoints_count_and_an_old_one_goes_only_after_a_newer_one_is_whole(tmp_path: Path) -> None:
+    from truecost.outputs import mark_complete
+    from truecost.train.checkpoints import prune, resume_point
+
+    for step in (10, 20, 30, 40):
+        (tmp_path / f"checkpoint-{step}").mkdir()
+        (tmp_path / f"checkpoint-{step}" / "trainer_state.json").write_text("{}")
+    for step in (10, 30):  # 20 was cut short; 40 is being written (or was, when the process was killed)
+        seal(tmp_path / f"checkpoint-{step}")
+    assert [p.name for p in prune(tmp_path, keep=1)] == ["checkpoint-10", "checkpoint-20"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint-30", "checkpoint-40"]
+    assert resume_point(tmp_path).name == "checkpoint-30"  # the whole one, verified
+    assert not (tmp_path / "checkpoint-40").exists()  # the cut-short write is cleared so the Trainer never sees it
+    mark_complete(tmp_path / "checkpoint-30")  # a marker without checksums is not a truecost seal
+    with pytest.raises(UserError, match="_COMPLETE is damaged"):
+        resume_point(tmp_path)
