@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -101,13 +102,15 @@ def throughput(workdir: Path, steps: int, repeats: int) -> dict[str, list[float]
     run_truecost(warm_up)
     run_hf_trainer(warm_up, workdir, same_job=True)
     rates: dict[str, list[float]] = {"truecost": [], "bare": [], "same_job": []}
-    for _ in range(repeats):
+    for repeat in range(repeats):
         for name in rates:
             if name == "truecost":
                 cpu, tokens = run_truecost(config)
             else:
                 cpu, tokens = run_hf_trainer(config, workdir, same_job=name == "same_job")
             rates[name].append(tokens / cpu)
+        print(f"repeat {repeat + 1}: " + ", ".join(f"{k} {v[-1]:,.0f}" for k, v in rates.items()), file=sys.stderr,
+              flush=True)  # progress, and a record of every repeat
     return rates
 
 

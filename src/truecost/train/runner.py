@@ -87,11 +87,26 @@ def _setup(config: TrainConfig, resume: bool, project: Config | None, log: Calla
     if not check.fits:
         raise UserError(check.refusal())
     say = (log or (lambda _m: None)) if dist.main else (lambda _m: None)
+    if not resume and dist.main:
+        _clear_earlier_run(config.run_dir, say)
     if check.recompute and config.gradient_checkpointing == "auto":
         say("pre-flight: gradient checkpointing turned on so the run fits in memory")
     return Setup(project=project, say=say, dist=dist, device=device, precision=pick_precision(config.precision, device),
                  shape=shape, check=check, resume_from=resume_from,
                  gpu_energy=metering.GpuEnergy().start() if device == "cuda" else None)
+
+
+def _clear_earlier_run(run_dir: Path, say: Callable[[str], None]) -> None:
+    """A fresh run replaces an earlier run's checkpoints in its folder: left there, a later --resume could pick
+    the earlier run's newer step instead of this run's."""
+    import shutil
+
+    old = checkpoints.checkpoints(run_dir)
+    for folder in old:
+        shutil.rmtree(folder, ignore_errors=True)
+    if old:
+        say(f"starting afresh in {run_dir}: removed {len(old)} checkpoint(s) of an earlier run "
+            "(use --resume to continue one instead)")
 
 
 class RunnerFlow(TrainerCallback):
