@@ -37,10 +37,16 @@ _CHECK = """<script>
     window.__tcErrors.push(String(e.message || (e.target && (e.target.src || e.target.href)) || "error"));
   }, true);
   var tcConsoleError = console.error;
-  console.error = function () { window.__tcErrors.push(Array.from(arguments).join(" ")); tcConsoleError.apply(console, arguments); };
+  console.error = function () {
+    window.__tcErrors.push(Array.from(arguments).join(" "));
+    tcConsoleError.apply(console, arguments);
+  };
   window.addEventListener("load", function () {
     var charts = document.querySelectorAll("svg.tc-chart"), ok = 0;
-    charts.forEach(function (c) { var b = c.getBBox(); if (b.width > 0 && b.height > 0 && c.childElementCount > 1) ok++; });
+    charts.forEach(function (c) {
+      var b = c.getBBox();
+      if (b.width > 0 && b.height > 0 && c.childElementCount > 1) ok++;
+    });
     document.body.setAttribute("data-charts-found", String(charts.length));
     document.body.setAttribute("data-charts-rendered", String(ok));
     document.body.setAttribute("data-errors", String(window.__tcErrors.length));

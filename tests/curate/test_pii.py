@@ -7,6 +7,7 @@ import pytest
 from truecost.curate.settings import PiiSettings
 from truecost.curate.steps.base import StepStats
 from truecost.curate.steps.pii import PiiStep, iban_valid, luhn_valid
+from truecost.pii import find_pii
 
 # Test card numbers published by payment networks / processors (Stripe and PayPal test-card lists).
 VALID_CARDS = ["4111111111111111", "4242424242424242", "5555555555554444", "378282246310005", "6011111111111117",
@@ -75,9 +76,36 @@ def test_invalid_numbers_and_look_alikes_are_left_alone() -> None:
 
 def test_secret_assignment_keeps_the_key_name() -> None:
     out, _ = scrub('config: api_key = "Zx81kLmn0pQrStUv99"\nGITHUB ghp_abcdefghijklmnopqrstuvwxyz0123456789')
-    assert out == 'config: api_key = "<SECRET_2>"\nGITHUB <SECRET_1>'
+    # Numbers follow the order in the text.
+    assert out == 'config: api_key = "<SECRET_1>"\nGITHUB <SECRET_2>'
 
 
 def test_kinds_can_be_chosen() -> None:
     out, _ = scrub("a@example.com 10.1.2.3", kinds=["ip"])
     assert out == "a@example.com <IP_ADDRESS_1>"
+
+
+def test_shared_module_finds_spans_without_overlaps() -> None:
+    """`truecost.pii` (standard library only) is what curate scrubs with; spans index the original text."""
+    text = "SSN 123-45-6789, mail ana@example.org, key AKIAIOSFODNN7EXAMPLE, not 000-12-3456 nor 666-12-3456."
+    found = find_pii(text)
+    assert [(m.kind, m.value) for m in found] == [("us_ssn", "123-45-6789"), ("email", "ana@example.org"),
+                                                  ("secret", "AKIAIOSFODNN7EXAMPLE")]
+    assert all(text[m.start:m.end] == m.value for m in found)
+    assert [m.kind for m in find_pii(text, kinds=["email"])] == ["email"]
+    with pytest.raises(ValueError, match="unknown PII kind"):
+        find_pii(text, kinds=["shoe_size"])
+    # A secret assignment's value is the match, so the key name stays; overlapping kinds never both count.
+    assigned = find_pii("password = 4111111111111111abcdef")
+    assert [(m.kind, m.value) for m in assigned] == [("secret", "4111111111111111abcdef")]
+
+
+def test_shared_module_imports_without_curate_extras() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys; import truecost.pii as p; "
+            "assert not {'numpy', 'pyarrow', 'ftfy', 'pydantic'} & set(sys.modules), sorted(sys.modules); "
+            "print(len(p.find_pii('x@example.com')))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.strip() == "1", done.stderr

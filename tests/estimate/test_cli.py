@@ -33,7 +33,9 @@ def _check_training_json(data: dict) -> None:
         assert set(q) == {"p10", "p50", "p90"} and 0 < q["p10"] < q["p50"] < q["p90"]
     assert set(data["memory_per_gpu_gib"]) == {"weights", "gradients", "optimizer", "activations", "other", "total"}
     assert isinstance(data["fits_in_memory"], bool)
-    assert data["levers"] and all(set(lv) == {"name", "saving_usd", "note"} for lv in data["levers"])
+    assert data["levers"] and all(set(lv) == {"name", "saving_usd", "note", "basis"} for lv in data["levers"])
+    # A lever is the estimate re-run (sourced) or rests on a named default (assumed); none is measured.
+    assert {lv["basis"] for lv in data["levers"]} <= {"sourced", "assumed"}
     savings = [lv["saving_usd"] for lv in data["levers"]]
     assert savings == sorted(savings, reverse=True)
 
@@ -74,7 +76,7 @@ def test_params_and_config_paths(tmp_path: Path) -> None:
     (["estimate", "train", "--gpu", "B200"], "no catalogued on-demand price for B200"),
     (["estimate", "serve", "--api-model", "nope"], "no price for API model 'nope'; choose one of"),
     (["estimate", "size"], "exactly one of --budget-usd and --compute"),
-    (["estimate", "tco", "--set", "bogus=1"], "unknown TCO assumption 'bogus'"),
+    (["estimate", "tco", "--set", "bogus=1"], "unknown TCO input 'bogus'"),
 ])
 def test_user_mistakes_are_one_clear_line(args: list[str], fragment: str) -> None:
     result = truecost(*args)

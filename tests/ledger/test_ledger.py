@@ -7,8 +7,6 @@ import io
 import json
 import multiprocessing
 import time
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -18,24 +16,6 @@ from truecost.estimate.pricing import ComputePrices
 from truecost.ledger import Ledger, RequestRecord
 from truecost.ledger.export import write_runs
 from truecost.ledger.schema import SCHEMA_VERSION, MetaRow
-
-
-def _fresh_postgres_db(server_url: str) -> str:
-    """Create an empty database on the session's server and return its URL."""
-    import psycopg
-
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return server_url.rsplit("/", 1)[0] + "/" + name
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def ledger_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'ledger.db'}"
-    else:
-        yield _fresh_postgres_db(request.getfixturevalue("postgres_url"))
 
 
 def test_run_round_trip(ledger_url: str) -> None:

@@ -49,7 +49,7 @@ def test_user_mistakes_are_one_line_errors(tmp_path: Path) -> None:
 
 
 def test_windows_by_count_merge_a_short_tail_and_by_time_follow_the_clock() -> None:
-    frame = load_records(_rows(60))
+    frame = load_records(_rows(60), {"prompt": "question"})
     assert [len(w) for w in cut_windows(frame, window=25)] == [25, 35]
     assert [len(w) for w in cut_windows(frame, window=20)] == [20, 20, 20]
     assert [len(w) for w in cut_windows(frame, every="15m")] == [15, 15, 15, 15]
@@ -75,7 +75,7 @@ def test_decision_dollars_follow_the_formula_and_the_estimate_module() -> None:
     assert econ.retrain_cost_usd == pytest.approx(retrain_cost_usd(cfg))
     price = token_price_usd("gpt-4o-mini", cfg.target.prompt_tokens, cfg.target.output_tokens, cfg)
     assert price is not None and econ.value_of_quality_usd == pytest.approx(2 * price)
-    assert econ.horizon_days == pytest.approx(365.25 / cfg.target.retrains_per_year / 2)
+    assert econ.horizon_days == pytest.approx(365 / cfg.target.retrains_per_year / 2)  # truecost.units: 365-day year
     per_unit = econ.value_of_quality_usd * cfg.target.requests_per_day * econ.horizon_days
     drop = 2 * econ.retrain_cost_usd / per_unit
     decision = decide(drop, 0.01, True, 3, econ)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -63,9 +64,21 @@ def _default(value: Any) -> Any:
 
 
 def print_json(data: Any) -> None:
-    """Write `data` as one JSON document on stdout."""
-    sys.stdout.write(json.dumps(data, default=_default, indent=2, sort_keys=False) + "\n")
+    """Write `data` as one JSON document on stdout; non-finite numbers become null (JSON has no Infinity)."""
+    plain = json.loads(json.dumps(data, default=_default))  # objects to plain data first, NaN/inf kept as floats
+    sys.stdout.write(json.dumps(_finite(plain), indent=2, sort_keys=False, allow_nan=False) + "\n")
     sys.stdout.flush()
+
+
+def _finite(value: Any) -> Any:
+    """`value` with every float that is NaN or infinite replaced by None, through dicts, lists and tuples."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 def fail(message: str) -> UserError:

@@ -108,243 +108,249 @@ def _training(cfg: Any, fields: dict[str, Any]) -> dict[str, Any]:
     return estimate_training(spec).to_dict()
 
 
+def estimate_callback(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
+    """Estimate training, right-sizing, serving and 12-month cost; no sub-command: the project's target."""
+    if ctx.invoked_subcommand is not None:
+        return
+    result = _training(load_config(), {})
+    if as_json:
+        print_json(result)
+    else:
+        _render_training(result)
+
+
+def train_command(
+    model: str | None = MODEL_OPTION, config: Path | None = CONFIG_OPTION, params: str | None = PARAMS_OPTION,
+    active_params: str | None = ACTIVE_OPTION,
+    tokens: str | None = typer.Option(None, "--tokens", help="Training tokens, e.g. 2T (default: truecost.toml)."),
+    gpu: str | None = GPU_OPTION,
+    gpus: int | None = typer.Option(None, "--gpus", min=1, help="Number of GPUs (default: truecost.toml)."),
+    precision: str | None = typer.Option(None, "--precision", help="bf16 | fp16 | fp8 | fp32."),
+    seq_len: int | None = typer.Option(None, "--seq-len", min=1, help="Sequence length in tokens."),
+    method: str | None = typer.Option(None, "--method", help="full | lora | qlora."),
+    lora_rank: int = typer.Option(16, "--lora-rank", min=1, help="LoRA rank (adapters on every linear layer)."),
+    zero: int = typer.Option(3, "--zero", min=0, max=3, help="ZeRO stage 0-3 (1 optimizer, 2 +grads, 3 +weights)."),
+    tp: int = typer.Option(1, "--tp", min=1, help="Tensor-parallel degree."),
+    pp: int = typer.Option(1, "--pp", min=1, help="Pipeline-parallel degree."),
+    recompute: str = typer.Option("selective", "--recompute", help="none | selective | full."),
+    micro_batch: int = typer.Option(1, "--micro-batch", min=1, help="Sequences per GPU per step."),
+    pricing: str | None = PRICING_OPTION, price: float | None = PRICE_OPTION,
+    mfu: float | None = typer.Option(None, "--mfu", help="Override the fitted utilisation (0-1)."),
+    device_memory_gib: float | None = typer.Option(None, "--device-memory-gib", help="Override GPU memory."),
+    power_utilisation: float | None = typer.Option(None, "--power-utilisation",
+                                                   help="Average GPU draw as a share of TDP (default 0.7)."),
+    pue: float | None = typer.Option(None, "--pue", help="Data-centre PUE (default: truecost.toml, 1.2)."),
+    grid: float | None = typer.Option(None, "--grid-kg-co2-per-kwh", help="Grid carbon intensity."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """GPU-hours, wall time, $, energy, CO2 (p10/p50/p90), memory per GPU and levers for one training run."""
+    cfg = load_config()
+    fields: dict[str, Any] = {
+        **_model_fields(model, config, params, active_params, cfg), "tokens": _quantity(tokens, "--tokens"),
+        "gpu": gpu, "gpus": gpus, "precision": precision, "seq_len": seq_len, "method": method,
+        "lora_rank": lora_rank, "zero": zero, "tp": tp, "pp": pp, "recompute": recompute,
+        "micro_batch": micro_batch, "pricing": pricing, "price_per_gpu_hour": price, "mfu": mfu,
+        "device_memory_gib": device_memory_gib, "power_utilisation": power_utilisation, "pue": pue,
+        "grid_kg_co2_per_kwh": grid}
+    result = _training(cfg, fields)
+    if as_json:
+        print_json(result)
+    else:
+        _render_training(result)
+
+
+def size_command(
+    budget_usd: float | None = typer.Option(None, "--budget-usd", help="Dollar budget for pre-training."),
+    compute: str | None = typer.Option(None, "--compute", help="FLOP budget instead, e.g. 1e23."),
+    gpu: str | None = GPU_OPTION,
+    gpus: int | None = typer.Option(None, "--gpus", min=1, help="Number of GPUs (default: truecost.toml)."),
+    pricing: str | None = PRICING_OPTION, price: float | None = PRICE_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Compute-optimal (Chinchilla) model size and tokens for a dollar or FLOP budget, and what it buys."""
+    from truecost.estimate.right_size import right_size
+
+    if (budget_usd is None) == (compute is None):
+        raise UserError("give exactly one of --budget-usd and --compute")
+    if budget_usd is not None and budget_usd <= 0:
+        raise UserError(f"--budget-usd must be positive, got {budget_usd}")
+    result = right_size(load_config(), budget_usd=budget_usd, flops=_quantity(compute, "--compute"), gpu=gpu,
+                        gpus=gpus, pricing=pricing, price_per_gpu_hour=price)
+    if as_json:
+        print_json(result)
+        return
+    from rich.table import Table
+
+    from truecost.units import format_quantity
+
+    opt = result["compute_optimal"]
+    table = Table(title=f"Compute-optimal model for {opt['flops']:.3g} FLOPs on {result['gpu']}")
+    table.add_column("quantity")
+    table.add_column("value", justify="right")
+    for label, value in (("parameters", format_quantity(opt["params"])), ("tokens", format_quantity(opt["tokens"])),
+                         ("tokens per parameter", f"{opt['tokens_per_param']:.1f}"),
+                         ("predicted loss", f"{opt['loss']:.3f}"), ("GPU-hours (p50)", f"{opt['gpu_hours']:,.0f}"),
+                         ("cost USD (p50)", f"{opt['cost_usd']:,.0f}")):
+        table.add_row(label, value)
+    console.print(table)
+    buys = Table(title="What the same compute buys at other sizes")
+    for col in ("parameters", "tokens", "tokens/param", "predicted loss"):
+        buys.add_column(col, justify="right")
+    for row in result["alternatives"]:
+        buys.add_row(format_quantity(row["params"]), format_quantity(row["tokens"]),
+                     f"{row['tokens_per_param']:.1f}", f"{row['loss']:.3f}")
+    console.print(buys)
+
+
+def serve_command(
+    model: str | None = MODEL_OPTION, config: Path | None = CONFIG_OPTION, params: str | None = PARAMS_OPTION,
+    active_params: str | None = ACTIVE_OPTION, gpu: str | None = GPU_OPTION,
+    requests_per_day: str | None = typer.Option(None, "--requests-per-day", help="Requests per day, e.g. 100k."),
+    prompt_tokens: int | None = typer.Option(None, "--prompt-tokens", min=0, help="Prompt tokens per request."),
+    output_tokens: int | None = typer.Option(None, "--output-tokens", min=1, help="Output tokens per request."),
+    latency_p95_ms: float | None = typer.Option(None, "--latency-p95-ms", help="Latency target per request."),
+    precision: str = typer.Option("bf16", "--precision", help="Weights: bf16 | fp16 | fp8 | int4."),
+    tp: int | None = typer.Option(None, "--tp", min=1, help="Tensor-parallel degree (default: fits)."),
+    pricing: str | None = PRICING_OPTION, price: float | None = PRICE_OPTION,
+    api_model: str | None = typer.Option(None, "--api-model", help="Compare with this API's catalogue price."),
+    api_input: float | None = typer.Option(None, "--api-usd-per-1m-input", help="API $/1M prompt tokens."),
+    api_output: float | None = typer.Option(None, "--api-usd-per-1m-output", help="API $/1M output tokens."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """KV cache, batch, prefill/decode speed, GPUs needed, $ per 1M tokens and per month; vs an API price."""
+    from truecost.estimate.costing import target_spec, token_price_usd
+    from truecost.estimate.serving import estimate_serving
+    from truecost.estimate.training import resolve
+
+    cfg = load_config()
+    fields = _model_fields(model, config, params, active_params, cfg)
+    if "params" in fields or "architecture" in fields:
+        fields["model"] = None
+    spec = target_spec(cfg, **{k: v for k, v in {**fields, "gpu": gpu}.items() if v is not None or k == "model"})
+    arch, gpu_row = resolve(spec)
+    t = cfg.target
+    prompt = t.prompt_tokens if prompt_tokens is None else prompt_tokens
+    output = t.output_tokens if output_tokens is None else output_tokens
+    api_request = None
+    if api_input is not None or api_output is not None:
+        api_request = (prompt * (api_input or 0.0) + output * (api_output or 0.0)) / 1e6
+        api_model = api_model or "given price"
+    elif api_model is not None:
+        api_request = token_price_usd(api_model, prompt, output, cfg)
+        if api_request is None:
+            from truecost.estimate.catalogue import api_prices
+
+            raise UserError(f"no price for API model {api_model!r}; choose one of: "
+                            f"{', '.join(sorted(api_prices()))} or pass --api-usd-per-1m-input/output")
+    rpd = float(_quantity(requests_per_day, "--requests-per-day") or t.requests_per_day)
+    result = estimate_serving(arch, gpu_row, requests_per_day=rpd, prompt_tokens=prompt, output_tokens=output,
+                              precision=precision,  # type: ignore[arg-type]
+                              latency_p95_ms=latency_p95_ms, pricing=pricing or cfg.hardware.pricing,
+                              price_per_gpu_hour=price or cfg.hardware.price_per_gpu_hour,
+                              api_usd_per_request=api_request, api_model=api_model, tensor_parallel=tp).to_dict()
+    if as_json:
+        print_json(result)
+        return
+    from rich.table import Table
+
+    table = Table(title=f"Serving {result['model']} on {result['gpu']} ({result['precision']})")
+    table.add_column("quantity")
+    table.add_column("value", justify="right")
+    table.add_row("GPUs (replicas x tensor parallel)",
+                  f"{result['gpus']} ({result['replicas']} x {result['tensor_parallel']})")
+    for label, key, fmt in (
+        ("weights GiB", "weights_gib", "{:,.1f}"),
+        ("KV cache bytes per token", "kv_cache_bytes_per_token", "{:,.0f}"),
+        ("max batch (memory)", "max_batch", "{}"), ("batch used", "batch", "{}"),
+        ("prefill tokens/s", "prefill_tokens_per_s", "{:,.0f}"),
+        ("decode tokens/s (all sequences)", "decode_tokens_per_s", "{:,.0f}"),
+        ("latency per request ms", "latency_ms", "{:,.0f}"), ("USD per month", "usd_per_month", "{:,.0f}"),
+        ("USD per 1M tokens", "usd_per_1m_tokens", "{:,.3f}"),
+        ("USD per 1M output tokens", "usd_per_1m_output_tokens", "{:,.3f}")):
+        table.add_row(label, fmt.format(result[key]))
+    if result["api"]:
+        api = result["api"]
+        table.add_row(f"API {api['model']} USD per month", f"{api['usd_per_month']:,.0f}")
+        table.add_row("self-hosting / API", f"{api['self_hosting_vs_api']:.2f}x")
+    console.print(table)
+
+
+def tco_command(
+    project: Path | None = typer.Option(None, "--project", help="Project file (default: ./truecost.toml)."),
+    overrides: list[str] = typer.Option([], "--set", help="Override, e.g. poor.retrains_per_year=6."),
+    from_ledger: bool = typer.Option(False, "--from-ledger",
+                                     help="Take every input the ledger measured from its runs."),
+    ledger_url: str | None = typer.Option(None, "--ledger", help="Ledger URL for --from-ledger (default: "
+                                          "the global --ledger, $TRUECOST_LEDGER or truecost.toml)."),
+    run_tree: str | None = typer.Option(None, "--run-tree", help="Read only this run and its descendants."),
+    arms: list[str] = typer.Option([], "--arm", help="RUN_ID=poor|well: the project a run (and its "
+                                   "descendants) belongs to; untagged runs are the well-prepared project's."),
+    report: Path | None = typer.Option(None, "--report", help="Also write report.html and report.json here."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Cost of ownership over the horizon, well- vs poorly-prepared; every input with its basis (measured with
+    run ids, sourced with citation, or assumed), the difference split by basis, and its sensitivity."""
+    from truecost.config import load_config as load_project
+
+    cfg = load_project(project) if project is not None else load_config()
+    if not from_ledger and (ledger_url or run_tree or arms):
+        raise UserError("--ledger, --run-tree and --arm need --from-ledger")
+    result = _tco_result(cfg, _pairs(overrides, "--set", "poor.retrains_per_year=6"),
+                         _pairs(arms, "--arm", "1a2b3c=poor") if from_ledger else None, from_ledger,
+                         ledger_url, run_tree)
+    data = result.to_dict()
+    if report is not None:
+        data["report_html"], data["report_json"] = _write_tco_report(result, report)
+    if as_json:
+        print_json(data)
+        return
+    _render_tco(result)
+    if report is not None:
+        console.print(f"report: {data['report_html']}", highlight=False)
+
+
+def gpus_command(as_json: bool = JSON_OPTION) -> None:
+    """The GPU catalogue: dense peaks, memory, bandwidth, power and median catalogued $/GPU-hour."""
+    from truecost.estimate.catalogue import PRICINGS, default_price_usd, gpus
+
+    rows = []
+    for g in gpus(load_config().gpus):
+        prices: dict[str, float | None] = {}
+        for p in PRICINGS:
+            try:
+                prices[p] = default_price_usd(g, p)
+            except UserError:
+                prices[p] = None
+        rows.append({**g.to_dict(), "usd_per_gpu_hour": prices})
+    if as_json:
+        print_json(rows)
+        return
+    from rich.table import Table
+
+    table = Table(title="GPU catalogue (dense TFLOP/s; median current $/GPU-h; sources in `--json`)")
+    for col in ("GPU", "mem GiB", "GB/s", "W", "bf16", "fp8", "fp32", "on-demand", "spot", "reserved"):
+        table.add_column(col, justify="right" if col != "GPU" else "left")
+    for r in rows:
+        pk = r["peak_tflops"]
+        table.add_row(r["name"], f"{r['memory_gib']:g}", f"{r['bandwidth_gb_s']:g}", f"{r['tdp_w']:g}",
+                      *(f"{pk[p]:g}" if p in pk else "-" for p in ("bf16", "fp8", "fp32")),
+                      *(f"{v:.2f}" if v is not None else "-" for v in r["usd_per_gpu_hour"].values()))
+    console.print(table)
+
+
 def register(app: typer.Typer) -> None:
     """Add the `estimate` group (train, size, serve, tco) and `gpus` to the root app."""
     estimate_app = typer.Typer(help="Estimate FLOPs, memory, GPU-hours, dollars, energy and CO2 before spending. "
                                     "With no sub-command: the training estimate of truecost.toml's \\[target].",
                                invoke_without_command=True, no_args_is_help=False)
 
-    @estimate_app.callback()
-    def estimate(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
-        """Estimate training, right-sizing, serving and 12-month cost; no sub-command: the project's target."""
-        if ctx.invoked_subcommand is not None:
-            return
-        result = _training(load_config(), {})
-        if as_json:
-            print_json(result)
-        else:
-            _render_training(result)
-
-    @estimate_app.command("train")
-    def train(
-        model: str | None = MODEL_OPTION, config: Path | None = CONFIG_OPTION, params: str | None = PARAMS_OPTION,
-        active_params: str | None = ACTIVE_OPTION,
-        tokens: str | None = typer.Option(None, "--tokens", help="Training tokens, e.g. 2T (default: truecost.toml)."),
-        gpu: str | None = GPU_OPTION,
-        gpus: int | None = typer.Option(None, "--gpus", min=1, help="Number of GPUs (default: truecost.toml)."),
-        precision: str | None = typer.Option(None, "--precision", help="bf16 | fp16 | fp8 | fp32."),
-        seq_len: int | None = typer.Option(None, "--seq-len", min=1, help="Sequence length in tokens."),
-        method: str | None = typer.Option(None, "--method", help="full | lora | qlora."),
-        lora_rank: int = typer.Option(16, "--lora-rank", min=1, help="LoRA rank (adapters on every linear layer)."),
-        zero: int = typer.Option(3, "--zero", min=0, max=3, help="ZeRO stage 0-3 (1 optimizer, 2 +grads, 3 +weights)."),
-        tp: int = typer.Option(1, "--tp", min=1, help="Tensor-parallel degree."),
-        pp: int = typer.Option(1, "--pp", min=1, help="Pipeline-parallel degree."),
-        recompute: str = typer.Option("selective", "--recompute", help="none | selective | full."),
-        micro_batch: int = typer.Option(1, "--micro-batch", min=1, help="Sequences per GPU per step."),
-        pricing: str | None = PRICING_OPTION, price: float | None = PRICE_OPTION,
-        mfu: float | None = typer.Option(None, "--mfu", help="Override the fitted utilisation (0-1)."),
-        device_memory_gib: float | None = typer.Option(None, "--device-memory-gib", help="Override GPU memory."),
-        power_utilisation: float | None = typer.Option(None, "--power-utilisation",
-                                                       help="Average GPU draw as a share of TDP (default 0.7)."),
-        pue: float | None = typer.Option(None, "--pue", help="Data-centre PUE (default: truecost.toml, 1.2)."),
-        grid: float | None = typer.Option(None, "--grid-kg-co2-per-kwh", help="Grid carbon intensity."),
-        as_json: bool = JSON_OPTION,
-    ) -> None:
-        """GPU-hours, wall time, $, energy, CO2 (p10/p50/p90), memory per GPU and levers for one training run."""
-        cfg = load_config()
-        fields: dict[str, Any] = {
-            **_model_fields(model, config, params, active_params, cfg), "tokens": _quantity(tokens, "--tokens"),
-            "gpu": gpu, "gpus": gpus, "precision": precision, "seq_len": seq_len, "method": method,
-            "lora_rank": lora_rank, "zero": zero, "tp": tp, "pp": pp, "recompute": recompute,
-            "micro_batch": micro_batch, "pricing": pricing, "price_per_gpu_hour": price, "mfu": mfu,
-            "device_memory_gib": device_memory_gib, "power_utilisation": power_utilisation, "pue": pue,
-            "grid_kg_co2_per_kwh": grid}
-        result = _training(cfg, fields)
-        if as_json:
-            print_json(result)
-        else:
-            _render_training(result)
-
-    @estimate_app.command("size")
-    def size(
-        budget_usd: float | None = typer.Option(None, "--budget-usd", help="Dollar budget for pre-training."),
-        compute: str | None = typer.Option(None, "--compute", help="FLOP budget instead, e.g. 1e23."),
-        gpu: str | None = GPU_OPTION,
-        gpus: int | None = typer.Option(None, "--gpus", min=1, help="Number of GPUs (default: truecost.toml)."),
-        pricing: str | None = PRICING_OPTION, price: float | None = PRICE_OPTION,
-        as_json: bool = JSON_OPTION,
-    ) -> None:
-        """Compute-optimal (Chinchilla) model size and tokens for a dollar or FLOP budget, and what it buys."""
-        from truecost.estimate.right_size import right_size
-
-        if (budget_usd is None) == (compute is None):
-            raise UserError("give exactly one of --budget-usd and --compute")
-        if budget_usd is not None and budget_usd <= 0:
-            raise UserError(f"--budget-usd must be positive, got {budget_usd}")
-        result = right_size(load_config(), budget_usd=budget_usd, flops=_quantity(compute, "--compute"), gpu=gpu,
-                            gpus=gpus, pricing=pricing, price_per_gpu_hour=price)
-        if as_json:
-            print_json(result)
-            return
-        from rich.table import Table
-
-        from truecost.units import format_quantity
-
-        opt = result["compute_optimal"]
-        table = Table(title=f"Compute-optimal model for {opt['flops']:.3g} FLOPs on {result['gpu']}")
-        table.add_column("quantity")
-        table.add_column("value", justify="right")
-        for label, value in (("parameters", format_quantity(opt["params"])), ("tokens", format_quantity(opt["tokens"])),
-                             ("tokens per parameter", f"{opt['tokens_per_param']:.1f}"),
-                             ("predicted loss", f"{opt['loss']:.3f}"), ("GPU-hours (p50)", f"{opt['gpu_hours']:,.0f}"),
-                             ("cost USD (p50)", f"{opt['cost_usd']:,.0f}")):
-            table.add_row(label, value)
-        console.print(table)
-        buys = Table(title="What the same compute buys at other sizes")
-        for col in ("parameters", "tokens", "tokens/param", "predicted loss"):
-            buys.add_column(col, justify="right")
-        for row in result["alternatives"]:
-            buys.add_row(format_quantity(row["params"]), format_quantity(row["tokens"]),
-                         f"{row['tokens_per_param']:.1f}", f"{row['loss']:.3f}")
-        console.print(buys)
-
-    @estimate_app.command("serve")
-    def serve(
-        model: str | None = MODEL_OPTION, config: Path | None = CONFIG_OPTION, params: str | None = PARAMS_OPTION,
-        active_params: str | None = ACTIVE_OPTION, gpu: str | None = GPU_OPTION,
-        requests_per_day: str | None = typer.Option(None, "--requests-per-day", help="Requests per day, e.g. 100k."),
-        prompt_tokens: int | None = typer.Option(None, "--prompt-tokens", min=0, help="Prompt tokens per request."),
-        output_tokens: int | None = typer.Option(None, "--output-tokens", min=1, help="Output tokens per request."),
-        latency_p95_ms: float | None = typer.Option(None, "--latency-p95-ms", help="Latency target per request."),
-        precision: str = typer.Option("bf16", "--precision", help="Weights: bf16 | fp16 | fp8 | int4."),
-        tp: int | None = typer.Option(None, "--tp", min=1, help="Tensor-parallel degree (default: fits)."),
-        pricing: str | None = PRICING_OPTION, price: float | None = PRICE_OPTION,
-        api_model: str | None = typer.Option(None, "--api-model", help="Compare with this API's catalogue price."),
-        api_input: float | None = typer.Option(None, "--api-usd-per-1m-input", help="API $/1M prompt tokens."),
-        api_output: float | None = typer.Option(None, "--api-usd-per-1m-output", help="API $/1M output tokens."),
-        as_json: bool = JSON_OPTION,
-    ) -> None:
-        """KV cache, batch, prefill/decode speed, GPUs needed, $ per 1M tokens and per month; vs an API price."""
-        from truecost.estimate.costing import target_spec, token_price_usd
-        from truecost.estimate.serving import estimate_serving
-        from truecost.estimate.training import resolve
-
-        cfg = load_config()
-        fields = _model_fields(model, config, params, active_params, cfg)
-        if "params" in fields or "architecture" in fields:
-            fields["model"] = None
-        spec = target_spec(cfg, **{k: v for k, v in {**fields, "gpu": gpu}.items() if v is not None or k == "model"})
-        arch, gpu_row = resolve(spec)
-        t = cfg.target
-        prompt = t.prompt_tokens if prompt_tokens is None else prompt_tokens
-        output = t.output_tokens if output_tokens is None else output_tokens
-        api_request = None
-        if api_input is not None or api_output is not None:
-            api_request = (prompt * (api_input or 0.0) + output * (api_output or 0.0)) / 1e6
-            api_model = api_model or "given price"
-        elif api_model is not None:
-            api_request = token_price_usd(api_model, prompt, output, cfg)
-            if api_request is None:
-                from truecost.estimate.catalogue import api_prices
-
-                raise UserError(f"no price for API model {api_model!r}; choose one of: "
-                                f"{', '.join(sorted(api_prices()))} or pass --api-usd-per-1m-input/output")
-        rpd = float(_quantity(requests_per_day, "--requests-per-day") or t.requests_per_day)
-        result = estimate_serving(arch, gpu_row, requests_per_day=rpd, prompt_tokens=prompt, output_tokens=output,
-                                  precision=precision,  # type: ignore[arg-type]
-                                  latency_p95_ms=latency_p95_ms, pricing=pricing or cfg.hardware.pricing,
-                                  price_per_gpu_hour=price or cfg.hardware.price_per_gpu_hour,
-                                  api_usd_per_request=api_request, api_model=api_model, tensor_parallel=tp).to_dict()
-        if as_json:
-            print_json(result)
-            return
-        from rich.table import Table
-
-        table = Table(title=f"Serving {result['model']} on {result['gpu']} ({result['precision']})")
-        table.add_column("quantity")
-        table.add_column("value", justify="right")
-        table.add_row("GPUs (replicas x tensor parallel)",
-                      f"{result['gpus']} ({result['replicas']} x {result['tensor_parallel']})")
-        for label, key, fmt in (
-            ("weights GiB", "weights_gib", "{:,.1f}"),
-            ("KV cache bytes per token", "kv_cache_bytes_per_token", "{:,.0f}"),
-            ("max batch (memory)", "max_batch", "{}"), ("batch used", "batch", "{}"),
-            ("prefill tokens/s", "prefill_tokens_per_s", "{:,.0f}"),
-            ("decode tokens/s (all sequences)", "decode_tokens_per_s", "{:,.0f}"),
-            ("latency per request ms", "latency_ms", "{:,.0f}"), ("USD per month", "usd_per_month", "{:,.0f}"),
-            ("USD per 1M tokens", "usd_per_1m_tokens", "{:,.3f}"),
-            ("USD per 1M output tokens", "usd_per_1m_output_tokens", "{:,.3f}")):
-            table.add_row(label, fmt.format(result[key]))
-        if result["api"]:
-            api = result["api"]
-            table.add_row(f"API {api['model']} USD per month", f"{api['usd_per_month']:,.0f}")
-            table.add_row("self-hosting / API", f"{api['self_hosting_vs_api']:.2f}x")
-        console.print(table)
-
-    @estimate_app.command("tco")
-    def tco_command(
-        project: Path | None = typer.Option(None, "--project", help="Project file (default: ./truecost.toml)."),
-        overrides: list[str] = typer.Option([], "--set", help="Override, e.g. poor.retrains_per_year=6."),
-        from_ledger: bool = typer.Option(False, "--from-ledger",
-                                         help="Take every input the ledger measured from its runs."),
-        ledger_url: str | None = typer.Option(None, "--ledger", help="Ledger URL for --from-ledger (default: "
-                                              "the global --ledger, $TRUECOST_LEDGER or truecost.toml)."),
-        run_tree: str | None = typer.Option(None, "--run-tree", help="Read only this run and its descendants."),
-        arms: list[str] = typer.Option([], "--arm", help="RUN_ID=poor|well: the project a run (and its "
-                                       "descendants) belongs to; untagged runs are the well-prepared project's."),
-        report: Path | None = typer.Option(None, "--report", help="Also write report.html and report.json here."),
-        as_json: bool = JSON_OPTION,
-    ) -> None:
-        """Cost of ownership over the horizon, well- vs poorly-prepared; every input with its basis (measured with
-        run ids, sourced with citation, or assumed), the difference split by basis, and its sensitivity."""
-        from truecost.config import load_config as load_project
-
-        cfg = load_project(project) if project is not None else load_config()
-        if not from_ledger and (ledger_url or run_tree or arms):
-            raise UserError("--ledger, --run-tree and --arm need --from-ledger")
-        result = _tco_result(cfg, _pairs(overrides, "--set", "poor.retrains_per_year=6"),
-                             _pairs(arms, "--arm", "1a2b3c=poor") if from_ledger else None, from_ledger,
-                             ledger_url, run_tree)
-        data = result.to_dict()
-        if report is not None:
-            data["report_html"], data["report_json"] = _write_tco_report(result, report)
-        if as_json:
-            print_json(data)
-            return
-        _render_tco(result)
-        if report is not None:
-            console.print(f"report: {data['report_html']}", highlight=False)
-
+    estimate_app.callback()(estimate_callback)
+    estimate_app.command("train")(train_command)
+    estimate_app.command("size")(size_command)
+    estimate_app.command("serve")(serve_command)
+    estimate_app.command("tco")(tco_command)
     app.add_typer(estimate_app, name="estimate")
-
-    @app.command("gpus")
-    def gpus_command(as_json: bool = JSON_OPTION) -> None:
-        """The GPU catalogue: dense peaks, memory, bandwidth, power and median catalogued $/GPU-hour."""
-        from truecost.estimate.catalogue import PRICINGS, default_price_usd, gpus
-
-        rows = []
-        for g in gpus(load_config().gpus):
-            prices: dict[str, float | None] = {}
-            for p in PRICINGS:
-                try:
-                    prices[p] = default_price_usd(g, p)
-                except UserError:
-                    prices[p] = None
-            rows.append({**g.to_dict(), "usd_per_gpu_hour": prices})
-        if as_json:
-            print_json(rows)
-            return
-        from rich.table import Table
-
-        table = Table(title="GPU catalogue (dense TFLOP/s; median current $/GPU-h; sources in `--json`)")
-        for col in ("GPU", "mem GiB", "GB/s", "W", "bf16", "fp8", "fp32", "on-demand", "spot", "reserved"):
-            table.add_column(col, justify="right" if col != "GPU" else "left")
-        for r in rows:
-            pk = r["peak_tflops"]
-            table.add_row(r["name"], f"{r['memory_gib']:g}", f"{r['bandwidth_gb_s']:g}", f"{r['tdp_w']:g}",
-                          *(f"{pk[p]:g}" if p in pk else "-" for p in ("bf16", "fp8", "fp32")),
-                          *(f"{v:.2f}" if v is not None else "-" for v in r["usd_per_gpu_hour"].values()))
-        console.print(table)
+    app.command("gpus")(gpus_command)
 
 
 def _pairs(items: list[str], option: str, example: str) -> dict[str, str]:
@@ -412,5 +418,5 @@ def _render_tco(result: Any) -> None:
     for row in result.sensitivity[:5]:
         console.print(f"  {row.name} {row.low:g}..{row.high:g}: ${row.difference_at_low:,.0f} .. "
                       f"${row.difference_at_high:,.0f}", highlight=False)
-    for note in [*result.ignored_overrides, *((result.ledger or {}).get("notes") or [])]:
+    for note in [*result.aligned, *result.ignored_overrides, *((result.ledger or {}).get("notes") or [])]:
         console.print(f"note: {escape(note)}", highlight=False)

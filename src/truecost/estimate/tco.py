@@ -7,7 +7,9 @@ Each input has a value per project ("arm") and a *basis*:
 - assumed: a named default, overridable in truecost.toml (`[estimate.tco]` for both projects,
   `[estimate.tco.well]` / `[estimate.tco.poor]` for one) or with `overrides={"poor.retrains_per_year": 6}`.
 A measurement always wins over an assumption of the same input and project; an override of a measured value is
-ignored and reported. The headline difference is split by basis (`truecost.estimate.tco_analysis`).
+ignored and reported; and where only one project's value is measured, the other's assumption may not reverse or
+invent the effect (`align_to_measurements`). The headline difference is split by basis
+(`truecost.estimate.tco_analysis`).
 
 The contract other parts (the demo, the report) rely on is `tco_from_ledger`; `tco` keeps its earlier keys.
 """
@@ -256,6 +258,42 @@ def apply_measurements(inputs: Mapping[str, TcoInput], measurements: Sequence[Me
     return out
 
 
+def _direction(item: TcoInput) -> int:
+    """The sign of poor minus well: the direction the defaults assume preparation moves this input."""
+    gap = item.poor.value - item.well.value
+    return (gap > 0) - (gap < 0)
+
+
+def align_to_measurements(inputs: Mapping[str, TcoInput], defaults: Mapping[str, TcoInput]
+                          ) -> tuple[dict[str, TcoInput], list[str]]:
+    """Where one project's value is measured and the other's is not, the unmeasured value may not reverse (or
+    invent) the effect the defaults assume: it is set to the measured value instead, a null effect, and said so.
+
+    E.g. a review measures the well-prepared model's bad-output rate at 0.5: assuming the poorly prepared one ships
+    only 0.06 would credit poor preparation with a saving nothing measured.
+    """
+    out, notes = dict(inputs), []
+    for name, item in inputs.items():
+        measured = [arm for arm in ARMS if item.arm(arm).basis == "measured"]
+        if len(measured) != 1:
+            continue
+        known: Arm = measured[0]
+        other: Arm = "poor" if known == "well" else "well"
+        assumed_direction, now = _direction(defaults[name]), _direction(item)
+        if now == assumed_direction and now != 0:
+            continue
+        m, a = item.arm(known), item.arm(other)
+        if a.value == m.value:
+            continue
+        out[name] = item.with_arm(other, InputValue(m.value, "assumed", f"set to the measured {known} value "
+                                                    f"{m.value:.4g}: the {a.basis} {a.value:.4g} would "
+                                                    f"{'reverse' if assumed_direction else 'invent'} the effect",
+                                                    low=m.value, high=m.value))
+        notes.append(f"{other}.{name}: {a.basis} {a.value:.4g} replaced by the measured {known} value {m.value:.4g}, "
+                     f"since it would {'reverse' if assumed_direction else 'invent'} the effect the defaults assume")
+    return out, notes
+
+
 def _config_overrides(config: Config) -> dict[str, Any]:
     from truecost.estimate.settings import estimate_settings
 
@@ -298,6 +336,7 @@ class TcoResult:
     sensitivity_range_usd: tuple[float, float]
     context: dict[str, Any] = field(default_factory=dict)
     ignored_overrides: list[str] = field(default_factory=list)
+    aligned: list[str] = field(default_factory=list)  # unmeasured values set to the other project's measurement
     ledger: dict[str, Any] | None = None
 
     def measured_lines(self) -> list[dict[str, Any]]:
@@ -332,6 +371,7 @@ class TcoResult:
                                       "moves them all at once to the ends that lower or raise the difference"},
             "assumptions": [_assumption_row(item) for item in self.inputs.values()],
             "ignored_overrides": list(self.ignored_overrides),
+            "aligned_to_measurements": list(self.aligned),
             "ledger": self.ledger,
         }
 
@@ -349,10 +389,11 @@ def build_tco(config: Config, overrides: Mapping[str, Any] | None = None,
     from truecost.estimate.tco_analysis import attribute, sensitivity
     from truecost.units import DAYS_PER_MONTH
 
-    inputs, context = default_inputs(config)
-    inputs = apply_measurements(inputs, measurements)
+    defaults, context = default_inputs(config)
+    inputs = apply_measurements(defaults, measurements)
     inputs, ignored = apply_overrides(inputs, _config_overrides(config), "truecost.toml [estimate.tco]")
     inputs, more = apply_overrides(inputs, overrides or {}, "the overrides given")
+    inputs, aligned = align_to_measurements(inputs, defaults)
     _check_domain(inputs)
     t = config.target
     plan = Plan(horizon_months=t.horizon_months, requests=t.requests_per_day * DAYS_PER_MONTH * t.horizon_months)
@@ -366,7 +407,8 @@ def build_tco(config: Config, overrides: Mapping[str, Any] | None = None,
                 "prompt_tokens": t.prompt_tokens, "output_tokens": t.output_tokens},
         inputs=inputs, well={k: round(x, 2) for k, x in well.items()}, poor={k: round(x, 2) for k, x in poor.items()},
         difference_usd=round(difference, 2), by_basis=by_basis, by_input=by_input, sensitivity=rows,
-        sensitivity_range_usd=span, context=context, ignored_overrides=ignored + more, ledger=ledger_info)
+        sensitivity_range_usd=span, context=context, ignored_overrides=ignored + more, aligned=aligned,
+        ledger=ledger_info)
 
 
 def tco(config: Config | None = None, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -381,9 +423,10 @@ def tco_from_ledger(ledger: Ledger, *, run_tree: str | None = None, arms: Mappin
     Contract (the demo and `truecost estimate tco --from-ledger` call this):
     - `ledger`: an open `truecost.ledger.Ledger`. `run_tree`: a run id (or unique prefix): only that run and its
       descendants are read (the demo passes its own `demo` run id); None reads every run and request.
-    - `arms`: run id (or prefix) -> "well" | "poor"; a run's descendants inherit its project. Without it a run's
-      project is `params["tco_arm"]` or `results["tco_arm"]`; an untagged run is the user's own, well-prepared
-      project, except curate and route runs, whose measurements define both sides (see `tco_ledger`).
+    - `arms`: run id (or prefix) -> "well" | "poor"; a run's descendants inherit its project, and a run named
+      here is read even when it lies outside `run_tree`. Without it a run's project is `params["tco_arm"]` or
+      `results["tco_arm"]` on it or an ancestor; an untagged run is the user's own, well-prepared project, except
+      curate and route runs, whose measurements define both sides (see `truecost.estimate.tco_ledger`).
     - `config`: truecost.toml (`[target]` is the plan the measurements are carried to); None reads ./truecost.toml.
     - `overrides`: {"poor.bad_output_rate": 0.1, ...} for inputs nothing measured; measured values are kept and
       the ignored override is listed in `ignored_overrides`.

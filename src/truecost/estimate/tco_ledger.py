@@ -11,7 +11,8 @@ Keys read, per part (as each part records them; a run lacking a key is skipped a
   measured device-hours per trained token, token-weighted over runs that started from step 0 on the plan's device
   type (truecost.toml `[hardware].gpu`; a CPU run says nothing of a GPU's utilisation). `run.status`,
   `results.stopped_by` and `run.cost_usd` -> failed_run_share = spend of runs that failed, were stopped (other
-  than by early stopping or pruning, which end a run on purpose) or never closed, over all their spend.
+  than by early stopping or pruning, which end a run on purpose) or were lost (status `lost`, or still `running`
+  a day after they started), over all their spend.
 - review runs: `results.headline["performance.accuracy"]`, and when present
   `results.headline["security.pii_leakage.attack_success_rate"]` and every headline key ending in `defect_rate`
   -> bad_output_rate = 1 - accuracy x (1 - leak rate) x product(1 - defect rate), the mean over the project's
@@ -31,6 +32,8 @@ Keys read, per part (as each part records them; a run lacking a key is skipped a
 
 Each run's project: the `arms` argument (run id or prefix -> "well" | "poor", inherited by descendants), else
 `params["tco_arm"]` or `results["tco_arm"]` on the run or an ancestor, else the user's own (well-prepared) project.
+With a run tree, the runs named in `arms` (and their descendants) are read too, even from outside the tree: parts
+that cannot nest their run under a caller's (say a review run) are brought in by naming them.
 """
 
 from __future__ import annotations
@@ -141,13 +144,16 @@ def project_of_runs(runs: Sequence[RunRecord], arms: Mapping[str, str] | None = 
 
 
 def scope(ledger: Ledger, run_tree: str | None, arms: Mapping[str, str] | None) -> LedgerScope:
-    """Read the runs (the tree under `run_tree`, or all) and their requests, and assign each run its project."""
-    runs = ledger.list_runs()
-    requests = ledger.list_requests()
-    if run_tree is not None:
-        runs = tree(runs, ledger.get_run(run_tree).id)
-        ids = {r.id for r in runs}
-        requests = [q for q in requests if q.run_id in ids]
+    """Read the runs (the tree under `run_tree`, plus the trees of runs named in `arms`; or all) and their
+    requests, and assign each run its project."""
+    everything = ledger.list_runs()
+    if run_tree is None:
+        runs, requests = everything, ledger.list_requests()
+    else:
+        roots = [ledger.get_run(run_tree).id, *(_match(prefix, (r.id for r in everything)) for prefix in arms or {})]
+        by_id = {run.id: run for root in roots for run in tree(everything, root)}
+        runs = sorted(by_id.values(), key=lambda r: r.started_at)
+        requests = [q for run in runs for q in ledger.list_requests(run_id=run.id)]
     return LedgerScope(runs=runs, requests=requests, arms=project_of_runs(runs, arms))
 
 
@@ -234,8 +240,8 @@ def _training(s: LedgerScope, config: Config) -> list[Measurement]:
 
 
 def _wasted(run: RunRecord) -> bool:
-    """Failed, stopped short of its plan (not on purpose), or lost."""
-    if run.status == "failed":
+    """Failed, stopped short of its plan (not on purpose), or lost (so marked, or still open a day on)."""
+    if run.status in ("failed", "lost"):
         return True
     if run.status == "running":
         return run.ended_at is None and _is_stale(run)

@@ -10,7 +10,8 @@ from typing import TextIO
 from truecost.ledger.records import RunRecord
 
 CSV_COLUMNS = ("id", "kind", "name", "status", "started_at", "ended_at", "hardware", "wall_seconds", "cpu_seconds",
-               "gpu_hours", "energy_kwh", "cost_usd", "tokens", "parent_id", "params", "results")
+               "gpu_hours", "energy_kwh", "cost_usd", "tokens", "parent_id", "params", "results", "host", "pid",
+               "heartbeat_at", "heartbeat_seconds")  # new columns go last, so older readers keep their positions
 
 
 def write_runs(runs: Iterable[RunRecord], out: TextIO, fmt: str) -> int:

@@ -7,7 +7,8 @@ from datetime import datetime
 from typing import Any
 
 RUN_KINDS = ("estimate", "curate", "train", "tune", "serve", "route", "review", "monitor", "demo", "other")
-RUN_STATUSES = ("running", "completed", "failed", "stopped")
+# `lost`: the process died without closing the run (kill -9, OOM, preemption); the spend is what it last flushed.
+RUN_STATUSES = ("running", "completed", "failed", "stopped", "lost")
 
 
 @dataclass
@@ -30,11 +31,15 @@ class RunRecord:
     parent_id: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
     results: dict[str, Any] = field(default_factory=dict)
+    host: str = ""
+    pid: int | None = None
+    heartbeat_at: datetime | None = None  # last time the running process proved alive (and flushed its spend)
+    heartbeat_seconds: float | None = None  # how often it promised to; None: it sends no heartbeat
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (datetimes as ISO 8601 strings)."""
         data = asdict(self)
-        for key in ("started_at", "ended_at"):
+        for key in ("started_at", "ended_at", "heartbeat_at"):
             if data[key] is not None:
                 data[key] = data[key].isoformat()
         return data

@@ -1,4 +1,6 @@
-"""The ledger's tables: one row per metered run, one per gateway request, and the schema version."""
+"""The ledger's tables at the current schema version: one row per metered run, one per gateway request, and facts
+about the store. An older database is brought here by `truecost.ledger.migrations` when it is opened.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from typing import Any
 from sqlalchemy import JSON, DateTime, Float, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # bump together with a new step in migrations.MIGRATIONS
 
 
 class Base(DeclarativeBase):
@@ -36,6 +38,11 @@ class RunRow(Base):
     parent_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
     params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     results: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # v2: who runs it and when it last proved alive, so that a killed process's run can be found and marked lost.
+    host: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    heartbeat_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
 class RequestRow(Base):

@@ -22,8 +22,9 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, Operati
 from sqlalchemy.orm import Session, sessionmaker
 
 from truecost.errors import UserError
+from truecost.ledger.liveness import this_host
 from truecost.ledger.records import RUN_KINDS, RUN_STATUSES, RequestRecord, RunRecord
-from truecost.ledger.schema import SCHEMA_VERSION, Base, MetaRow, RequestRow, RunRow
+from truecost.ledger.schema import SCHEMA_VERSION, MetaRow, RequestRow, RunRow
 
 DEFAULT_LEDGER_PATH = Path(".truecost") / "ledger.db"
 ENV_VAR = "TRUECOST_LEDGER"
@@ -101,29 +102,24 @@ class Ledger:
         return engine
 
     def _ensure_schema(self) -> None:
-        """Create missing tables and check the stored schema version; safe when several processes race."""
-        stored = SCHEMA_VERSION
+        """Create or migrate the tables (see `truecost.ledger.migrations`) and refuse a newer schema."""
+        from truecost.ledger.migrations import upgrade
+
         for attempt in range(5):
             try:
-                Base.metadata.create_all(self.engine)
-                with self._session() as session:
-                    row = session.get(MetaRow, "schema_version")
-                    if row is None:
-                        session.add(MetaRow(key="schema_version", value=str(SCHEMA_VERSION)))
-                    else:
-                        stored = int(row.value)
+                with self.engine.begin() as connection:
+                    found, _ = upgrade(connection)
                 break
-            except (DBAPIError, UserError) as exc:
+            except DBAPIError as exc:
                 message = _first_line(exc)
-                # Two processes creating the same table at once: the loser sees "already exists"; look again.
-                transient = any(s in message for s in ("already exists", "locked", "duplicate key", "UNIQUE"))
-                if not transient or attempt == 4:
-                    raise UserError(f"cannot open the ledger at {_safe(self.url)}: {message}") from exc
+                # SQLite can report a busy file while two processes switch a new database to WAL: look again.
+                if "locked" not in message or attempt == 4:
+                    raise UserError(f"cannot open the ledger at {self.display_url}: {message}") from exc
                 time.sleep(0.2 * (attempt + 1))
-        if stored > SCHEMA_VERSION:
+        if found > SCHEMA_VERSION:
             raise UserError(
-                f"the ledger at {_safe(self.url)} has schema v{stored}, newer than this truecost (v{SCHEMA_VERSION});"
-                " upgrade truecost"
+                f"the ledger at {self.display_url} has schema v{found}, newer than this truecost "
+                f"(v{SCHEMA_VERSION}); upgrade truecost"
             )
 
     @contextmanager
@@ -133,7 +129,7 @@ class Ledger:
             with session.begin():
                 yield session
         except OperationalError as exc:
-            raise UserError(f"ledger {_safe(self.url)}: {_first_line(exc)}") from exc
+            raise UserError(f"ledger {self.display_url}: {_first_line(exc)}") from exc
         finally:
             session.close()
 
@@ -144,18 +140,32 @@ class Ledger:
             row = session.get(MetaRow, "schema_version")
             return int(row.value) if row else SCHEMA_VERSION
 
+    @property
+    def display_url(self) -> str:
+        """The ledger's URL with any password hidden, for messages and reports."""
+        return _safe(self.url)
+
     def close(self) -> None:
         """Release pooled connections."""
         self.engine.dispose()
 
     # -- runs -------------------------------------------------------------------------------------------
     def start_run(self, kind: str, name: str = "", *, params: dict[str, Any] | None = None,
-                  hardware: str = "", parent_id: str | None = None) -> RunRecord:
-        """Open a run record with status `running`, so that a crash still leaves a trace."""
+                  hardware: str = "", parent_id: str | None = None, host: str | None = None,
+                  pid: int | None = None, heartbeat_seconds: float | None = None) -> RunRecord:
+        """Open a run record with status `running`, so that a crash still leaves a trace.
+
+        The run belongs to this process (`host`/`pid` default to it) and counts as alive at its start; a run
+        whose owner promises a heartbeat every `heartbeat_seconds` (as `Meter` does) is marked `lost` when the
+        beats stop, one without a heartbeat only when its process is gone or after a long silence (see `reap`).
+        """
         if kind not in RUN_KINDS:
             raise ValueError(f"unknown run kind {kind!r}; one of {', '.join(RUN_KINDS)}")
-        record = RunRecord(id=str(uuid.uuid4()), kind=kind, name=name, started_at=_now(), hardware=hardware,
-                           parent_id=parent_id, params=dict(params or {}))
+        started = _now()
+        record = RunRecord(id=str(uuid.uuid4()), kind=kind, name=name, started_at=started, hardware=hardware,
+                           parent_id=parent_id, params=dict(params or {}), host=host or this_host(),
+                           pid=os.getpid() if pid is None else pid, heartbeat_at=started,
+                           heartbeat_seconds=heartbeat_seconds)
         self.save_run(record)
         return record
 
@@ -272,6 +282,7 @@ def _run_from_row(row: RunRow) -> RunRecord:
     record = RunRecord(**{f.name: getattr(row, f.name) for f in fields(RunRecord)})
     record.started_at = _aware(record.started_at) or record.started_at
     record.ended_at = _aware(record.ended_at)
+    record.heartbeat_at = _aware(record.heartbeat_at)
     record.params = dict(record.params or {})
     record.results = dict(record.results or {})
     return record

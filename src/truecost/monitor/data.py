@@ -17,7 +17,10 @@ from truecost.errors import UserError
 if TYPE_CHECKING:
     import pandas as pd
 
+    from truecost.ledger import Ledger
+
 COLUMNS = ("prompt", "output", "quality", "latency_ms", "cost_usd", "model", "timestamp")
+REQUIRED_COLUMNS = ("prompt",)
 NUMERIC_COLUMNS = ("quality", "latency_ms", "cost_usd")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|min|h|d|w)\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -81,33 +84,37 @@ def _read_path(path: Path) -> pd.DataFrame:
     raise UserError(f"{path}: unknown format {suffix!r}; use .jsonl, .parquet or .csv")
 
 
-def load_records(source: Any, columns: Mapping[str, str] | None = None, *, ledger: Any = None) -> pd.DataFrame:
-    """Any supported source as a DataFrame with the canonical columns (missing ones are empty).
+def load_records(source: Any, columns: Mapping[str, str] | None = None, *, ledger: Ledger | None = None,
+                 dropped: dict[str, int] | None = None) -> pd.DataFrame:
+    """Any supported source as a DataFrame with the canonical columns (optional ones missing are empty).
 
     `columns` maps canonical names to the source's names, e.g. {"quality": "correct", "prompt": "question"}.
+    A `ledger:` source is read from `ledger`, which must be given. Non-finite numbers are dropped (left empty)
+    and counted into `dropped` by column.
     """
     import pandas as pd
 
     if isinstance(source, pd.DataFrame):
-        frame = source.copy()
+        frame, name = source.copy(), "the DataFrame"
     elif isinstance(source, str) and source.startswith("ledger:"):
         if ledger is None:
-            from truecost.ledger import Ledger
-
-            ledger = Ledger()
+            raise UserError(f"{source}: reading the request log needs a ledger (pass ledger=...)")
         since, until = parse_ledger_source(source)
-        frame = requests_frame(ledger.list_requests(since=since, until=until))
+        frame, name = requests_frame(ledger.list_requests(since=since, until=until)), source
+        if frame["prompt"].isna().all() and len(frame):
+            raise UserError(f"{source}: the gateway logged no prompts (set log_prompts: true in gateway.yaml)")
     elif isinstance(source, str | Path):
-        frame = _read_path(Path(source))
+        frame, name = _read_path(Path(source)), str(source)
     elif isinstance(source, Sequence):
-        frame = pd.DataFrame([dict(row) for row in source])
+        frame, name = pd.DataFrame([dict(row) for row in source]), "the records"
     else:
         raise UserError(f"cannot read records from a {type(source).__name__}")
-    return canonical_frame(frame, columns or {})
+    return canonical_frame(frame, columns or {}, source=name, dropped=dropped)
 
 
-def canonical_frame(frame: pd.DataFrame, columns: Mapping[str, str]) -> pd.DataFrame:
-    """Rename mapped columns, check types, and add the missing canonical columns as empty."""
+def canonical_frame(frame: pd.DataFrame, columns: Mapping[str, str], *, source: str = "the data",
+                    dropped: dict[str, int] | None = None) -> pd.DataFrame:
+    """Rename mapped columns, check the required ones and the types, and add missing optional columns as empty."""
     import pandas as pd
 
     unknown = [name for name in columns if name not in COLUMNS]
@@ -115,26 +122,49 @@ def canonical_frame(frame: pd.DataFrame, columns: Mapping[str, str]) -> pd.DataF
         raise UserError(f"--columns: unknown name(s) {', '.join(unknown)}; known: {', '.join(COLUMNS)}")
     missing = [src for src in columns.values() if src not in frame.columns]
     if missing:
-        raise UserError(f"--columns: the data has no column(s) {', '.join(missing)}")
+        raise UserError(f"{source}: no column(s) {', '.join(missing)}, which --columns names "
+                        f"(it has: {_names(frame)})")
     frame = frame.rename(columns={src: name for name, src in columns.items()})
+    for name in REQUIRED_COLUMNS:
+        if name not in frame.columns and len(frame):
+            raise UserError(f"{source}: no column {name!r} (it has: {_names(frame)}); map yours with "
+                            f"--columns {name}=YOUR_COLUMN")
     out = pd.DataFrame(index=range(len(frame)))
     for name in COLUMNS:
         out[name] = frame[name].to_numpy() if name in frame.columns else None
     for name in NUMERIC_COLUMNS:
-        values = pd.to_numeric(out[name], errors="coerce")
-        if out[name].notna().sum() != values.notna().sum():
-            raise UserError(f"column {name!r} holds values that are not numbers")
-        out[name] = values.astype(float)
+        out[name] = _numbers(out[name], name, source, dropped)
     quality = out["quality"].dropna()
     if len(quality) and (quality.min() < 0 or quality.max() > 1):
-        raise UserError("column 'quality' must lie in 0..1 (a correctness flag or a score)")
+        raise UserError(f"{source}: column 'quality' must lie in 0..1 (a correctness flag or a score)")
     if out["timestamp"].notna().any():
         try:
             out["timestamp"] = pd.to_datetime(out["timestamp"], utc=True)
         except (ValueError, TypeError) as exc:
-            raise UserError(f"column 'timestamp' is not a date/time ({exc})") from exc
+            raise UserError(f"{source}: column 'timestamp' is not a date/time ({exc})") from exc
     out["prompt"] = out["prompt"].fillna("").astype(str)
     return out
+
+
+def _names(frame: pd.DataFrame) -> str:
+    names = [str(c) for c in frame.columns]
+    return ", ".join(names[:12]) + (", ..." if len(names) > 12 else "") if names else "none"
+
+
+def _numbers(column: pd.Series, name: str, source: str, dropped: dict[str, int] | None) -> pd.Series:
+    """A numeric column as floats; text is an error, non-finite values (inf, -inf) are emptied and counted."""
+    import numpy as np
+    import pandas as pd
+
+    values = pd.to_numeric(column, errors="coerce").astype(float)
+    if column.notna().sum() != values.notna().sum():
+        raise UserError(f"{source}: column {name!r} holds values that are not numbers")
+    infinite = np.isinf(values.to_numpy())
+    if infinite.any():
+        values[infinite] = np.nan
+        if dropped is not None:
+            dropped[name] = dropped.get(name, 0) + int(infinite.sum())
+    return values
 
 
 def cut_windows(frame: pd.DataFrame, window: int | None = None, every: str | None = None) -> list[pd.DataFrame]:

@@ -13,9 +13,9 @@ from typing import Any, Literal
 
 from truecost.config import Config
 from truecost.monitor.settings import MonitorSettings
+from truecost.units import DAYS_PER_MONTH, DAYS_PER_YEAR
 
 Action = Literal["retrain", "watch", "none"]
-_DAYS_PER_MONTH = 365.25 / 12
 
 
 @dataclass(frozen=True)
@@ -54,11 +54,11 @@ def economics_from_config(config: Config, settings: MonitorSettings) -> Economic
     if settings.horizon_days is not None:
         horizon, horizon_reason = settings.horizon_days, "[monitor] horizon_days"
     elif target.retrains_per_year > 0:
-        horizon = 365.25 / target.retrains_per_year / 2.0
+        horizon = DAYS_PER_YEAR / target.retrains_per_year / 2.0
         horizon_reason = (f"default: half the interval between the {target.retrains_per_year:g} scheduled retrains "
                           "a year, the mean wait for the next one")
     else:
-        horizon = target.horizon_months * _DAYS_PER_MONTH
+        horizon = target.horizon_months * DAYS_PER_MONTH
         horizon_reason = "default: no scheduled retrains, so the loss lasts the whole [target] horizon_months"
     requests = settings.requests_per_day or target.requests_per_day
     cost = settings.retrain_cost_usd if settings.retrain_cost_usd is not None else retrain_cost_usd(config)

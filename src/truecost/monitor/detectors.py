@@ -91,7 +91,7 @@ class InputDriftDetector(Detector):
 
     def fit(self, reference: Batch, horizon_windows: int, window_rows: int) -> Self:
         self.rng_ = np.random.default_rng(self.seed)
-        keep = np.arange(len(reference))
+        keep = np.arange(len(reference.embeddings))
         if len(keep) > self.max_reference:
             keep = np.sort(self.rng_.choice(keep, self.max_reference, replace=False))
         self.embeddings_ = reference.embeddings[keep]
@@ -144,7 +144,7 @@ class QualityDriftDetector(Detector):
         if self.source == "labels":
             values = reference.frame["quality"].dropna().to_numpy(dtype=float)
         else:
-            keep = np.arange(len(reference))
+            keep = np.arange(len(reference.embeddings))  # the featurised rows: a sample of a large reference
             if len(keep) > self.max_reference:
                 keep = np.sort(rng.choice(keep, self.max_reference, replace=False))
             self.embeddings_ = reference.embeddings[keep]

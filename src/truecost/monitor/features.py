@@ -28,7 +28,8 @@ _DIGIT = re.compile(r"\d")
 
 @dataclass
 class Batch:
-    """A window (or the reference) with its features computed once."""
+    """A window (or the reference) with its features computed once. For a large reference, `embeddings`,
+    `numeric` and `language` describe a seeded sample of `frame`'s rows (see `max_reference_features`)."""
 
     frame: pd.DataFrame
     embeddings: Array
@@ -36,7 +37,7 @@ class Batch:
     language: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
-        return len(self.frame)
+        return len(self.embeddings)
 
 
 class HashingEmbedder:

@@ -10,9 +10,10 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from truecost.config import Config, load_config
+from truecost.config import Config
 from truecost.errors import UserError
 from truecost.monitor.data import COLUMNS, cut_windows, load_records
 from truecost.monitor.decision import Decision, Economics, decide, economics_from_config
@@ -29,6 +30,8 @@ from truecost.monitor.settings import MonitorSettings, monitor_settings
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from truecost.ledger import Ledger
 
 SIGNALS = ("input_drift", "quality_drift", "ops_drift")
 
@@ -69,6 +72,9 @@ class MonitorResult:
     reference_rows: int
     settings: dict[str, Any] = field(default_factory=dict)
     detectors: dict[str, Any] = field(default_factory=dict)
+    reference_feature_rows: int | None = None
+    # Non-finite numbers (inf, -inf) emptied on reading, by column: counted, never judged, never printed.
+    dropped_non_finite: dict[str, int] = field(default_factory=dict)
 
     @property
     def alarms(self) -> list[int]:
@@ -86,7 +92,9 @@ class MonitorResult:
         """The `truecost monitor --json` document."""
         return {"windows": [w.to_dict() for w in self.windows], "decision": self.decision.to_dict(),
                 "first_alarm": {name: self.first_alarm(name) for name in SIGNALS},
-                "reference_rows": self.reference_rows, "detectors": self.detectors, "settings": self.settings}
+                "reference_rows": self.reference_rows, "reference_feature_rows": self.reference_feature_rows,
+                "dropped_non_finite": dict(self.dropped_non_finite), "detectors": self.detectors,
+                "settings": self.settings}
 
 
 class Monitor:
@@ -102,8 +110,13 @@ class Monitor:
         s = self.settings
         if len(reference) < 20:
             raise UserError(f"the reference has {len(reference)} rows; at least 20 are needed")
-        self.featurizer_ = Featurizer(s.embedder, s.seed).fit(reference)
-        ref_batch = self.featurizer_.transform(reference)
+        # Text features of a seeded sample of a large reference: the kernel tests use `max_reference` rows anyway,
+        # and the K-S/chi-square tests gain nothing from millions; quality and ops values are all kept.
+        sample = _sample_rows(reference, s.max_reference_features, s.seed)
+        self.featurizer_ = Featurizer(s.embedder, s.seed).fit(sample)
+        ref_batch = self.featurizer_.transform(sample)
+        ref_batch.frame = reference
+        self.reference_feature_rows_ = len(sample)
         ref_labels = int(reference["quality"].notna().sum()) >= 10
         labels = ref_labels and (current_has_labels if current_has_labels is not None else True)
         ref_ops = bool(reference["latency_ms"].notna().sum() >= 20 or reference["cost_usd"].notna().sum() >= 2)
@@ -158,26 +171,41 @@ class Monitor:
                                           reference_mean=quality.target_)
         return MonitorResult(windows=list(self.windows_), decision=self.decision(),
                              reference_rows=self.reference_rows_, settings=self.settings.model_dump(),
-                             detectors=detectors)
+                             detectors=detectors, reference_feature_rows=self.reference_feature_rows_)
+
+
+def _sample_rows(frame: pd.DataFrame, limit: int, seed: int) -> pd.DataFrame:
+    """At most `limit` rows of `frame`, drawn without replacement with `seed`, in their original order."""
+    if len(frame) <= limit:
+        return frame
+    import numpy as np
+
+    keep = np.sort(np.random.default_rng(seed).choice(len(frame), limit, replace=False))
+    return frame.iloc[keep].reset_index(drop=True)
 
 
 def run_monitor(reference: Any, current: Any, window: int | None = None, every: str | None = None,
-                config: Config | None = None, columns: Mapping[str, str] | None = None, ledger: Any = None,
-                source_ledger: Any = None, **settings: Any) -> MonitorResult:
+                config: Config | None = None, columns: Mapping[str, str] | None = None,
+                ledger: Ledger | None = None, source_ledger: Ledger | None = None,
+                reference_columns: Mapping[str, str] | None = None, current_columns: Mapping[str, str] | None = None,
+                **settings: Any) -> MonitorResult:
     """Monitor `current` against `reference`: per-window drift signals and the retrain decision.
 
     `reference`/`current`: a path (.jsonl/.parquet/.csv), a DataFrame, a list of dicts, or `ledger:SINCE..UNTIL`.
-    `window` rows per window, or `every` (e.g. "1h") by timestamp; `settings` override `[monitor]` keys
-    (e.g. `value_of_quality_usd=0.002`, `false_alarm_rate=0.01`). With `ledger`, the run is recorded there
-    (kind "monitor") with its decision; `ledger:` sources are read from `source_ledger` (default: `ledger`, else
-    the default ledger).
+    `window` rows per window, or `every` (e.g. "1h") by timestamp; `settings` override `[monitor]` keys of
+    `config` (None: the defaults; the library never reads ./truecost.toml itself), e.g.
+    `value_of_quality_usd=0.002`. `columns` maps names in both sources, `reference_columns`/`current_columns` in
+    one. With `ledger`, the run is recorded there (kind "monitor") with its decision; `ledger:` sources are read
+    from `source_ledger` (default: `ledger`).
     """
-    cfg = config or load_config()
+    cfg = config if config is not None else Config()
     s = monitor_settings(cfg, window=window, every=every, **settings)
-    mapping = {**s.columns, **(columns or {})}
+    shared = {**s.columns, **(columns or {})}
     source_ledger = source_ledger or ledger
-    ref_frame = load_records(reference, mapping, ledger=source_ledger)
-    cur_frame = load_records(current, mapping, ledger=source_ledger)
+    dropped: dict[str, int] = {}
+    ref_frame = load_records(reference, {**shared, **(reference_columns or {})}, ledger=source_ledger,
+                             dropped=dropped)
+    cur_frame = load_records(current, {**shared, **(current_columns or {})}, ledger=source_ledger, dropped=dropped)
     if len(cur_frame) == 0:
         raise UserError("the current stream is empty")
     windows = cut_windows(cur_frame, s.window, s.every)
@@ -190,17 +218,22 @@ def run_monitor(reference: Any, current: Any, window: int | None = None, every: 
                                       current_has_labels=has_labels, current_has_ops=has_ops)
         for part in windows:
             monitor.update(part)
-        return monitor.result()
+        result = monitor.result()
+        result.dropped_non_finite = dropped
+        return result
 
     if ledger is None:
         return _run()
-    params = {"reference": str(reference) if isinstance(reference, str) else type(reference).__name__,
-              "current": str(current) if isinstance(current, str) else type(current).__name__,
-              "window": s.window, "every": s.every, "embedder": s.embedder}
+    params = {"reference": _describe(reference), "current": _describe(current), "window": s.window,
+              "every": s.every, "embedder": s.embedder}
     with ledger.run("monitor", "monitor", params=params, prices=cfg.compute_prices()) as run:
         result = _run()
         record_results(run.results, result)
     return result
+
+
+def _describe(source: Any) -> str:
+    return str(source) if isinstance(source, str | Path) else type(source).__name__
 
 
 def record_results(results: dict[str, Any], result: MonitorResult) -> None:
@@ -214,7 +247,8 @@ def record_results(results: dict[str, Any], result: MonitorResult) -> None:
                    first_alarm={name: result.first_alarm(name) for name in SIGNALS},
                    action=decision["action"], expected_loss_usd=decision["expected_loss_usd"],
                    retrain_cost_usd=decision["retrain_cost_usd"], quality_drop=decision["quality_drop"],
-                   quality_source=decision["quality_source"])
+                   quality_source=decision["quality_source"], reference_rows=result.reference_rows,
+                   dropped_non_finite=dict(result.dropped_non_finite))
 
 
 __all__ = ["COLUMNS", "Monitor", "MonitorResult", "WindowResult", "record_results", "run_monitor"]

@@ -29,6 +29,9 @@ class MonitorSettings(Section):
     embedder: Literal["auto", "hashing", "minilm"] = "hashing"
     # Reference rows kept for the kernel test; more only sharpens the reference side, at quadratic cost.
     max_reference: int = Field(300, ge=20)
+    # Reference rows whose text features (embedding, lengths, language) are computed: a seeded sample of a larger
+    # reference. Memory and time then stay flat however large the reference; quality and ops values are all used.
+    max_reference_features: int = Field(5000, ge=20)
     # Permutations for the MMD null; a gamma fit to them gives the tail p-value (Gretton et al. 2009).
     permutations: int = Field(200, ge=20)
     # Dollars one request is worth when its quality is 1 instead of 0. None: twice what the same request costs on

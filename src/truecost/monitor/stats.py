@@ -6,6 +6,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 Array = NDArray[np.float64]
+# Above this many resampled values the reference-mean bootstrap is drawn from its normal limit instead.
+_BOOTSTRAP_CELLS = 4_000_000
 
 
 def squared_distances(a: Array, b: Array) -> Array:
@@ -92,7 +94,12 @@ def calibrate_cusum_threshold(reference: Array, horizon: int, slack: float, alph
     """
     reference = np.asarray(reference, dtype=float)
     size = len(reference)
-    targets = rng.choice(reference, (simulations, size)).mean(1)
+    if simulations * size <= _BOOTSTRAP_CELLS:
+        targets = rng.choice(reference, (simulations, size)).mean(1)
+    else:
+        # A bootstrap mean of this many values is normal to within far less than the CUSUM's own noise (CLT);
+        # drawing the resamples themselves would take simulations x size memory (16 GB for a 1M-row reference).
+        targets = rng.normal(reference.mean(), reference.std() / np.sqrt(size), simulations)
     level = np.zeros(simulations)
     peak = np.zeros(simulations)
     for _ in range(max(1, horizon)):

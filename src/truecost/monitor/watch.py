@@ -13,11 +13,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from truecost.monitor.data import parse_duration, requests_frame
-from truecost.monitor.monitor import Monitor, WindowResult
+from truecost.monitor.data import load_records, parse_duration, requests_frame
+from truecost.monitor.monitor import Monitor, WindowResult, record_results
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     import pandas as pd
+
+    from truecost.config import Config
+    from truecost.ledger import Ledger
+    from truecost.monitor.settings import MonitorSettings
 
 
 @dataclass
@@ -25,7 +31,7 @@ class Watcher:
     """A fitted monitor plus the ledger cursor and the requests of the window now filling."""
 
     monitor: Monitor
-    ledger: Any
+    ledger: Ledger
     since: datetime | None = None
     window: int = 50
     every: str | None = None
@@ -111,3 +117,23 @@ def since_default(lookback: str | None) -> datetime:
     """Where a watch starts reading: `lookback` ago (e.g. 1d), or now (only requests from here on)."""
     now = datetime.now(UTC)
     return now - parse_duration(lookback) if lookback else now
+
+
+def watch_ledger(reference: Any, ledger: Ledger, settings: MonitorSettings, config: Config,
+                 on_window: Callable[[Monitor, WindowResult], None], *, columns: Mapping[str, str] | None = None,
+                 lookback: str | None = None, poll_seconds: float = 30.0, max_polls: int | None = None,
+                 once: bool = False, params: dict[str, Any] | None = None) -> Monitor:
+    """Fit on `reference`, then follow `ledger`'s request log, calling `on_window(monitor, window)` as each
+    window is scored; the watch is itself a metered `monitor` run in `ledger`, with its alarms and decision."""
+    ref = load_records(reference, {**settings.columns, **(columns or {})}, ledger=ledger)
+    monitor = Monitor(settings, config).fit(ref, horizon_windows=settings.horizon_windows, window_rows=settings.window)
+    watcher = Watcher(monitor, ledger, since=since_default(lookback), window=settings.window, every=settings.every)
+    run_params = {"reference": str(reference), "window": settings.window, "every": settings.every, **(params or {})}
+    with ledger.run("monitor", "watch", params=run_params, prices=config.compute_prices()) as run:
+        try:
+            follow(watcher, lambda result: on_window(monitor, result), poll_seconds=poll_seconds,
+                   max_polls=max_polls, once=once)
+        finally:
+            if monitor.windows_:
+                record_results(run.results, monitor.result())
+    return monitor

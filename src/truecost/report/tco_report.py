@@ -51,7 +51,7 @@ def inputs_section(result: TcoResult) -> Section:
         rows.append([line["input"], line["arm"], line["value"], line["unit"]])
         runs = f" (runs {', '.join(r[:8] for r in line['run_ids'])})" if line["run_ids"] else ""
         bases.append(basis(line["basis"], line["source"] + runs))
-    notes = list(result.ignored_overrides)
+    notes = [*result.aligned, *result.ignored_overrides]
     if result.ledger:
         notes = [f"ledger {result.ledger['url']}: {result.ledger['runs_read']} run(s), "
                  f"{result.ledger['requests_read']} request(s) read"

@@ -51,16 +51,18 @@ def mix64(x: np.ndarray) -> np.ndarray:
 _WINDOW_BYTES = 1 << 20  # bytes hashed per prefix-sum pass, so the power tables stay small (8 MB each)
 
 
-def word_hashes(words: Sequence[str]) -> np.ndarray:
-    """64-bit hash of each word, case-insensitive, computed for many words in a few numpy calls.
+def word_hashes(words: Sequence[str], lower: bool = True) -> np.ndarray:
+    """64-bit hash of each word (case-insensitive unless `lower=False`), for many words in a few numpy calls.
 
-    The words are lower-cased and joined with single spaces (a word never contains a space), then each word's
+    The one word hash of curate (dedup and the n-gram quality rules): deterministic across processes and
+    machines. The words are joined with single spaces (a word never contains a space), then each word's
     polynomial hash (relative to its first byte) is read off a prefix sum over the UTF-8 bytes, one window of
     about a megabyte at a time.
     """
     if not words:
         return np.zeros(0, dtype=_U64)
-    data = np.frombuffer(" ".join(words).lower().encode("utf-8", "surrogatepass"), dtype=np.uint8)
+    joined = " ".join(words)
+    data = np.frombuffer((joined.lower() if lower else joined).encode("utf-8", "surrogatepass"), dtype=np.uint8)
     spaces = np.flatnonzero(data == 0x20)
     starts = np.concatenate([np.zeros(1, dtype=np.int64), spaces + 1])
     ends = np.concatenate([spaces, np.array([len(data)], dtype=np.int64)])

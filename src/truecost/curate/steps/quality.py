@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from truecost.curate.dedup.hashing import word_hashes
 from truecost.curate.document import Document
 from truecost.curate.settings import C4Settings, FineWebSettings, GopherSettings, QualitySettings
 from truecost.curate.steps.base import Step, StepStats
@@ -38,11 +39,6 @@ _SENTENCE_END_RE = re.compile(r"[.!?]+[\"'\u201d\u2019)\]]*(?=\s|$)")
 _FINEWEB_END_MARKS = (".", "!", "?", '"', "'", "\u201d", "\u2019", "\u2026", ")", ":", ";")
 
 _MIX = np.uint64(0x9E3779B97F4A7C15)  # golden-ratio odd constant: spreads combined n-gram hashes over 64 bits
-
-
-def _word_hashes(words: list[str]) -> np.ndarray:
-    # Python's str hash is fixed within a process; n-gram results depend only on equality, so runs agree.
-    return np.fromiter(map(hash, words), dtype=np.int64, count=len(words)).view(np.uint64)
 
 
 def _dup_fraction(items: list[str]) -> tuple[float, float]:
@@ -155,7 +151,7 @@ class GopherRepetition:
         words = doc.words
         if len(words) < 2:
             return True
-        hashes = _word_hashes(words)
+        hashes = word_hashes(words, lower=False)  # n-grams are case-sensitive, as in the paper
         lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
         total_chars = int(lengths.sum())
         if total_chars == 0:
