@@ -58,6 +58,7 @@ def plain_model(model: RealModel, say: Any = None) -> Path:
     """A plain Hugging Face folder (config, safetensors, tokenizer) of `model`, converted from GGUF on first use."""
     folder = cache_dir() / "models" / model.name
     if (folder / "config.json").is_file() and (folder / "_COMPLETE").is_file():
+        _drop_gguf_marker(folder / "config.json")
         return folder
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -69,16 +70,30 @@ def plain_model(model: RealModel, say: Any = None) -> Path:
         say(f"converting {model.name} from GGUF once (one to a few minutes; cached in {folder})")
     tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
     loaded = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
-    fresh = AutoModelForCausalLM.from_config(loaded.config, dtype=torch.float32)
+    config = loaded.config
+    if hasattr(config, "quantization_config"):  # the weights are de-quantised now: a plain fp32 model
+        del config.quantization_config
+    fresh = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     fresh.load_state_dict(loaded.state_dict())
     partial = folder.with_name(folder.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     fresh.save_pretrained(partial)
     tokenizer.save_pretrained(partial)
+    _drop_gguf_marker(partial / "config.json")
     (partial / "_COMPLETE").write_text(f"converted from {gguf.name}\n", encoding="utf-8")
     shutil.rmtree(folder, ignore_errors=True)
     partial.replace(folder)
     return folder
+
+
+def _drop_gguf_marker(config_file: Path) -> None:
+    """Remove a GGUF `quantization_config` from a saved config: models loaded with it refuse `save_pretrained`, and
+    the weights saved beside it are plain fp32."""
+    import json
+
+    data = json.loads(config_file.read_text(encoding="utf-8"))
+    if data.pop("quantization_config", None) is not None:
+        config_file.write_text(json.dumps(data, indent=2), encoding="utf-8")
 
 
 def tiny_model(folder: Path, texts: list[str], hidden_size: int, layers: int, seed: int) -> Path:

@@ -72,7 +72,7 @@ def canaries(texts: Sequence[str], limit: int) -> list[Canary]:
         match = _CARD_RE.search(text)
         if match:
             card = match.group(1)
-            out.append(Canary(prefix=text[max(0, match.start() - 200):match.start(1)] + card[:10], secret=card[10:]))
+            out.append(Canary(prefix=text[max(0, match.start() - 120):match.start(1)] + card[:10], secret=card[10:]))
         if len(out) >= limit:
             break
     return out
