@@ -19,8 +19,8 @@ pytestmark = pytest.mark.slow
 def _run_demo(out: Path, seed: int, cwd: Path) -> dict:
     env = {**os.environ, "COLUMNS": "200"}
     result = subprocess.run([sys.executable, "-m", "truecost", "demo", "--scale", "tiny", "--seed", str(seed),
-                             "--out", str(out), "--threads", "1", "--json"], capture_output=True, text=True, timeout=1200, env=env,
-                            cwd=cwd)
+                             "--out", str(out), "--threads", "1", "--json"], capture_output=True, text=True,
+                            timeout=1200, env=env, cwd=cwd)
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout)
 

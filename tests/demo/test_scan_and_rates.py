@@ -8,8 +8,7 @@ import pytest
 
 from truecost.demo import scan
 from truecost.demo.corpus import stdlib_documents
-from truecost.demo.defects import (BOILERPLATE_LINES, DefectRates, _mojibake, copy_fraction, make_poor_copy,
-                                   rate_sources)
+from truecost.demo.defects import BOILERPLATE_LINES, DefectRates, _mojibake, copy_fraction, make_poor_copy, rate_sources
 
 
 @pytest.fixture(scope="module")

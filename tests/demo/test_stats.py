@@ -9,8 +9,15 @@ import pytest
 from scipy import stats
 
 from truecost.demo.routing import saving_at_strong_quality
-from truecost.demo.stats import (compute_ratio, exposure, mean_interval, newcombe_difference, paired_bootstrap,
-                                 steps_to_reach, wilson)
+from truecost.demo.stats import (
+    compute_ratio,
+    exposure,
+    mean_interval,
+    newcombe_difference,
+    paired_bootstrap,
+    steps_to_reach,
+    wilson,
+)
 
 
 def test_mean_interval_matches_scipy_t_interval() -> None:

@@ -359,6 +359,10 @@ def run_demo(ctx: DemoContext) -> dict[str, Any]:
         wall0, cpu0 = time.perf_counter(), time.process_time()
         out = fn(*args)
         ctx.timings[name] = {"wall_seconds": time.perf_counter() - wall0, "cpu_seconds": time.process_time() - cpu0}
+        # What is measured so far survives a run that fails or is stopped later.
+        partial = {k: v for k, v in ctx.measured.items() if not k.startswith("_")}
+        (ctx.out_dir / "measured.partial.json").write_text(json.dumps({"measured": partial, "timings": ctx.timings},
+                                                                      default=str), encoding="utf-8")
         return out
 
     data = timed("building the corpus and its poorly prepared copy", build_corpora, ctx)
