@@ -85,16 +85,37 @@ def llm_analysis_job(run: Any, spec: Any, arch: Any, gpus: int, workdir: Path) -
             "activation_recomputation": 2, "flops_efficiency": 0.5, "mlp_gated_linear_units": arch.gated_mlp}, note
 
 
+def _validation_summary(runs: list[Any]) -> None:
+    """Leave-one-out, organisation-grouped and nested grouped CV of the shipped feature set, and the serving check."""
+    from truecost.estimate.fitting import fit_priors, summary
+    from truecost.estimate.runs import read_runs
+    from truecost.estimate.serving_validation import validate
+
+    all_runs = read_runs(DEFAULT_RUNS)
+    _, report = fit_priors(all_runs)
+    for label in ("leave_one_out", "grouped_cv", "nested_grouped_cv"):
+        s = summary(report[label])
+        print(f"{label:18s} median |error| {s['median_abs_error']:.1%}  p10-p90 coverage {s['coverage']:.0%} "
+              f"(n={s['runs']}; groups = organisations)")
+    served = validate()
+    print(f"serving: median |error| {served['median_abs_error']:.1%} on {served['n']} published measurements "
+          f"{ {k: f'{v:.1%}' for k, v in served['median_abs_error_by_metric'].items()} }")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=Path, default=DEFAULT_RUNS)
     parser.add_argument("--tiers", default="A,A-")
+    parser.add_argument("--heldout", action="store_true", help="score the package's held-out runs instead")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT.parent / "src"))
-    from truecost.estimate.calibration import imputed_gpus, read_runs, run_spec
+    from truecost.estimate.calibration import imputed_gpus
+    from truecost.estimate.runs import heldout_runs, read_runs, run_spec
     from truecost.estimate.training import estimate_training, model_flops, resolve
 
     runs = read_runs(args.runs, tiers=tuple(args.tiers.split(",")))
+    if args.heldout:
+        runs = heldout_runs()
     python, why = ensure_peer()
     rows, jobs, notes = [], [], {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -102,8 +123,8 @@ def main() -> None:
             spec = run_spec(run)
             arch, gpu = resolve(spec)
             est = estimate_training(spec, with_levers=False)
-            gpus = run.num_gpus or imputed_gpus(model_flops(arch, spec), gpu.peak_tflops.get("bf16") or 125.0)
-            peak16 = gpu.peak_tflops.get("bf16") or gpu.peak_tflops["fp16"]
+            gpus = run.num_gpus or imputed_gpus(model_flops(arch, spec), gpu.peak16_tflops)
+            peak16 = gpu.peak16_tflops
             six_nd = 6 * run.params_active * run.tokens / (0.40 * peak16 * 1e12) / 3600
             rows.append({"run": run, "truecost": est.gpu_hours, "6nd": six_nd, "gpus": gpus})
             job, note = llm_analysis_job(run, spec, arch, gpus, Path(tmp))
@@ -145,6 +166,8 @@ def main() -> None:
         median = f"{statistics.median(values):.1%}" if values else "not run"
         print(f"median |error| {name:13s} {median:>7s}  ({len(values)} of {len(rows)} runs)")
     print(f"truecost p10-p90 coverage: {inside}/{len(rows)} = {inside / len(rows):.0%}")
+    if not args.heldout:
+        _validation_summary(runs)
     if errors["llm-analysis"]:
         ratio = statistics.median(errors["llm-analysis"]) / statistics.median(errors["truecost"])
         print(f"llm-analysis median error / truecost median error = {ratio:.2f}x")

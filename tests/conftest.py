@@ -44,9 +44,17 @@ def postgres_url() -> Iterator[str]:
         server.stop()
 
 
+def _shared_data_missing(where: Path) -> str:
+    return (f"shared data not found at {where}: clone the team's shared folder beside this checkout "
+            "(see README, 'Shared data')")
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    """The team's shared data folder (`../shared/data` beside the checkout); skip when absent."""
+    """The team's shared data folder (`../shared/data` beside the checkout). Locally a missing folder skips the
+    tests that read it; in CI (CI=true) it fails them, since the accuracy figures the README quotes rest on them."""
     if not SHARED_DATA.is_dir():
-        pytest.skip(f"shared data not found at {SHARED_DATA}")
+        if os.environ.get("CI"):
+            pytest.fail(_shared_data_missing(SHARED_DATA))
+        pytest.skip(_shared_data_missing(SHARED_DATA))
     return SHARED_DATA

@@ -74,3 +74,29 @@ def test_api_comparison_and_errors() -> None:
                          prompt_tokens=10, output_tokens=10, tensor_parallel=1)
     with pytest.raises(UserError, match="unknown serving assumption"):
         estimate_serving(arch, gpu, requests_per_day=1, prompt_tokens=1, output_tokens=1, bogus=1.0)
+
+
+def test_serving_estimate_against_published_measurements() -> None:
+    from truecost.estimate.serving_validation import serving_measurements, validate
+
+    rows = serving_measurements()
+    assert len(rows) >= 15 and all(r.url.startswith("https://") and r.source_date for r in rows)
+    result = validate()
+    for r in result["rows"]:
+        print(f"{r['model']:12s} {r['gpu']:10s} tp{r['tp']} bs{r['batch']:5d} {r['prompt']}/{r['output']} "
+              f"{r['metric']:28s} measured {r['measured']:8.0f} predicted {r['predicted']:8.0f} {r['error']:+.0%}")
+    print(f"n={result['n']} median |error| {result['median_abs_error']:.1%} {result['median_abs_error_by_metric']}")
+    assert result["median_abs_error"] <= 0.30
+    assert result["median_abs_error_by_metric"]["output_tokens_per_s_per_gpu"] <= 0.15
+
+
+def test_capacity_says_how_many_replicas_and_why() -> None:
+    arch, gpu = models()["llama-3.1-70b"].architecture, find_gpu("H100 SXM")
+    est = estimate_serving(arch, gpu, requests_per_day=1e5, prompt_tokens=500, output_tokens=200)
+    cap = est.capacity
+    assert cap["average_rps"] == pytest.approx(1e5 / 86400)
+    assert cap["peak_rps"] == pytest.approx(2 * 1e5 / 86400)
+    assert est.replicas == cap["replicas_for_peak"] + 1 and "redundant" in cap["why"]
+    alone = estimate_serving(arch, gpu, requests_per_day=1e5, prompt_tokens=500, output_tokens=200,
+                             redundant_replicas=0, peak_to_average=1.0)
+    assert alone.replicas == max(1, -(-cap["average_rps"] // cap["replica_rps"]))

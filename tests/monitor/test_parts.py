@@ -13,7 +13,7 @@ from truecost.config import Config
 from truecost.errors import UserError
 from truecost.estimate import retrain_cost_usd, token_price_usd
 from truecost.ledger import Ledger, RequestRecord
-from truecost.monitor import OpsDriftDetector, decide, economics_from_config, monitor_settings
+from truecost.monitor import OpsDriftDetector, decide, economics_from_config, monitor_settings, run_monitor
 from truecost.monitor.data import cut_windows, load_records, parse_ledger_source
 from truecost.monitor.features import Batch
 
@@ -105,3 +105,13 @@ def test_ops_detector_alarms_on_slower_or_dearer_requests_only() -> None:
     dear = detector.score(_ops_batch(rng.lognormal(6, 0.3, 60), rng.gamma(4, 0.0008, 60)))
     assert slow.alarm and slow.details["latency_p95_ratio"] > 1.3
     assert dear.alarm and dear.details["cost_ratio"] > 1.3
+
+
+def test_a_monitor_run_nests_under_its_caller(tmp_path: Path) -> None:
+    """A caller's run tree (the demo, a pipeline) holds the monitor run, so the TCO can read it from there."""
+    ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.db'}")
+    rows = [{"prompt": f"what is {i} plus {i}?", "quality": float(i % 3 > 0)} for i in range(120)]
+    with ledger.run("demo", "caller") as parent:
+        run_monitor(rows[:60], rows[60:], window=20, ledger=ledger, parent_id=parent.id, retrain_cost_usd=10.0)
+    (child,) = ledger.list_runs(kind="monitor")
+    assert child.parent_id == parent.id and child.results["action"] in ("none", "watch", "retrain")

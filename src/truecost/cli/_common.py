@@ -12,8 +12,20 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from typer.core import TyperOption
 
-from truecost.errors import UserError
+
+def _flags_show_no_type() -> None:
+    """typer prints `<bool>` beside every on/off flag in --help; a flag takes no value, so it shows none."""
+    shown = TyperOption.display_type_rich
+
+    def display_type_rich(self: TyperOption, ctx: Any) -> str | None:
+        return None if self.is_flag and self.metavar is None else shown(self, ctx)
+
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+_flags_show_no_type()
 
 # Rich output for people goes to stdout; progress and messages go to stderr so `--json` stdout stays clean.
 console = Console()
@@ -79,13 +91,3 @@ def _finite(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_finite(v) for v in value]
     return value
-
-
-def fail(message: str) -> UserError:
-    """A UserError to raise from a command: printed as one line, exit code 2."""
-    return UserError(message)
-
-
-def not_yet(feature: str, issue: int) -> None:
-    """Say plainly that a command's part has not landed yet, then exit 2."""
-    raise UserError(f"`truecost {feature}` is not available yet: it arrives with issue #{issue}")

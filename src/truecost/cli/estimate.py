@@ -104,8 +104,10 @@ def _training(cfg: Any, fields: dict[str, Any]) -> dict[str, Any]:
     # Start from the project's plan and replace what the command line gives.
     if "params" in fields or "architecture" in fields:
         fields.setdefault("model", None)
+    from truecost.estimate.calibration import USER_PRIORS_FILENAME, load_priors
+
     spec = target_spec(cfg, **{k: v for k, v in fields.items() if v is not None or k == "model"})
-    return estimate_training(spec).to_dict()
+    return estimate_training(spec, priors=load_priors(USER_PRIORS_FILENAME)).to_dict()
 
 
 def estimate_callback(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
@@ -309,31 +311,70 @@ def tco_command(
         console.print(f"report: {data['report_html']}", highlight=False)
 
 
+def calibrate_command(
+    ledger_url: str | None = typer.Option(None, "--ledger", help="Ledger URL (default: the global --ledger, "
+                                          "$TRUECOST_LEDGER or truecost.toml)."),
+    out: Path = typer.Option(Path("truecost-priors.json"), "--out",
+                             help="Where to write your calibrated priors (read by `estimate train`)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show the offsets without writing the file."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Learn your utilisation from the measured train/tune runs in the ledger, shrunk towards the published prior
+    when you have few runs; writes truecost-priors.json beside truecost.toml."""
+    from truecost.cli._common import open_ledger
+    from truecost.estimate.calibration import load_priors
+    from truecost.estimate.user_calibration import calibrate_from_ledger, write_user_priors
+
+    result = calibrate_from_ledger(open_ledger(ledger_url), load_priors())
+    data = result.to_dict()
+    if not dry_run and result.runs:
+        data["written_to"] = str(write_user_priors(result, out).resolve())
+    if as_json:
+        print_json(data)
+        return
+    if not result.runs:
+        console.print(f"no measured train/tune run to calibrate on ({len(result.skipped)} skipped); nothing written",
+                      highlight=False)
+    for gpu, factor in data["mfu_factor"].items():
+        label = "all GPUs" if gpu == "*" else gpu
+        console.print(f"{label}: utilisation x{factor:.3f} of the published prior", highlight=False)
+    console.print(f"{len(result.runs)} run(s) read; the prior weighs as much as {result.prior_strength_runs:.1f} "
+                  f"run(s); {len(result.skipped)} skipped", highlight=False)
+    if "written_to" in data:
+        console.print(f"written: {data['written_to']}", highlight=False)
+
+
 def gpus_command(as_json: bool = JSON_OPTION) -> None:
     """The GPU catalogue: dense peaks, memory, bandwidth, power and median catalogued $/GPU-hour."""
-    from truecost.estimate.catalogue import PRICINGS, default_price_usd, gpus
+    from truecost.estimate.catalogue import PRICINGS, gpus, price_basis
 
     rows = []
     for g in gpus(load_config().gpus):
         prices: dict[str, float | None] = {}
+        basis: dict[str, str] = {}
         for p in PRICINGS:
             try:
-                prices[p] = default_price_usd(g, p)
+                found = price_basis(g, p)
             except UserError:
                 prices[p] = None
-        rows.append({**g.to_dict(), "usd_per_gpu_hour": prices})
+                continue
+            prices[p], basis[p] = found.usd_per_gpu_hour, found.describe()
+        rows.append({**g.to_dict(), "usd_per_gpu_hour": prices, "price_basis": basis})
     if as_json:
         print_json(rows)
         return
     from rich.table import Table
 
-    table = Table(title="GPU catalogue (dense TFLOP/s; median current $/GPU-h; sources in `--json`)")
-    for col in ("GPU", "mem GiB", "GB/s", "W", "bf16", "fp8", "fp32", "on-demand", "spot", "reserved"):
+    table = Table(title="GPU catalogue (dense TFLOP/s; fp32 = CUDA cores, tf32 = tensor cores; median $/GPU-h of "
+                        "one market, see `--json` for rows and sources)")
+    for col in ("GPU", "mem GiB", "GB/s", "W", "link GB/s", "bf16", "fp8", "tf32", "fp32", "on-demand", "spot",
+                "reserved"):
         table.add_column(col, justify="right" if col != "GPU" else "left")
     for r in rows:
         pk = r["peak_tflops"]
         table.add_row(r["name"], f"{r['memory_gib']:g}", f"{r['bandwidth_gb_s']:g}", f"{r['tdp_w']:g}",
-                      *(f"{pk[p]:g}" if p in pk else "-" for p in ("bf16", "fp8", "fp32")),
+                      f"{r['interconnect']} {r['interconnect_gb_s']:g}",
+                      *(f"{pk[p]:g}" if p in pk else "-" for p in ("bf16", "fp8", "tf32", "fp32")),
                       *(f"{v:.2f}" if v is not None else "-" for v in r["usd_per_gpu_hour"].values()))
     console.print(table)
 
@@ -349,6 +390,7 @@ def register(app: typer.Typer) -> None:
     estimate_app.command("size")(size_command)
     estimate_app.command("serve")(serve_command)
     estimate_app.command("tco")(tco_command)
+    estimate_app.command("calibrate")(calibrate_command)
     app.add_typer(estimate_app, name="estimate")
     app.command("gpus")(gpus_command)
 

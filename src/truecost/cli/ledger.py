@@ -88,3 +88,34 @@ def export_runs(
     except OSError as exc:
         raise UserError(f"cannot write {output}: {exc.strerror}") from exc
     console.print(f"wrote {count} run(s) to {output}", highlight=False)
+
+
+@ledger_app.command("spend")
+def spend(
+    by: str = typer.Option("key", "--by", help="Group by key, team, user, tag, model or route."),
+    since: str | None = typer.Option(None, help="From this time (ISO 8601, UTC unless it says otherwise)."),
+    until: str | None = typer.Option(None, help="Up to (not including) this time."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Gateway spend (and what the cache saved) per key, team, user, tag, model or route."""
+    from datetime import UTC, datetime
+
+    from truecost.ledger.spend import GROUPS
+
+    _check_choice(by, GROUPS, "group")
+    try:
+        bounds = [None if t is None else datetime.fromisoformat(t) for t in (since, until)]
+    except ValueError as exc:
+        raise UserError(f"--since/--until: {exc}") from exc
+    since_at, until_at = (b if b is None or b.tzinfo else b.replace(tzinfo=UTC) for b in bounds)
+    rows = open_ledger().spend(by, since=since_at, until=until_at)
+    if as_json:
+        print_json([row.to_dict() for row in rows])
+        return
+    table = Table(title=f"spend by {by}")
+    for column in (by, "requests", "cost $", "saved $", "cache hits", "prompt tokens", "completion tokens"):
+        table.add_column(column, justify="left" if column == by else "right")
+    for row in rows:
+        table.add_row(row.group or "(none)", f"{row.requests:,}", f"{row.cost_usd:.6g}", f"{row.saved_usd:.6g}",
+                      f"{row.cache_hits:,}", f"{row.prompt_tokens:,}", f"{row.completion_tokens:,}")
+    console.print(table)

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from truecost import __version__
 from truecost.cli import _common
@@ -65,7 +66,8 @@ def main() -> None:
     except UserError as exc:
         if debug:
             raise
-        _common.err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        # The message is the user's text (paths, TOML sections like [[gpus]]): printed as is, never as markup.
+        _common.err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except KeyboardInterrupt:
         _common.err_console.print("interrupted")

@@ -17,11 +17,35 @@ from truecost.estimate.catalogue import default_price_usd, find_gpu, gpus
 if TYPE_CHECKING:
     from truecost.estimate.training import Lever, TrainingEstimate, TrainingSpec
 
-# Share of tokens that exact + near-duplicate removal drops from a typical web-scale corpus: Lee et al. 2022
-# ("Deduplicating Training Data Makes Language Models Better") remove 3-13% from C4-like sets; RefinedWeb ~10-30%.
-DUPLICATE_SHARE = 0.10
 # Work redone after spot preemptions (checkpoint every ~30 min, a few preemptions a day).
 SPOT_REWORK = 0.05
+
+
+def _gpu_type_lever(spec: TrainingSpec, est: TrainingEstimate) -> tuple[str, tuple[float, bool], str] | None:
+    """The cheapest other GPU type whose memory holds the job and whose interconnect keeps up with its parallelism
+    at this scale (a job with tensor parallelism needs an NVLink-class link; no GPU whose data-parallel traffic
+    would exceed its compute), with the wall time both ways."""
+    from truecost.estimate.training import estimate_training
+
+    if spec.price_per_gpu_hour is not None:
+        return None
+    best = None
+    for gpu in gpus(spec.gpu_overrides):
+        if gpu.name == est.gpu or gpu.vendor == "cpu" or (spec.tp > 1 and not gpu.nvlink_class):
+            continue
+        try:
+            other = estimate_training(spec.model_copy(update={"gpu": gpu.name}), with_levers=False)
+        except UserError:
+            continue
+        bound = other.communication is not None and other.communication.bound == "interconnect"
+        if other.fits_in_memory and not bound and (best is None or other.cost_usd["p50"] < best.cost_usd["p50"]):
+            best = other
+    if best is None:
+        return None
+    return (f"use {best.gpu} instead", (best.cost_usd["p50"], True),
+            f"cheapest catalogued GPU type that holds this job and whose {best.interconnect} link keeps up with its "
+            f"data-parallel traffic on {best.gpus} GPUs; wall time {best.wall_hours['p50']:,.0f} h vs "
+            f"{est.wall_hours['p50']:,.0f} h on {est.gpu} ({spec.pricing} prices)")
 
 
 def _p50(spec: TrainingSpec, **changes: object) -> tuple[float, bool] | None:
@@ -69,19 +93,12 @@ def training_levers(spec: TrainingSpec, est: TrainingEstimate, priors: Priors) -
     if spec.recompute == "full":
         add("selective instead of full recompute", _p50(spec, recompute="selective"),
             "stops repeating the forward pass; needs the activation memory to fit")
-    best: tuple[float, str] | None = None
-    for gpu in gpus(spec.gpu_overrides):
-        if gpu.name == est.gpu or gpu.vendor == "cpu":
-            continue
-        result = _p50(spec, gpu=gpu.name, price_per_gpu_hour=None) if spec.price_per_gpu_hour is None \
-            else None
-        if result is not None and result[1] and (best is None or result[0] < best[0]):
-            best = (result[0], gpu.name)
-    if best is not None:
-        add(f"use {best[1]} instead", (best[0], True),
-            f"cheapest catalogued GPU type that fits this job at {spec.pricing} prices")
-    add("de-duplicate the training data", (base * (1 - DUPLICATE_SHARE), True),
-        f"assumes {DUPLICATE_SHARE:.0%} of tokens are duplicates (measure yours with `truecost curate`)", "assumed")
+    gpu_lever = _gpu_type_lever(spec, est)
+    if gpu_lever is not None:
+        add(*gpu_lever)
+    add("de-duplicate the training data", (base * (1 - spec.duplicate_share), True),
+        f"assumes {spec.duplicate_share:.0%} of tokens are duplicates ([estimate] duplicate_share; measure yours "
+        "with `truecost curate`)", "assumed")
     if spec.method == "full" and not fine_tune:
         n, d, share = same_loss_saving(float(est.params_active), float(spec.tokens))
         if share > 0.01:

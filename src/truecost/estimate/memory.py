@@ -91,7 +91,7 @@ def training_memory(arch: Architecture, *, method: Method, precision: str, micro
     """Memory per GPU of one training step (AdamW) under the given parallelism and recompute policy."""
     model_parallel = tp * pp
     n = arch.params_total / model_parallel
-    half = precision != "fp32"
+    half = precision not in ("fp32", "tf32")
     weight_bytes = 2.0 if half else 4.0  # fp8 training keeps 16-bit weights and casts per matmul
     if method == "full":
         trainable = n

@@ -13,8 +13,8 @@ from typing import Any, Literal
 from truecost.errors import UserError
 from truecost.estimate.architecture import Architecture
 from truecost.estimate.catalogue import GPU, default_price_usd
+from truecost.units import HOURS_PER_MONTH
 
-HOURS_PER_MONTH = 730.0
 SECONDS_PER_DAY = 86400.0
 
 # (value, reason) for every serving assumption; each is a keyword argument of estimate_serving.
@@ -24,6 +24,8 @@ SERVE_ASSUMPTIONS: dict[str, tuple[float, str]] = {
     "prefill_mfu": (0.50, "large prefill matmuls reach ~50% of dense peak in serving engines"),
     "memory_headroom": (0.90, "vLLM's default gpu_memory_utilization=0.9: the rest is context and scratch"),
     "peak_to_average": (2.0, "user-facing traffic peaks at about twice its daily average (diurnal cycle)"),
+    "redundant_replicas": (1.0, "N+1: one replica more than the peak needs, so a failure or a rolling update "
+                                "does not drop traffic"),
 }
 
 Precision = Literal["bf16", "fp16", "fp8", "int4"]
@@ -68,6 +70,7 @@ class ServingEstimate:
     usd_per_1m_output_tokens: float
     usd_per_request: float
     api: dict[str, Any] | None = None
+    capacity: dict[str, Any] = field(default_factory=dict)
     assumptions: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -75,18 +78,71 @@ class ServingEstimate:
 
 
 def _decode_step_seconds(arch: Architecture, gpu: GPU, tp: int, batch: int, context: int, weight_bytes: float,
-                         compute_precision: str, bandwidth_efficiency: float, prefill_mfu: float) -> float:
+                         compute_precision: str, bandwidth_efficiency: float, prefill_mfu: float,
+                         kv_bytes: float = 2.0) -> float:
     # One sequence reads the active weights; each further sequence in an MoE batch wakes other experts.
     extra = 0.0
     if arch.num_experts and arch.experts_per_token:
         share = arch.experts_per_token / arch.num_experts
         extra = 1.0 - (1.0 - share) ** (batch - 1)
     weights_read = arch.params_active + (arch.params_total - arch.params_active) * extra
-    bytes_read = weights_read * weight_bytes + batch * context * kv_cache_bytes_per_token(arch, context)
+    bytes_read = weights_read * weight_bytes + batch * context * kv_cache_bytes_per_token(arch, context, kv_bytes)
     memory_s = bytes_read / (gpu.bandwidth_gb_s * 1e9 * tp * bandwidth_efficiency)
     flops = batch * arch.forward_flops_per_token(context, causal=True)
     compute_s = flops / (gpu.peak_flops(compute_precision) * tp * prefill_mfu)
     return max(memory_s, compute_s)
+
+
+def _replicas(requests_per_day: float, replica_rps: float, a: dict[str, float]) -> tuple[int, dict[str, Any]]:
+    """Replicas for the peak rate plus the redundant ones, and the reasoning as numbers."""
+    average_rps = requests_per_day / SECONDS_PER_DAY
+    peak_rps = average_rps * a["peak_to_average"]
+    for_peak = max(1, math.ceil(peak_rps / replica_rps)) if requests_per_day > 0 else 1
+    spare = max(0, int(round(a["redundant_replicas"])))
+    why = (f"{average_rps:.2f} req/s on average x {a['peak_to_average']:g} peak-to-average = {peak_rps:.2f} req/s at "
+           f"peak; one replica serves {replica_rps:.2f} req/s -> {for_peak} for the peak + {spare} redundant")
+    return for_peak + spare, {"average_rps": average_rps, "peak_rps": peak_rps, "replica_rps": replica_rps,
+                              "replicas_for_peak": for_peak, "redundant_replicas": spare,
+                              "peak_utilisation": peak_rps / (for_peak * replica_rps), "why": why}
+
+
+def static_batch_output_tokens_per_s(arch: Architecture, gpu: GPU, *, tensor_parallel: int, batch: int,
+                                     prompt_tokens: int, output_tokens: int, precision: Precision = "bf16",
+                                     kv_bytes: float = 2.0, **overrides: float) -> float:
+    """Output tokens per second per GPU of one static batch: all prompts prefilled, then `output_tokens` decode
+    steps over a growing context (the mean context is used). What benchmark tables of offline throughput report."""
+    a = {k: float(overrides.get(k, v[0])) for k, v in SERVE_ASSUMPTIONS.items()}
+    compute = _compute_precision(precision, gpu)
+    prefill_s = _prefill_seconds(arch, gpu, tensor_parallel, batch, prompt_tokens, compute, a["prefill_mfu"])
+    mean_context = prompt_tokens + output_tokens // 2
+    step_s = _decode_step_seconds(arch, gpu, tensor_parallel, batch, mean_context, _WEIGHT_BYTES[precision], compute,
+                                  a["bandwidth_efficiency"], a["prefill_mfu"], kv_bytes)
+    return batch * output_tokens / (prefill_s + output_tokens * step_s) / tensor_parallel
+
+
+def first_token_ms(arch: Architecture, gpu: GPU, *, tensor_parallel: int, prompt_tokens: int,
+                   precision: Precision = "bf16", **overrides: float) -> float:
+    """Time to the first token of one request alone: its prefill, bounded below by one read of the weights."""
+    a = {k: float(overrides.get(k, v[0])) for k, v in SERVE_ASSUMPTIONS.items()}
+    compute = _compute_precision(precision, gpu)
+    prefill_s = _prefill_seconds(arch, gpu, tensor_parallel, 1, prompt_tokens, compute, a["prefill_mfu"])
+    weights_s = arch.params_active * _WEIGHT_BYTES[precision] / (
+        gpu.bandwidth_gb_s * 1e9 * tensor_parallel * a["bandwidth_efficiency"])
+    return max(prefill_s, weights_s) * 1000.0
+
+
+def _compute_precision(precision: str, gpu: GPU) -> str:
+    compute = _COMPUTE_PRECISION[precision]
+    if compute == "bf16" and "bf16" not in gpu.peak_tflops:
+        compute = "fp16"  # pre-Ampere GPUs serve the same 16-bit weights in fp16
+    gpu.peak_flops(compute)
+    return compute
+
+
+def _prefill_seconds(arch: Architecture, gpu: GPU, tp: int, batch: int, prompt_tokens: int, compute: str,
+                     prefill_mfu: float) -> float:
+    return batch * prompt_tokens * arch.forward_flops_per_token(prompt_tokens, causal=True) / (
+        gpu.peak_flops(compute) * tp * prefill_mfu)
 
 
 def estimate_serving(arch: Architecture, gpu: GPU, *, requests_per_day: float, prompt_tokens: int,
@@ -103,10 +159,7 @@ def estimate_serving(arch: Architecture, gpu: GPU, *, requests_per_day: float, p
         raise UserError(f"unknown serving precision {precision!r}; choose one of: {', '.join(_WEIGHT_BYTES)}")
     if requests_per_day < 0 or prompt_tokens < 0 or output_tokens < 1:
         raise UserError("requests per day and prompt tokens must be non-negative and output tokens at least 1")
-    compute_precision = _COMPUTE_PRECISION[precision]
-    if compute_precision == "bf16" and "bf16" not in gpu.peak_tflops:
-        compute_precision = "fp16"  # pre-Ampere GPUs serve the same 16-bit weights in fp16
-    gpu.peak_flops(compute_precision)
+    compute_precision = _compute_precision(precision, gpu)
     weight_bytes = _WEIGHT_BYTES[precision]
     context = prompt_tokens + output_tokens
     weights = arch.params_total * weight_bytes
@@ -119,8 +172,7 @@ def estimate_serving(arch: Architecture, gpu: GPU, *, requests_per_day: float, p
         raise UserError(f"{arch.name} in {precision} does not fit on {candidates[-1]}x {gpu.name} with room for "
                         "one sequence; use a GPU with more memory, a lower precision or a larger --tp")
     max_batch = max(1, int((usable * tp - weights) // kv_per_sequence))
-    prefill_s = prompt_tokens * arch.forward_flops_per_token(prompt_tokens, causal=True) / (
-        gpu.peak_flops(compute_precision) * tp * a["prefill_mfu"])
+    prefill_s = _prefill_seconds(arch, gpu, tp, 1, prompt_tokens, compute_precision, a["prefill_mfu"])
 
     def step(batch: int) -> float:
         return _decode_step_seconds(arch, gpu, tp, batch, context, weight_bytes, compute_precision,
@@ -139,8 +191,7 @@ def estimate_serving(arch: Architecture, gpu: GPU, *, requests_per_day: float, p
     # GPU time per request: its prefill plus its share of the batched decode steps
     seconds_per_request = prefill_s + output_tokens * step(batch) / batch
     replica_rps = 1.0 / seconds_per_request
-    peak_rps = requests_per_day / SECONDS_PER_DAY * a["peak_to_average"]
-    replicas = max(1, math.ceil(peak_rps / replica_rps)) if requests_per_day > 0 else 1
+    replicas, capacity = _replicas(requests_per_day, replica_rps, a)
     gpus = replicas * tp
     price = price_per_gpu_hour or default_price_usd(gpu, pricing)
     usd_month = gpus * price * HOURS_PER_MONTH
@@ -160,6 +211,6 @@ def estimate_serving(arch: Architecture, gpu: GPU, *, requests_per_day: float, p
         latency_ms=latency_s(batch) * 1000.0, requests_per_s_per_replica=replica_rps, usd_per_gpu_hour=price,
         usd_per_month=usd_month, usd_per_1m_tokens=usd_month / tokens_month * 1e6 if tokens_month else 0.0,
         usd_per_1m_output_tokens=usd_month / (requests_month * output_tokens) * 1e6 if requests_month else 0.0,
-        usd_per_request=usd_month / requests_month if requests_month else 0.0, api=api,
+        usd_per_request=usd_month / requests_month if requests_month else 0.0, api=api, capacity=capacity,
         assumptions={**{k: {"value": a[k], "reason": SERVE_ASSUMPTIONS[k][1]} for k in a},
                      "latency": "modelled mean latency at the chosen batch, compared with the p95 target"})

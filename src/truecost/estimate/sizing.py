@@ -7,7 +7,6 @@ import math
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
-from typing import Any
 
 
 @dataclass(frozen=True)
@@ -57,18 +56,6 @@ def chinchilla() -> ScalingLaw:
                       .read_text(encoding="utf-8"))
     return ScalingLaw(E=data["E"], A=data["A"], B=data["B"], alpha=data["alpha"], beta=data["beta"],
                       source=data["source"])
-
-
-def size_for_budget(*, flops: float | None = None, budget_usd: float | None = None, usd_per_flop: float | None = None
-                    ) -> dict[str, Any]:
-    """Compute-optimal model for a FLOP budget, or for a dollar budget at `usd_per_flop`."""
-    law = chinchilla()
-    if flops is None:
-        assert budget_usd is not None and usd_per_flop is not None
-        flops = budget_usd / usd_per_flop
-    params, tokens = law.compute_optimal(flops)
-    return {"flops": flops, "params": params, "tokens": tokens, "tokens_per_param": tokens / params,
-            "loss": law.loss(params, tokens), "scaling_law": law.source}
 
 
 def same_loss_saving(params: float, tokens: float) -> tuple[float, float, float]:

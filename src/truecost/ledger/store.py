@@ -231,9 +231,8 @@ class Ledger:
     # -- requests ---------------------------------------------------------------------------------------
     def log_request(self, record: RequestRecord) -> int:
         """Append one gateway request; returns its row id."""
-        values = {f.name: getattr(record, f.name) for f in fields(RequestRecord) if f.name != "id"}
         with self._session() as session:
-            row = RequestRow(**values)
+            row = _request_row(record)
             session.add(row)
             session.flush()
             record.id = row.id
@@ -241,8 +240,7 @@ class Ledger:
 
     def log_requests(self, records: list[RequestRecord]) -> int:
         """Append several gateway requests in one transaction (a busy gateway writes in batches); returns how many."""
-        rows = [RequestRow(**{f.name: getattr(r, f.name) for f in fields(RequestRecord) if f.name != "id"})
-                for r in records]
+        rows = [_request_row(r) for r in records]
         if not rows:
             return 0
         with self._session() as session:
@@ -270,6 +268,38 @@ class Ledger:
         with self._session() as session:
             return [_request_from_row(row) for row in session.scalars(query)]
 
+    # -- spend and budgets (truecost.ledger.spend, truecost.ledger.budgets) ------------------------------------
+    def spend(self, group_by: str, *, since: datetime | None = None, until: datetime | None = None,
+              where: dict[str, str] | None = None) -> list[Any]:
+        """Request spend per key, team, user, tag, model or route within [since, until): `SpendRow`s."""
+        from truecost.ledger.spend import spend
+
+        return spend(self, group_by, since=since, until=until, where=where)
+
+    def reserve_budget(self, counters: list[Any], amount_usd: float) -> str | None:
+        """Reserve `amount_usd` on every `BudgetCounter` or none; the refusing counter's id, or None."""
+        from truecost.ledger.budgets import reserve
+
+        return reserve(self, counters, amount_usd)
+
+    def settle_budget(self, counters: list[Any], reserved_usd: float, spent_usd: float) -> None:
+        """Release a reservation and add the real cost."""
+        from truecost.ledger.budgets import settle
+
+        settle(self, counters, reserved_usd, spent_usd)
+
+    def budget_totals(self, counters: list[Any]) -> dict[str, float]:
+        """Spent plus reserved per counter id."""
+        from truecost.ledger.budgets import totals
+
+        return totals(self, counters)
+
+    def budget_seed_usd(self, counter: Any) -> float:
+        """What the requests table records for a counter's scope and period (a new counter starts here)."""
+        from truecost.ledger.budgets import seed_usd
+
+        return seed_usd(self, counter)
+
 
 def _first_line(exc: BaseException) -> str:
     """The driver's own message, first line only: enough to act on, no traceback."""
@@ -288,10 +318,21 @@ def _run_from_row(row: RunRow) -> RunRecord:
     return record
 
 
+def _request_row(record: RequestRecord) -> RequestRow:
+    from truecost.ledger.budgets import tags_text
+
+    values = {f.name: getattr(record, f.name) for f in fields(RequestRecord) if f.name != "id"}
+    values["tags"] = tags_text(record.tags)
+    return RequestRow(**values)
+
+
 def _request_from_row(row: RequestRow) -> RequestRecord:
+    from truecost.ledger.budgets import tags_list
+
     record = RequestRecord(**{f.name: getattr(row, f.name) for f in fields(RequestRecord)})
     record.timestamp = _aware(record.timestamp) or record.timestamp
     record.extra = dict(record.extra or {})
+    record.tags = tags_list(row.tags)
     return record
 
 

@@ -188,15 +188,15 @@ def run_monitor(reference: Any, current: Any, window: int | None = None, every: 
                 config: Config | None = None, columns: Mapping[str, str] | None = None,
                 ledger: Ledger | None = None, source_ledger: Ledger | None = None,
                 reference_columns: Mapping[str, str] | None = None, current_columns: Mapping[str, str] | None = None,
-                **settings: Any) -> MonitorResult:
+                parent_id: str | None = None, **settings: Any) -> MonitorResult:
     """Monitor `current` against `reference`: per-window drift signals and the retrain decision.
 
     `reference`/`current`: a path (.jsonl/.parquet/.csv), a DataFrame, a list of dicts, or `ledger:SINCE..UNTIL`.
     `window` rows per window, or `every` (e.g. "1h") by timestamp; `settings` override `[monitor]` keys of
     `config` (None: the defaults; the library never reads ./truecost.toml itself), e.g.
     `value_of_quality_usd=0.002`. `columns` maps names in both sources, `reference_columns`/`current_columns` in
-    one. With `ledger`, the run is recorded there (kind "monitor") with its decision; `ledger:` sources are read
-    from `source_ledger` (default: `ledger`).
+    one. With `ledger`, the run is recorded there (kind "monitor", under `parent_id` when given) with its decision;
+    `ledger:` sources are read from `source_ledger` (default: `ledger`).
     """
     cfg = config if config is not None else Config()
     s = monitor_settings(cfg, window=window, every=every, **settings)
@@ -226,7 +226,7 @@ def run_monitor(reference: Any, current: Any, window: int | None = None, every: 
         return _run()
     params = {"reference": _describe(reference), "current": _describe(current), "window": s.window,
               "every": s.every, "embedder": s.embedder}
-    with ledger.run("monitor", "monitor", params=params, prices=cfg.compute_prices()) as run:
+    with ledger.run("monitor", "monitor", params=params, prices=cfg.compute_prices(), parent_id=parent_id) as run:
         result = _run()
         record_results(run.results, result)
     return result
