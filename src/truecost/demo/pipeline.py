@@ -114,7 +114,7 @@ class DemoContext:
     timings: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def adopt(self, run_id: str | None, parent_id: str | None) -> None:
-        """Put a run another part opened without a parent (review, monitor) under the demo's tree."""
+        """Put a run another part opened without a parent (review takes none) under the demo's tree."""
         if run_id is None or parent_id is None:
             return
         record = self.ledger.get_run(run_id)
@@ -340,9 +340,9 @@ def monitor_shift(ctx: DemoContext, data: dict[str, Any], trained: dict[str, Any
     half = len(heldout) // 2
     reference, current_in = heldout[:half], heldout[half:]
     current = current_in + rows(shifted, shifted_losses)
-    result = run_monitor(reference, current, window=ctx.scale.monitor_window, config=ctx.config, ledger=ctx.ledger)
-    newest = ctx.ledger.list_runs(kind="monitor", limit=1)
-    ctx.adopt(newest[0].id if newest else None, ctx.arm_run_ids.get("well"))
+    result = run_monitor(reference, current, window=ctx.scale.monitor_window, config=ctx.config, ledger=ctx.ledger,
+                         parent_id=ctx.arm_run_ids.get("well"))
+    newest = ctx.ledger.list_runs(kind="monitor", limit=1)  # run_monitor does not return its run id
     summary = result.to_dict()
     ctx.measured["monitor"] = {
         "run_id": newest[0].id if newest else None, "reference_rows": len(reference), "current_rows": len(current),
