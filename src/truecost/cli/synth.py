@@ -41,6 +41,7 @@ def register(app: typer.Typer) -> None:
         temperature: float = typer.Option(0.7, "--temperature", help="Sampling temperature (0: greedy)."),
         seed: int = typer.Option(0, "--seed", help="Seed for sampling seeds and tokens."),
         batch_size: int = typer.Option(8, "--batch-size", help="Local model: prompts per batch."),
+        threads: int | None = typer.Option(None, "--threads", help="Local model: torch CPU threads."),
         concurrency: int = typer.Option(8, "--concurrency", help="Endpoint: requests in flight."),
         retries: int = typer.Option(4, "--retries", help="Endpoint: retries per request (exponential backoff)."),
         timeout_s: float = typer.Option(60.0, "--timeout", help="Endpoint: seconds per request."),
@@ -65,7 +66,7 @@ def register(app: typer.Typer) -> None:
 
         settings = make_settings(
             name=name, task=task, generator=generator, seeds=seeds, max_seeds=max_seeds, per_seed=per_seed,
-            max_new_tokens=max_new_tokens, temperature=temperature, seed=seed, batch_size=batch_size,
+            max_new_tokens=max_new_tokens, temperature=temperature, seed=seed, batch_size=batch_size, threads=threads,
             concurrency=concurrency, retries=retries, timeout_s=timeout_s, max_requests=max_requests,
             max_usd=max_usd, price_in_usd_per_1m=price_in, price_out_usd_per_1m=price_out,
             real=[str(p) for p in real or []], eval_sets=list(eval_sets or []), ngram=ngram,
@@ -81,20 +82,32 @@ def register(app: typer.Typer) -> None:
 
 
 def _run_with_progress(settings: Any, out: Path, run_synth: Any) -> Any:
+    """Run with a live progress bar on a terminal, or a line per tenth of each phase when stderr is a log."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    live = err_console.is_terminal
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                        console=err_console, transient=True)
+                        console=err_console, transient=True, disable=not live)
     bar = progress.add_task("loading", total=None)
+    shown: dict[str, int] = {}
 
     def on_progress(label: str, done: int, total: int) -> None:
+        # Started on the first report, so a mistake found while reading the inputs stays a single line.
+        if live and not progress.live.is_started:
+            progress.start()
         progress.update(bar, description=label, completed=done, total=total)
+        tenth = done * 10 // max(total, 1)
+        if not live and (done == 0 or tenth > shown.get(label, -1)):
+            shown[label] = tenth
+            err_console.print(f"{label}: {done}/{total}", highlight=False)
 
     def say(message: str) -> None:
-        progress.console.print(message, highlight=False)
+        (progress.console if live else err_console).print(message, highlight=False)
 
-    with progress:
+    try:
         return run_synth(settings, out, ledger=open_ledger(), config=load_config(), progress=on_progress, say=say)
+    finally:
+        progress.stop()
 
 
 def _money(value: float | None) -> str:

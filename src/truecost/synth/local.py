@@ -129,9 +129,13 @@ class LocalGenerator:
         done = 0
         for start in range(0, len(order), self.batch_size):
             batch = order[start:start + self.batch_size]
+            if budget.over_usd():
+                break
+            reservation = budget.reserve(0.0, len(batch))
             left = budget.requests_left()
-            batch = batch[:left] if left is not None else batch
-            reservation = budget.reserve(0.0, len(batch)) if batch and not budget.over_usd() else None
+            if reservation is None and left:  # the request cap falls inside this batch: send what it allows
+                batch = batch[:left]
+                reservation = budget.reserve(0.0, len(batch))
             if reservation is None:
                 break
             texts = self._generate_batch([prompts[i] for i in batch], max(requests[i].max_new_tokens for i in batch),
