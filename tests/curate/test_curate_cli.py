@@ -82,11 +82,19 @@ def test_jsonl_end_to_end_with_bad_records(messy_jsonl: Path, recipe: Path, tmp_
     library = next(r for r in kept if r["id"] == "doc-library")
     assert library["source"] == "paper"
     assert "<EMAIL_1>" in next(r for r in kept if r["id"] == "pii")["text"]
-    # duplicates.jsonl: one line per input line, the copy in the original's cluster.
+    # duplicates.jsonl: one line per document in a duplicate cluster, saying which kept document it duplicates.
     dups = {r["id"]: r for r in read_jsonl(out / "duplicates.jsonl")}
-    assert len(dups) == 17
-    assert dups["copy-of-library"]["cluster"] == dups["doc-library"]["cluster"] is not None
-    assert dups["copy-of-library"]["removed"] is True and dups["doc-museum"]["cluster"] is None
+    assert set(dups) == {"copy-of-library", "doc-library"}
+    assert dups["copy-of-library"] == {"id": "copy-of-library", "cluster": "doc-library", "removed": True,
+                                       "removed_by": "exact", "kept": "doc-library", "similarity": 1.0}
+    assert dups["doc-library"]["removed"] is False and dups["doc-library"]["cluster"] == "doc-library"
+    # The folder is whole: the completion marker is there, and train would accept it.
+    from truecost.outputs import require_complete
+
+    require_complete(out)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["shards"][0]["kept"] == "kept/in.jsonl" and manifest["shards"][0]["docs_kept"] == len(kept)
+    assert not (out / "_work").exists()
     # Dollars come from the estimate module for the removed tokens.
     from truecost.estimate import training_tokens_cost_usd
 
@@ -199,3 +207,15 @@ def test_gzip_input_truncated_and_recipe_via_steps(tmp_path: Path) -> None:
     for name, expected in (("whole.jsonl.gz", 40), ("cut.jsonl.gz", cut_docs)):
         with gzip.open(out / "kept" / name, "rt", encoding="utf-8") as fh:  # written back compressed
             assert sum(1 for _ in fh) == expected
+
+
+def test_empty_input_is_an_error_and_all_bad_input_a_warning(tmp_path: Path) -> None:
+    (tmp_path / "empty.jsonl").write_text("")
+    result = truecost("curate", str(tmp_path / "empty.jsonl"), "-o", str(tmp_path / "o1"), "-q")
+    assert result.returncode == 2 and "nothing was read" in result.stderr and "Traceback" not in result.stderr
+    (tmp_path / "bad.jsonl").write_text('{"id": 1}\n[1]\n')
+    result = truecost("curate", str(tmp_path / "bad.jsonl"), "-o", str(tmp_path / "o2"), "-q", "--json")
+    assert result.returncode == 0 and "warning: no usable document" in result.stderr
+    assert json.loads(result.stdout)["totals"]["docs_in"] == 0
+    result = truecost("curate", str(tmp_path / "bad.jsonl"), "-o", str(tmp_path / "o3"), "--recipe", str(tmp_path))
+    assert result.returncode == 2 and "is a folder" in result.stderr

@@ -134,19 +134,34 @@ def test_keep_rule_keeps_the_longest_then_the_first() -> None:
     assert result.kept_ids == ["d0", "d1"] and result.removed["d2"]["kept"] == "d1"
 
 
-def test_chains_join_one_cluster() -> None:
-    # a~b and b~c pass, a~c does not: connected components put all three together.
+def test_chains_do_not_join_documents_that_are_not_near_duplicates() -> None:
+    # a~b and b~c pass, a~c does not: a cluster keeps one document and removes only those close to it.
     words = NOTICE.split(" ")
     a = NOTICE
-    b = change_words(NOTICE, list(range(0, len(words), 7)))
-    c = change_words(b, list(range(3, len(words), 7)), new="yak")
+    b = change_words(NOTICE, list(range(0, len(words), 6)))
+    c = change_words(b, list(range(3, len(words), 6)), new="yak")
     hs = [hashing.word_hashes(split_words(t)) for t in (a, b, c)]
     threshold = NearDedupParams().threshold
     assert similarity.edit_similarity(hs[0], hs[1]) >= threshold
     assert similarity.edit_similarity(hs[1], hs[2]) >= threshold
     assert similarity.edit_similarity(hs[0], hs[2]) < threshold
     result = find_near_duplicates(docs(a, b, c))
-    assert len(set(result.cluster_of.values())) == 1 and len(result.removed) == 2
+    # b reaches both others, so it is the one kept; each removed document is close to b itself.
+    assert result.kept_ids == ["d1"] and set(result.removed) == {"d0", "d2"}
+    for doc_id, reason in result.removed.items():
+        i = int(doc_id[1:])
+        assert reason["kept"] == "d1"
+        assert reason["similarity"] == pytest.approx(similarity.edit_similarity(hs[i], hs[1]), abs=1e-4)
+    # A fourth document close to c only is not removed through the chain: it is its own cluster's kept one.
+    d = change_words(c, list(range(1, len(words), 6)), new="emu")
+    hd = hashing.word_hashes(split_words(d))
+    assert similarity.edit_similarity(hd, hs[1]) < threshold <= similarity.edit_similarity(hd, hs[2])
+    result = find_near_duplicates(docs(a, b, c, d))
+    for doc_id, reason in result.removed.items():
+        kept_words = hashing.word_hashes(split_words((a, b, c, d)[int(reason["kept"][1:])]))
+        own = hashing.word_hashes(split_words((a, b, c, d)[int(doc_id[1:])]))
+        assert similarity.edit_similarity(own, kept_words) >= threshold
+    assert len(result.kept_ids) == 2
 
 
 def test_pairs_across_a_length_tier_boundary_are_found() -> None:

@@ -58,7 +58,9 @@ def test_ledger_report_sums_what_was_recorded(tmp_path: Path) -> None:
     for kind, cost in (("curate", 0.25), ("train", 1.0), ("train", 2.0)):
         run = ledger.start_run(kind, kind)
         run.cost_usd = cost
-        run.results = {"levers": [{"name": "dedup", "saving_usd": 10.0}]} if kind == "curate" else {}
+        run.results = {"levers": [{"name": "dedup", "saving_usd": 10.0, "basis": "measured"},
+                                  {"name": "tco", "saving_usd": 5000.0, "basis": "assumed"},
+                                  {"name": "old", "saving_usd": 7.0}]} if kind == "curate" else {}
         ledger.finish_run(run)
     for model, cost in (("small", 0.001), ("big", 0.01), ("small", 0.002)):
         ledger.log_request(RequestRecord(timestamp=datetime.now(UTC), model=model, cost_usd=cost, prompt_tokens=5))
@@ -66,8 +68,12 @@ def test_ledger_report_sums_what_was_recorded(tmp_path: Path) -> None:
     assert summary["total_cost_usd"] == pytest.approx(3.25)
     assert summary["by_kind"]["train"]["runs"] == 2 and summary["by_kind"]["train"]["cost_usd"] == pytest.approx(3.0)
     assert summary["by_model"]["small"]["cost_usd"] == pytest.approx(0.003)
-    assert summary["savings_by_lever_usd"] == {"dedup": 10.0}
+    # Only the measured saving is added up; the assumed one and the one without a basis are listed apart.
+    assert summary["savings_by_lever_usd"] == {"dedup": 10.0} and summary["measured_savings_usd"] == 10.0
+    assert sorted((lever["name"], lever["basis"]) for lever in summary["levers"]) == [
+        ("dedup", "measured"), ("old", "unstated"), ("tco", "assumed")]
     report, _ = ledger_report(ledger)
+    assert "every figure here was measured" not in report.subtitle.lower()
     html_path, _ = write_report(report, tmp_path / "out")
     attrs = body_attributes(html_path)
     assert attrs["data-errors"] == "0" and attrs["data-charts-rendered"] == attrs["data-charts-total"] != "0"

@@ -19,16 +19,17 @@ from truecost.route.gateway import LengthRouter, parse_gateway_settings
 from truecost.route.gateway.app import create_app
 
 # Per-1M-token prices set in the gateway config, so expected costs can be computed by hand below.
-CHEAP = {"prompt_usd_per_1m_tokens": 1.0, "completion_usd_per_1m_tokens": 2.0}
-STRONG = {"prompt_usd_per_1m_tokens": 10.0, "completion_usd_per_1m_tokens": 30.0}
+CHEAP = {"input_usd_per_1m": 1.0, "output_usd_per_1m": 2.0}
+STRONG = {"input_usd_per_1m": 10.0, "output_usd_per_1m": 30.0}
 THRESHOLD_CHARS = 50
+ADMIN_KEY = "sk-admin-test"
+ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
 SHORT = "What is two plus two?"
 LONG = "Explain, step by step and with a worked example, how a B-tree keeps itself balanced on insert."
 
 
 def expected_cost(prices: dict[str, float], prompt_tokens: int, completion_tokens: int) -> float:
-    return (prompt_tokens * prices["prompt_usd_per_1m_tokens"]
-            + completion_tokens * prices["completion_usd_per_1m_tokens"]) / 1e6
+    return (prompt_tokens * prices["input_usd_per_1m"] + completion_tokens * prices["output_usd_per_1m"]) / 1e6
 
 
 @contextmanager
@@ -36,7 +37,8 @@ def gateway(config: dict[str, Any], *, routers: dict[str, Any] | None = None,
             ledger: Ledger | None = None) -> Iterator[tuple[ThreadServer, Ledger]]:
     """A gateway for `config` on a free loopback port, logging to a fresh SQLite ledger in the test's cwd."""
     ledger = ledger or Ledger("sqlite:///gateway-ledger.db")
-    app = create_app(parse_gateway_settings(config), routers=routers, ledger=ledger, run_id="test-run")
+    app = create_app(parse_gateway_settings({"admin_key": ADMIN_KEY, **config}), routers=routers, ledger=ledger,
+                     run_id="test-run")
     with serving(app) as server:
         server.gateway = app.state.gateway  # type: ignore[attr-defined]
         yield server, ledger
@@ -141,7 +143,7 @@ def test_failing_upstream_falls_back_to_the_next_model_and_says_so() -> None:
             reply = oai.chat.completions.create(model="auto", messages=[{"role": "user", "content": SHORT}])
             streamed = list(oai.chat.completions.create(model="auto", stream=True,
                                                         messages=[{"role": "user", "content": SHORT}]))
-            metrics = httpx.get(f"{server.url}/metrics").text
+            metrics = httpx.get(f"{server.url}/metrics", headers=ADMIN).text
     assert reply.choices[0].message.content.startswith("good answers")
     assert "".join(c.choices[0].delta.content or "" for c in streamed).startswith("good answers")
     assert len(broken.received) == 2 and len(good.received) == 2
@@ -220,34 +222,40 @@ def test_broken_stream_ends_with_an_error_event_and_is_logged() -> None:
     assert "stream_error" in rows[0].extra
 
 
-def test_budget_runs_out_with_a_429_and_survives_a_restart(cheap_strong: Any) -> None:
+def test_budget_reserves_the_worst_case_runs_out_with_a_429_and_survives_a_restart(cheap_strong: Any) -> None:
     servers, cheap, _ = cheap_strong
-    per_request = expected_cost(STRONG, words(SHORT), words(f"cheap answers a {len(SHORT)} character prompt"))
-    # The budget allows two requests: the third finds it spent.
+    answer = f"cheap answers a {len(SHORT)} character prompt"
+    actual = expected_cost(STRONG, words(SHORT), words(answer))
+    # Without a tokenizer the prompt is reserved at its UTF-8 bytes plus 4 template tokens (an upper bound for
+    # byte-level BPE), and the completion at max_tokens.
+    worst = expected_cost(STRONG, len(SHORT.encode()) + 4, 20)
+    budget = 2 * actual + worst - 1e-9  # room for two requests' real cost, not for a third's worst case
     config = two_tier(servers["cheap"], servers["strong"],
-                      keys=[{"name": "team-a", "key": "sk-team-a", "budget_usd": per_request * 1.5},
+                      keys=[{"name": "team-a", "key": "sk-team-a", "budget_usd": budget},
                             {"name": "team-b", "key": "sk-team-b"}])
     config["upstreams"][0].update(STRONG)
     messages = [{"role": "user", "content": SHORT}]
     with gateway(config) as (server, ledger):
         team_a = client(server, "sk-team-a")
-        team_a.chat.completions.create(model="cheap", messages=messages)
-        team_a.chat.completions.create(model="cheap", messages=messages)
+        team_a.chat.completions.create(model="cheap", messages=messages, max_tokens=20)
+        team_a.chat.completions.create(model="cheap", messages=messages, max_tokens=20)
         with pytest.raises(openai.RateLimitError) as caught:
-            team_a.chat.completions.create(model="cheap", messages=messages)
+            team_a.chat.completions.create(model="cheap", messages=messages, max_tokens=20)
         client(server, "sk-team-b").chat.completions.create(model="cheap", messages=messages)  # no budget
         with pytest.raises(openai.AuthenticationError):
             client(server, "sk-wrong").chat.completions.create(model="cheap", messages=messages)
     assert caught.value.code == "budget_exceeded" and "team-a" in caught.value.message
+    assert f"{worst:.6f}" in caught.value.message
     assert len(cheap.received) == 3
     rows = ledger.list_requests()
     assert [(r.api_key, r.status) for r in rows] == [("team-a", "ok"), ("team-a", "ok"), ("team-a", "rejected"),
                                                      ("team-b", "ok")]
+    assert rows[0].extra["reserved_usd"] == pytest.approx(worst) and rows[0].cost_usd == pytest.approx(actual)
     assert rows[2].cost_usd == 0 and rows[2].extra["reason"] == "budget"
     assert all("sk-" not in (r.api_key or "") for r in rows)  # the secret itself is never stored
     # A restarted gateway reads the spend back from the ledger: the key stays over budget.
     with gateway(config, ledger=ledger) as (server, _), pytest.raises(openai.RateLimitError):
-        client(server, "sk-team-a").chat.completions.create(model="cheap", messages=messages)
+        client(server, "sk-team-a").chat.completions.create(model="cheap", messages=messages, max_tokens=20)
     assert len(cheap.received) == 3
 
 
@@ -278,7 +286,7 @@ def test_bad_knob_header_and_unknown_paths_answer_in_openai_shape(cheap_strong: 
         with pytest.raises(openai.BadRequestError) as caught:
             client(server).chat.completions.create(model="auto", messages=[{"role": "user", "content": "hi"}],
                                                    extra_headers={"X-Truecost-Knob": "lots"})
-        missing = httpx.get(f"{server.url}/v1/embeddings")
+        missing = httpx.get(f"{server.url}/v1/nothing-here")
     assert "X-Truecost-Knob" in caught.value.message
     assert missing.status_code == 404 and "error" in missing.json()
     assert ledger.list_requests() == []
@@ -293,7 +301,7 @@ def test_models_health_and_metrics(cheap_strong: Any) -> None:
         for content in (SHORT, LONG, SHORT):
             oai.chat.completions.create(model="auto", messages=[{"role": "user", "content": content}])
         health = httpx.get(f"{server.url}/healthz").json()
-        metrics = httpx.get(f"{server.url}/metrics")
+        metrics = httpx.get(f"{server.url}/metrics", headers=ADMIN)
     assert listed == ["auto", "cheap", "strong"]
     assert health["status"] == "ok" and health["requests"] == 3
     assert metrics.headers["content-type"].startswith("text/plain")
@@ -426,16 +434,18 @@ def test_rows_and_budgets_work_on_a_postgresql_ledger(cheap_strong: Any, postgre
 
     ledger = Ledger(postgres_url)
     team = f"pg-team-{uuid.uuid4().hex[:8]}"  # a server shared with earlier runs may hold other teams' spend
-    config = two_tier(servers["cheap"], servers["strong"], keys=[{"name": team, "key": "sk-pg", "budget_usd": 1e-9}])
+    worst = expected_cost(STRONG, len(SHORT.encode()) + 4, 20)
+    config = two_tier(servers["cheap"], servers["strong"], keys=[{"name": team, "key": "sk-pg", "budget_usd": worst}])
     with gateway(config, ledger=ledger) as (server, _):
         oai = client(server, "sk-pg")
-        oai.chat.completions.create(model="strong", messages=[{"role": "user", "content": SHORT}])
+        oai.chat.completions.create(model="strong", messages=[{"role": "user", "content": SHORT}], max_tokens=20)
         with pytest.raises(openai.RateLimitError):
-            oai.chat.completions.create(model="strong", messages=[{"role": "user", "content": SHORT}])
+            oai.chat.completions.create(model="strong", messages=[{"role": "user", "content": SHORT}], max_tokens=20)
     rows = [r for r in ledger.list_requests(run_id="test-run") if r.api_key == team]
     assert [r.status for r in rows] == ["ok", "rejected"]
     with gateway(config, ledger=ledger) as (server, _), pytest.raises(openai.RateLimitError):
-        client(server, "sk-pg").chat.completions.create(model="strong", messages=[{"role": "user", "content": "x"}])
+        client(server, "sk-pg").chat.completions.create(model="strong", messages=[{"role": "user", "content": SHORT}],
+                                                        max_tokens=20)
 
 
 def test_an_upstream_without_usage_is_priced_from_estimated_tokens() -> None:

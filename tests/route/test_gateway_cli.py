@@ -7,15 +7,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
 import openai
 import pytest
 import yaml
 
-from tests.route.gateway_servers import FakeUpstream, free_port, upstreams
+from tests.route.gateway_servers import FakeUpstream, free_port, upstreams, wait_healthy
 from truecost.errors import UserError
 from truecost.ledger import Ledger
 from truecost.route.gateway import load_gateway_settings
@@ -45,8 +43,13 @@ def write(path: Path, doc: object) -> Path:
       "routes": {"auto": {"router": "r", "knob": 1, "strong_share": 0.2}}}, "not both"),
     ({"upstreams": [{"name": "a", "base_url": "http://x"}], "routes": {"auto": {"router": "r", "strong_share": 2}}},
      "routes.auto.strong_share"),
-    ({"upstreams": [{"name": "a", "base_url": "http://x", "prompt_usd_per_1m_tokens": 1}]},
-     "completion_usd_per_1m_tokens"),
+    ({"upstreams": [{"name": "a", "base_url": "http://x", "input_usd_per_1m": 1}]}, "output_usd_per_1m"),
+    ({"upstreams": [{"name": "a", "base_url": "http://x", "provider": "azure"}]}, "api_version"),
+    ({"upstreams": [{"name": "a", "base_url": "http://x"}], "budgets": [{"scope": "org", "name": "x", "usd": 1}]},
+     "budgets.0.scope"),
+    ({"upstreams": [{"name": "a", "base_url": "http://x"}], "routes": {"r": {"models": ["a"],
+                                                                            "cascade": {"pattern": "("}}}},
+     "not a regular expression"),
 ])
 def test_config_mistakes_name_the_field(tmp_path: Path, doc: object, needle: str) -> None:
     path = write(tmp_path / "gateway.yaml", doc)
@@ -83,22 +86,13 @@ def test_serve_answers_then_closes_its_serve_run_when_stopped(tmp_path: Path, st
     with upstreams(FakeUpstream("small"), FakeUpstream("large")) as servers:
         write(tmp_path / "gateway.yaml", {
             "listen": {"port": port}, "name": "test-gateway", "log_text": True,
-            "upstreams": [{"name": n, "base_url": f"{s.url}/v1", "prompt_usd_per_1m_tokens": 1.0,
-                           "completion_usd_per_1m_tokens": 4.0} for n, s in servers.items()],
+            "upstreams": [{"name": n, "base_url": f"{s.url}/v1", "input_usd_per_1m": 1.0,
+                           "output_usd_per_1m": 4.0} for n, s in servers.items()],
             "routes": {"auto": {"length_router": {"threshold_chars": 20}, "models": ["small", "large"]}}})
         process = subprocess.Popen([sys.executable, "-m", "truecost", "gateway", "--config", "gateway.yaml",
                                     "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
-            deadline = time.monotonic() + 60
-            while True:
-                assert process.poll() is None, process.communicate()[1]
-                try:
-                    if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                assert time.monotonic() < deadline, "gateway did not come up"
-                time.sleep(0.2)
+            wait_healthy(process, f"http://127.0.0.1:{port}")
             oai = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="none", max_retries=0)
             reply = oai.chat.completions.create(model="auto", messages=[{"role": "user", "content": "hi"}])
         finally:
@@ -117,3 +111,36 @@ def test_serve_answers_then_closes_its_serve_run_when_stopped(tmp_path: Path, st
     assert row.cost_usd > 0
     assert row.cost_usd == pytest.approx((row.prompt_tokens * 1.0 + row.completion_tokens * 4.0) / 1e6)
     assert run.tokens == row.prompt_tokens + row.completion_tokens
+
+
+def test_ledger_spend_sums_gateway_requests_by_team_and_tag_over_a_time_range(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from truecost.ledger import RequestRecord
+
+    ledger = Ledger(f"sqlite:///{tmp_path / '.truecost' / 'ledger.db'}")
+    day = datetime(2026, 5, 4, 12, tzinfo=UTC)
+    ledger.log_requests([
+        RequestRecord(timestamp=day, model="m", team="red", tags=["a", "b"], cost_usd=0.5, prompt_tokens=10),
+        RequestRecord(timestamp=day, model="m", team="red", cache_hit=True, saved_usd=0.5, tags=["a"]),
+        RequestRecord(timestamp=day, model="m", team="blue", cost_usd=0.25),
+        RequestRecord(timestamp=day.replace(day=9), model="m", team="blue", cost_usd=9.0)])
+    by_team = truecost("ledger", "spend", "--by", "team", "--until", "2026-05-05", "--json")
+    by_tag = truecost("ledger", "spend", "--by", "tag", "--json")
+    wrong = truecost("ledger", "spend", "--by", "colour")
+    assert by_team.returncode == 0, by_team.stderr
+    assert [(r["group"], r["requests"], r["cost_usd"], r["saved_usd"], r["cache_hits"])
+            for r in json.loads(by_team.stdout)] == [("red", 2, 0.5, 0.5, 1), ("blue", 1, 0.25, 0.0, 0)]
+    assert {r["group"]: r["requests"] for r in json.loads(by_tag.stdout)} == {"a": 2, "b": 1}
+    assert wrong.returncode == 2 and "colour" in wrong.stderr
+
+
+def test_old_price_names_still_read_with_a_deprecation_warning() -> None:
+    from truecost.route.gateway import parse_gateway_settings
+
+    with pytest.warns(FutureWarning, match="prompt_usd_per_1m_tokens"):
+        settings = parse_gateway_settings({"upstreams": [{"name": "a", "base_url": "http://x",
+                                                          "prompt_usd_per_1m_tokens": 1.5,
+                                                          "completion_usd_per_1m_tokens": 6.0}]})
+    price = settings.upstreams[0].price
+    assert price is not None and (price.input_usd_per_1m, price.output_usd_per_1m) == (1.5, 6.0)

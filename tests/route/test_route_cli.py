@@ -86,3 +86,27 @@ def test_user_mistakes_are_one_line(tmp_path: Path, args: tuple[str, ...], messa
     assert done.returncode == 2
     assert message in done.stderr and "Traceback" not in done.stderr
     assert done.stdout == ""
+
+
+def test_eval_fit_reports_random_and_held_out_groups(shared_data: Path, tmp_path: Path) -> None:
+    data = mmlu(shared_data)
+    # Two subjects, 60 queries each: small enough to fit quickly, enough to hold one subject out.
+    labels = data.group_labels()
+    keep = [i for s in ("mmlu_marketing", "mmlu_anatomy") for i in [j for j, g in enumerate(labels) if g == s][:60]]
+    write_outcomes(data.subset(keep).to_records(), tmp_path / "all.jsonl")
+    _toml(tmp_path / "truecost.toml")
+    done = _run("route", "eval", "--fit", "knn", "--fit", "classifier", "--embedder", "tfidf", "--data", "all.jsonl",
+                "--folds", "3", "--json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    splits = json.loads(done.stdout)["splits"]
+    assert set(splits) == {"random", "groups"}
+    assert splits["groups"]["split"]["groups"] == ["mmlu_anatomy", "mmlu_marketing"]
+    assert splits["groups"]["split"]["folds"] == 2 and splits["random"]["split"]["folds"] == 3
+    for one in splits.values():
+        assert {"knn", "classifier", "random", "zero", "oracle"} == set(one["routers"])
+        assert 0 <= one["routers"]["knn"]["cpt_50"] <= 1
+    human = _run("route", "eval", "--fit", "knn", "--embedder", "tfidf", "--data", "all.jsonl", "--folds", "2",
+                 cwd=tmp_path)
+    assert "held-out groups" in human.stdout and "random folds" in human.stdout
+    both = _run("route", "eval", "--fit", "knn", "--router", "x", "--data", "all.jsonl", cwd=tmp_path)
+    assert both.returncode == 2 and "either --router" in both.stderr

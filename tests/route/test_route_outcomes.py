@@ -148,3 +148,99 @@ def test_cli_import_writes_outcomes(shared_data: Path, tmp_path: Path) -> None:
                            str(tmp_path / "missing.csv"), "-o", str(out)], capture_output=True, text=True)
     assert done.returncode == 2
     assert "missing.csv does not exist" in done.stderr and "Traceback" not in done.stderr
+
+
+def _blank_cells(source: Path, out: Path, model: str, every: int) -> int:
+    """A RouterBench CSV like a real one with gaps: `model`'s correctness empty on every `every`-th row, and one
+    other model's cost empty on row 5. Returns how many rows have a gap."""
+    with source.open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    for i, row in enumerate(rows):
+        if i % every == 0:
+            row[model] = ""
+    rows[5]["claude-v2|total_cost"] = ""
+    with out.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return len({i for i in range(len(rows)) if i % every == 0} | {5})
+
+
+def test_routerbench_file_with_empty_cells_imports_and_routes(shared_data: Path, tmp_path: Path) -> None:
+    import subprocess
+
+    pd = pytest.importorskip("pandas")
+    source = tmp_path / "gappy.csv"
+    rows_with_gap = _blank_cells(shared_data / "routing_sample" / "routerbench" / "mbpp_train.csv", source,
+                                    "claude-instant-v1", every=3)
+    frame = pd.read_csv(source)  # the independent count of empty cells
+    expected = {"claude-instant-v1": int(frame["claude-instant-v1"].isna().sum()), "claude-v2": 1}
+    out = tmp_path / "gappy.jsonl"
+    done = subprocess.run([sys.executable, "-m", "truecost", "route", "import", "routerbench", str(source), "-o",
+                           str(out), "--json"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["queries"] == len(frame) == 299
+    assert summary["missing_by_model"] == expected and summary["missing_outcomes"] == sum(expected.values())
+    data = read_outcomes(out)
+    assert data.missing_by_model() == expected
+    col = data.models.index("claude-instant-v1")
+    np.testing.assert_array_equal(np.isnan(data.quality[:, col]), frame["claude-instant-v1"].isna())
+    known = ~np.isnan(data.quality[:, col])
+    np.testing.assert_array_equal(data.quality[known, col], frame["claude-instant-v1"][known])
+    assert set(data.group_labels()) == {"mbpp"}
+    assert len(data.complete()) == len(frame) - rows_with_gap
+    # Missing stays missing through a write and a read.
+    write_outcomes(data.to_records(), tmp_path / "again.jsonl")
+    np.testing.assert_array_equal(np.isnan(read_outcomes(tmp_path / "again.jsonl").quality), np.isnan(data.quality))
+
+
+def test_routers_and_metrics_skip_missing_outcomes(shared_data: Path, tmp_path: Path) -> None:
+    from tests.route._data import routerbench
+    from truecost.route import router_class
+    from truecost.route.evaluate import evaluate
+    from truecost.route.routers import LEARNED_ROUTERS
+
+    full = routerbench(shared_data).select_models(["gpt-4-1106-preview", "claude-instant-v1",
+                                                   "mistralai/mistral-7b-chat"])
+    gappy = OutcomeDataset(ids=full.ids, prompts=full.prompts, models=full.models, quality=full.quality.copy(),
+                           cost_usd=full.cost_usd.copy(), responses=full.responses, groups=full.groups)
+    gappy.quality[::4, 1] = np.nan  # a quarter of claude-instant's outcomes unknown
+    gappy.cost_usd[::8, 1] = np.nan
+    train, test = gappy.split(0.5, seed=0)
+    routers = {n: router_class(n)(embedder="tfidf", **({"steps": 50} if n == "mf" else {})).fit(train)
+               for n in LEARNED_ROUTERS}
+    for router in routers.values():
+        assert np.isfinite(router.predict_quality(test.prompts[:20])).all()
+    # Each model's means are over its known outcomes only.
+    assert routers["knn"].mean_quality_[1] == pytest.approx(np.nanmean(train.quality[:, 1]))
+    result = evaluate(routers, test)
+    assert result["n_queries"] == len(test.complete()) == int((~np.isnan(test.quality).any(axis=1)).sum())
+    assert result["n_queries_missing_outcomes"] == len(test) - result["n_queries"] > 0
+    for name in LEARNED_ROUTERS:
+        assert result["routers"][name]["aiq"] > result["routers"]["random"]["aiq"], name
+    # kNN against a brute-force reference: mean of the neighbours' known outcomes, shrunk to the model mean.
+    knn = routers["knn"]
+    features = knn.embedder_.transform(test.prompts[:5])
+    sims = features @ knn.embedder_.transform(train.prompts).T
+    for i in range(5):
+        top = np.argsort(-sims[i])[: knn.k_]
+        q = train.quality[top, 1]
+        expected = (np.nansum(q) + knn.prior_weight * knn.mean_quality_[1]) / ((~np.isnan(q)).sum() + knn.prior_weight)
+        assert knn.predict_quality([test.prompts[i]])[0, 1] == pytest.approx(expected, rel=1e-5)
+
+
+def test_routellm_empty_cell_is_a_missing_outcome(tmp_path: Path) -> None:
+    from truecost.route.importers import ImportStats
+
+    path = tmp_path / "mmlu_x.csv"
+    path.write_text("prompt,weak,strong\nq1,True,\nq2,False,True\nq3,,\n")
+    stats = ImportStats()
+    records = list(import_routellm(path, stats=stats))
+    assert [r["outcomes"]["strong"]["quality"] for r in records] == [None, 1.0, None]
+    assert stats.as_dict() == {"queries": 3, "missing_outcomes": 3, "missing_by_model": {"strong": 2, "weak": 1}}
+    assert {r["group"] for r in records} == {"mmlu_x"}
+    write_outcomes(records, tmp_path / "o.jsonl")
+    data = read_outcomes(tmp_path / "o.jsonl", Config.model_validate(
+        {"route": {"prices": {m: {"input_usd_per_1m": 1, "output_usd_per_1m": 1} for m in ("weak", "strong")}}}))
+    assert data.missing_by_model() == {"weak": 1, "strong": 2} and len(data.complete()) == 1

@@ -140,3 +140,69 @@ def test_errors_are_clear(tmp_path: Path) -> None:
         router_class("knn")().route("x", 0.0)
     with pytest.raises(UserError, match="router.json is missing"):
         load_router(tmp_path)
+
+
+def test_mf_gradient_matches_finite_differences() -> None:
+    from scipy.optimize import check_grad
+
+    from truecost.route.routers import _mf_loss, _MFShapes
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(30, 6))
+    y = rng.random((30, 3))
+    known = (rng.random((30, 3)) > 0.2).astype(float)
+    shapes = _MFShapes(6, 4, 3)
+    theta = rng.normal(0, 0.3, 6 * 4 + 4 + 3 * 4 + 3)
+    error = check_grad(lambda t: _mf_loss(t, x, y, known, shapes, 0.1)[0],
+                       lambda t: _mf_loss(t, x, y, known, shapes, 0.1)[1], theta)
+    assert error < 1e-5 * np.linalg.norm(_mf_loss(theta, x, y, known, shapes, 0.1)[1])
+    # A missing outcome weighs nothing: changing its label changes neither loss nor gradient.
+    y2 = y.copy()
+    y2[known == 0] = 1 - y2[known == 0]
+    assert _mf_loss(theta, x, y2, known, shapes, 0.1)[0] == pytest.approx(_mf_loss(theta, x, y, known, shapes, 0.1)[0])
+
+
+def test_router_saved_with_an_old_hyperparameter_still_loads(
+        routerbench_result: tuple[dict, dict, OutcomeDataset], tmp_path: Path) -> None:
+    import json
+
+    router = routerbench_result[0]["mf"]
+    folder = router.save(tmp_path / "mf")
+    doc = json.loads((folder / "router.json").read_text())
+    doc["params"]["learning_rate"] = 0.01  # what mf saved while it trained with a hand-written Adam loop
+    (folder / "router.json").write_text(json.dumps(doc))
+    prompts = routerbench_result[2].prompts[:5]
+    np.testing.assert_allclose(load_router(folder).predict_quality(prompts), router.predict_quality(prompts))
+
+
+def test_cv_folds_hold_out_whole_groups(shared_data: Path) -> None:
+    from truecost.route.evaluate import cv_folds
+
+    data = mmlu(shared_data)
+    labels = np.array(data.group_labels())
+    assert len(set(labels)) == 10 and labels[0].startswith("mmlu_")
+    folds = cv_folds(data, "groups", 5, seed=0)
+    assert sorted(np.concatenate(folds).tolist()) == list(range(len(data)))
+    for test in folds:
+        train = np.setdiff1d(np.arange(len(data)), test)
+        assert not set(labels[test]) & set(labels[train])
+    for test in cv_folds(data, "random", 5, seed=0):
+        train = np.setdiff1d(np.arange(len(data)), test)
+        assert not {data.prompts[i] for i in test} & {data.prompts[i] for i in train}
+    with pytest.raises(UserError, match="at least 2 groups"):
+        cv_folds(data.subset(np.flatnonzero(labels == labels[0])), "groups")
+
+
+def test_evaluate_cv_predicts_each_group_from_the_others(shared_data: Path) -> None:
+    from truecost.route.evaluate import cross_val_predictions, cv_folds, evaluate_cv, predictions
+
+    data = routerbench(shared_data).select_models(["gpt-4-1106-preview", "mistralai/mixtral-8x7b-chat"])
+    make = lambda: router_class("knn")(k=20, embedder="tfidf")  # noqa: E731
+    result = evaluate_cv({"knn": make}, data, "groups", folds=5)
+    assert result["split"] == {"scheme": "groups", "folds": 2, "groups": ["mbpp", "winogrande"]}
+    assert result["n_queries"] == len(data) and result["routers"]["knn"]["apgr"] is not None
+    # The MBPP queries are predicted by a router fitted on Winogrande only (and the other way round).
+    pooled = cross_val_predictions(make, data, cv_folds(data, "groups", 5))
+    mbpp = np.array(data.group_labels()) == "mbpp"
+    alone = make().fit(data.subset(np.flatnonzero(~mbpp)))
+    np.testing.assert_allclose(pooled.quality[mbpp], predictions(alone, data.subset(np.flatnonzero(mbpp))).quality)

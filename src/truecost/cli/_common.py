@@ -8,7 +8,7 @@ import sys
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -26,6 +26,9 @@ def _flags_show_no_type() -> None:
 
 
 _flags_show_no_type()
+
+if TYPE_CHECKING:
+    from truecost.ledger import Ledger
 
 # Rich output for people goes to stdout; progress and messages go to stderr so `--json` stdout stays clean.
 console = Console()
@@ -53,12 +56,12 @@ def load_config() -> Any:
     return _load(STATE.config_path)
 
 
-def open_ledger(url: str | None = None) -> Any:
+def open_ledger(url: str | None = None, *, reap: bool = True) -> Ledger:
     """The ledger chosen by `--ledger`, $TRUECOST_LEDGER, truecost.toml or the default path."""
     from truecost.ledger import Ledger
 
     config_url = load_config().ledger.url
-    return Ledger(url or STATE.ledger_url, config_url=config_url)
+    return Ledger(url or STATE.ledger_url, config_url=config_url, reap=reap)
 
 
 def _default(value: Any) -> Any:

@@ -69,7 +69,9 @@ def _render(report: dict[str, Any]) -> None:
              f"removed, ~{est['cpu_seconds']:.0f} CPU-s (~{est['wall_seconds']:.0f} s wall), "
              f"${est['cpu_cost_usd']:.4f} of CPU. {est['caveat']}.")
     if report["outputs"]:
-        _say(f"outputs: {Path(report['outputs']['report_json']).parent}")
+        _say(f"outputs: {report['outputs']['report_json'].rsplit('/', 1)[0]}")
+    if report.get("nodes", 1) > 1:
+        _say(f"ran on {report['nodes']} Ray nodes.")
 
 
 def register(app: typer.Typer) -> None:
@@ -77,10 +79,11 @@ def register(app: typer.Typer) -> None:
 
     @app.command("curate")
     def curate(
-        inputs: list[Path] = typer.Argument(..., help="JSONL (.jsonl, .jsonl.gz), Parquet files or folders of "
-                                                      "text files.", show_default=False),
-        output: Path | None = typer.Option(None, "--output", "-o", help="Output folder (kept documents, "
-                                           "removed.jsonl, duplicates.jsonl, report.json/html)."),
+        inputs: list[str] = typer.Argument(..., help="JSONL (.jsonl, .gz, .zst), Parquet files, folders, globs "
+                                                     "or fsspec URLs (s3://, gs://, hf://).", show_default=False),
+        output: str | None = typer.Option(None, "--output", "-o", help="Output folder or URL (kept/ shards, "
+                                          "removed.jsonl, duplicates.jsonl, manifest.json, report.json/html); a "
+                                          "killed run restarted with the same command resumes."),
         steps: str | None = typer.Option(None, "--steps", help="Steps in order, comma-separated, from normalize, "
                                          "pii, language, quality, exact, near (default: all); or a recipe file."),
         recipe: Path | None = typer.Option(None, "--recipe", help="Recipe file (TOML/JSON, keys as in the curate "
@@ -88,8 +91,8 @@ def register(app: typer.Typer) -> None:
         text_field: str | None = typer.Option(None, "--text-field", help="Field holding the text (default text)."),
         id_field: str | None = typer.Option(None, "--id-field", help="Field holding the id (default id); kept in "
                                             "every output."),
-        engine: str = typer.Option("local", "--engine", help="local (this machine) or ray (Ray Data; same "
-                                   "results)."),
+        engine: str = typer.Option("local", "--engine", help="local (this machine) or ray (every phase on a Ray "
+                                   "cluster, joined through RAY_ADDRESS when set; same output)."),
         workers: int = typer.Option(1, "--workers", min=1, help="Processes for the per-document steps."),
         dry_run: bool = typer.Option(False, "--dry-run", help="Run on a sample and estimate the full run: "
                                      "removal rates, tokens saved, time and cost. Writes only the report."),
@@ -115,16 +118,16 @@ def register(app: typer.Typer) -> None:
         cfg = load_config()
         settings = _settings(cfg, steps, recipe, text_field, id_field, dedup_index)
         ledger = open_ledger()
-        params = {"inputs": [str(p) for p in inputs], "steps": settings.steps, "engine": engine,
+        params = {"inputs": list(inputs), "steps": settings.steps, "engine": engine,
                   "workers": workers, "dry_run": dry_run, "sample": sample if dry_run else None}
-        name = ("dry-run " if dry_run else "") + ", ".join(p.name for p in inputs)[:120]
+        name = ("dry-run " if dry_run else "") + ", ".join(p.rstrip("/").rsplit("/", 1)[-1] for p in inputs)[:120]
         with ledger.run("curate", name, params=params, prices=cfg.compute_prices()) as meter:
             progress_ctx, progress_fn = _progress(quiet)
             with progress_ctx:
                 run = run_curate(inputs, settings, output_dir=output, engine=engine,  # type: ignore[arg-type]
                                  workers=workers, dry_run=dry_run, sample=sample, progress=progress_fn,
                                  config=cfg)
-            report = run.report() if output is None else _read_report(output)
+            report = run.report() if output is None else _read_report(run.outputs["report_json"])
             meter.tokens = report["totals"]["tokens_in"]
             meter.results.update({"docs_in": report["totals"]["docs_in"], "docs_out": report["totals"]["docs_out"],
                                   "tokens_removed": report["savings"]["tokens_removed"],
@@ -132,16 +135,32 @@ def register(app: typer.Typer) -> None:
                                   "usd_saved_per_training_run": report["savings"]["usd_saved_per_training_run"],
                                   "bad_input": report["input"]["bad_input"], "output": str(output or "")})
         report["ledger_run_id"] = meter.id
+        _warn_if_empty(report)
         if as_json:
             print_json(report)
         else:
             _render(report)
 
 
-def _read_report(output: Path) -> dict[str, Any]:
+def _warn_if_empty(report: dict[str, Any]) -> None:
+    """Nothing usable, or nothing left, is worth a line on stderr: a run that keeps 0 of 0 is rarely intended."""
+    totals, bad = report["totals"], report["input"]["bad_input"]
+    if totals["docs_in"] == 0:
+        err_console.print(f"warning: no usable document in the input ({sum(bad.values())} bad records: "
+                          f"{', '.join(f'{k} {v}' for k, v in bad.items())}; see bad_input.jsonl)",
+                          markup=False, highlight=False)
+    elif totals["docs_out"] == 0:
+        err_console.print(f"warning: every one of the {totals['docs_in']:,} documents was removed "
+                          "(see removed.jsonl)", markup=False, highlight=False)
+
+
+def _read_report(url: str) -> dict[str, Any]:
     import json
 
-    result: dict[str, Any] = json.loads((output / "report.json").read_text(encoding="utf-8"))
+    from truecost.curate.sources import open_file
+
+    with open_file(url, "rb") as fh:
+        result: dict[str, Any] = json.loads(fh.read())
     return result
 
 

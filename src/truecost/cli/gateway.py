@@ -29,7 +29,8 @@ def register(app: typer.Typer) -> None:
         The route's router picks the upstream per request; the knob comes from the file or the X-Truecost-Knob
         header. Every request is priced and written to the ledger.
 
-        /metrics serves Prometheus metrics, /healthz a liveness check. Ctrl-C stops it and prints a summary.
+        Anthropic clients use POST /v1/messages; embeddings POST /v1/embeddings. /metrics (Prometheus) and
+        /v1/spend need the admin key; /healthz is open. Ctrl-C stops it and prints a summary.
         """
         from truecost.route.gateway.routing import build_routes
         from truecost.route.gateway.serve import serve_gateway
@@ -60,4 +61,5 @@ def register(app: typer.Typer) -> None:
             print_json(results)
         else:
             console.print(f"served {results['requests']} requests ({results['ok']} ok, {results['errors']} failed, "
-                          f"{results['rejected']} over budget), upstream spend ${results['upstream_cost_usd']:.4f}")
+                          f"{results['rejected']} refused, {results['cache_hits']} from the cache), upstream spend "
+                          f"${results['upstream_cost_usd']:.4f}, saved by the cache ${results['cache_saved_usd']:.4f}")

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.table import Table
 
 from truecost.cli._common import JSON_OPTION, console, err_console, load_config, open_ledger, print_json
 from truecost.errors import UserError
+
+if TYPE_CHECKING:
+    from truecost.route.base import Router
+    from truecost.route.outcomes import OutcomeDataset
 
 route_app = typer.Typer(
     help="Fit and evaluate cost-aware routers from your own evaluation data (outcomes JSONL).",
@@ -28,16 +35,23 @@ def import_cmd(
     contaminated: Path | None = typer.Option(None, help="routellm: JSONL of prompts to drop (RouteLLM's list)."),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Convert RouterBench or RouteLLM outcomes into truecost's outcomes JSONL (one query a line)."""
-    from truecost.route.importers import import_outcomes
+    """Convert RouterBench or RouteLLM outcomes into truecost's outcomes JSONL (one query a line).
+
+    Empty cells (a model not run or not graded on a query) are kept as missing outcomes and counted.
+    """
+    from truecost.route.importers import ImportStats, import_outcomes
     from truecost.route.outcomes import write_outcomes
 
-    count = write_outcomes(import_outcomes(fmt, source, contaminated), out)
-    summary = {"format": fmt, "source": str(source), "out": str(out), "queries": count}
+    stats = ImportStats()
+    count = write_outcomes(import_outcomes(fmt, source, contaminated, stats), out)
+    summary = {"format": fmt, "source": str(source), "out": str(out), **stats.as_dict(), "queries": count}
     if as_json:
         print_json(summary)
-    else:
-        console.print(f"wrote {count} queries to {out}")
+        return
+    console.print(f"wrote {count} queries to {out}")
+    if stats.missing:
+        by_model = ", ".join(f"{m}: {n}" for m, n in sorted(stats.missing_by_model.items()))
+        console.print(f"{stats.missing} missing outcomes kept as missing ({by_model})", markup=False)
 
 
 @route_app.command("fit")
@@ -45,7 +59,7 @@ def fit_cmd(
     data: Path = typer.Option(..., "--data", help="Training outcomes JSONL."),
     router: str = typer.Option("knn", "--router", help="knn, mf, classifier or cascade."),
     out: Path = typer.Option(..., "--out", help="Folder to save the fitted router in (JSON + .npz)."),
-    embedder: str = typer.Option("auto", help="auto (MiniLM when installed), minilm or tfidf."),
+    embedder: str = typer.Option("auto", help="auto (MiniLM when installed), minilm[-int8|-onnx|-torch] or tfidf."),
     models: str | None = typer.Option(None, help="Comma-separated models to route between (default: all)."),
     seed: int = typer.Option(0, help="Random seed."),
     as_json: bool = JSON_OPTION,
@@ -57,10 +71,11 @@ def fit_cmd(
 
     if router not in LEARNED_ROUTERS:
         raise UserError(f"unknown router {router!r}; choose one of {', '.join(LEARNED_ROUTERS)}")
-    dataset = read_outcomes(data, load_config())
+    cfg = load_config()
+    dataset = read_outcomes(data, cfg)
     if models:
         dataset = dataset.select_models([m.strip() for m in models.split(",") if m.strip()])
-    cfg = load_config()
+    _report_missing(dataset)
     params = {"router": router, "data": str(data), "embedder": embedder, "seed": seed}
     with open_ledger().run("route", f"fit {router}", params=params, prices=cfg.compute_prices()) as run:
         err_console.print(f"fitting {router} on {len(dataset)} queries x {len(dataset.models)} models")
@@ -84,38 +99,103 @@ def _fmt(value: object) -> str:
     return "-" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
-@route_app.command("eval")
-def eval_cmd(
-    router: list[Path] = typer.Option(..., "--router", help="Saved router folder (repeat for several)."),
-    data: Path = typer.Option(..., "--data", help="Held-out outcomes JSONL."),
-    plot: Path | None = typer.Option(None, "--plot", help="Write the cost/quality frontiers to this PNG."),
-    seed: int = typer.Option(0, help="Seed of the random baseline."),
-    as_json: bool = JSON_OPTION,
-) -> None:
-    """Score routers against the random, zero and oracle baselines: APGR, CPT, AIQ, cost saving, frontier."""
+def _load_routers(folders: list[Path]) -> dict[str, Router]:
     from truecost.route.base import load_router
-    from truecost.route.evaluate import evaluate, plot_frontiers
-    from truecost.route.outcomes import read_outcomes
 
-    cfg = load_config()
-    routers = {}
-    for folder in router:
+    routers: dict[str, Router] = {}
+    for folder in folders:
         loaded = load_router(folder)
         name = loaded.name if loaded.name not in routers else f"{loaded.name}:{folder}"
         routers[name] = loaded
+    return routers
+
+
+def _makers(names: list[str], embedder: str, seed: int) -> dict[str, Callable[[], Router]]:
+    from truecost.route.base import router_class
+    from truecost.route.routers import LEARNED_ROUTERS
+
+    for name in names:
+        if name not in LEARNED_ROUTERS:
+            raise UserError(f"unknown router {name!r}; choose one of {', '.join(LEARNED_ROUTERS)}")
+    return {name: functools.partial(router_class(name), embedder=embedder, seed=seed) for name in names}
+
+
+@route_app.command("eval")
+def eval_cmd(
+    router: list[Path] = typer.Option([], "--router", help="Saved router folder (repeat for several)."),
+    data: Path = typer.Option(..., "--data", help="Outcomes JSONL: held-out data for --router; all data for --fit."),
+    fit: list[str] = typer.Option([], "--fit", help="Instead of saved routers: cross-validate this router kind "
+                                  "(repeat), on random folds and on held-out groups (subjects/tasks)."),
+    folds: int = typer.Option(5, "--folds", min=2, help="--fit: number of folds (at most the number of groups)."),
+    embedder: str = typer.Option("auto", help="--fit: auto, minilm[-int8|-onnx|-torch] or tfidf."),
+    models: str | None = typer.Option(None, help="Comma-separated models to route between (default: all)."),
+    plot: Path | None = typer.Option(None, "--plot", help="--router: write the cost/quality frontiers to this PNG."),
+    seed: int = typer.Option(0, help="Seed of the random baseline and the folds."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Score routers against the random, zero and oracle baselines: APGR, CPT, AIQ, cost saving, frontier.
+
+    With --router: saved routers on held-out outcomes. With --fit: each router kind is fitted and scored K times,
+    once on random folds and once holding whole groups out (MMLU subjects, RouterBench tasks: the `group` of each
+    query), so the second score says how the router does on kinds of prompt it never saw.
+    """
+    from truecost.route.evaluate import evaluate, evaluate_cv, plot_frontiers
+    from truecost.route.outcomes import read_outcomes
+
+    if bool(router) == bool(fit):
+        raise UserError("give either --router (saved routers) or --fit (router kinds to cross-validate)")
+    if fit and plot is not None:
+        raise UserError("--plot draws saved routers' frontiers on one held-out file: use it with --router")
+    saved = _load_routers(router)  # a wrong folder is reported before the data is read
+    cfg = load_config()
     dataset = read_outcomes(data, cfg)
-    params = {"routers": [str(r) for r in router], "data": str(data)}
+    if models:
+        dataset = dataset.select_models([m.strip() for m in models.split(",") if m.strip()])
+    _report_missing(dataset)
+    params = {"routers": [str(r) for r in router] or fit, "data": str(data), "folds": folds if fit else None}
     with open_ledger().run("route", "eval", params=params, prices=cfg.compute_prices()) as run:
-        result = evaluate(routers, dataset, seed=seed)
-        run.results.update({name: {k: v for k, v in s.items() if k != "frontier"}
-                            for name, s in result["routers"].items()})
+        if router:
+            results = {"held_out": evaluate(saved, dataset, seed=seed)}
+        else:
+            makers = _makers(fit, embedder, seed)
+            results = {scheme: evaluate_cv(makers, dataset, scheme, folds, seed) for scheme in ("random", "groups")}
+        run.results.update(_ledger_scores(results))
+    result: dict[str, Any] = results["held_out"] if router else {"splits": results}
     if plot is not None:
         result["plot"] = str(plot_frontiers(result, plot))
     if as_json:
         print_json(result)
         return
-    table = Table(title=f"Routers on {len(dataset)} queries (best single: "
-                        f"{result['best_single_model']})")
+    for scheme, one in results.items():
+        _print_scores(one, scheme)
+    if plot is not None:
+        console.print(f"frontier plot: {plot}")
+
+
+def _report_missing(dataset: OutcomeDataset) -> None:
+    missing = dataset.missing_by_model()
+    if missing:
+        by_model = ", ".join(f"{m}: {n}" for m, n in missing.items())
+        err_console.print(f"{sum(missing.values())} missing outcomes ({by_model}): skipped when fitting; queries "
+                          "with any are left out of the scores", markup=False)
+
+
+def _ledger_scores(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The scores recorded on the ledger run: per router (held-out file), or per split and router (--fit)."""
+    def strip(one: dict[str, Any]) -> dict[str, Any]:
+        return {name: {k: v for k, v in s.items() if k != "frontier"} for name, s in one["routers"].items()}
+
+    if set(results) == {"held_out"}:
+        return strip(results["held_out"])
+    return {scheme: strip(one) for scheme, one in results.items()}
+
+
+def _print_scores(result: dict[str, Any], scheme: str) -> None:
+    split = {"held_out": "held-out file", "random": "random folds", "groups": "held-out groups"}[scheme]
+    left_out = result["n_queries_missing_outcomes"]
+    table = Table(title=f"Routers on {result['n_queries']} queries, {split} (best single: "
+                        f"{result['best_single_model']}" + (f"; {left_out} with missing outcomes left out)"
+                                                             if left_out else ")"))
     for column in ("router", "APGR", "CPT(50%)", "CPT(80%)", "AIQ", "saving @best", "saving @98%"):
         table.add_column(column, justify="left" if column == "router" else "right")
     for name, s in result["routers"].items():
@@ -123,5 +203,3 @@ def eval_cmd(
                       _fmt(s["cost_saving_at_best_single_quality"]),
                       _fmt(s["cost_saving_at_98pct_best_single_quality"]))
     console.print(table)
-    if plot is not None:
-        console.print(f"frontier plot: {plot}")

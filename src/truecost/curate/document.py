@@ -23,11 +23,13 @@ class Document:
     """One input record: its id, its text, and the rest of the record (`meta`) so outputs keep the user's fields.
 
     `words` is computed once per text and cached; assigning a new `text` (normalize, pii) invalidates it.
+    `pos` is where the record sits in its input shard, so later passes and the writer find it again.
     """
 
     id: str
     text: str
     meta: dict[str, Any] = field(default_factory=dict)
+    pos: int = -1  # position of the record in its input shard (line, row or file number); -1 when not read
     _words: list[str] | None = field(default=None, init=False, repr=False)
     _words_of: str | None = field(default=None, init=False, repr=False)
 

@@ -21,15 +21,14 @@ def _tokens(n_bytes: float, bytes_per_token: float) -> int:
 
 
 def build_report(run: CurateRun, config: Any = None) -> dict[str, Any]:
-    """The report as one JSON-ready dict."""
+    """The report as one JSON-ready dict. Dollars come from `truecost.estimate` only."""
     from truecost.config import load_config
-    from truecost.curate.pipeline import bad_input_counts
     from truecost.estimate import compute_cost_usd, training_tokens_cost_usd
 
     cfg = config or run.config or load_config()
     bpt = run.settings.bytes_per_token
     steps = []
-    for st in run.result.stats:
+    for st in run.stats:
         s = st.summary()
         s["tokens_in"] = _tokens(st.bytes_in, bpt)
         s["tokens_out"] = _tokens(st.bytes_out, bpt)
@@ -37,36 +36,28 @@ def build_report(run: CurateRun, config: Any = None) -> dict[str, Any]:
         if s["skipped"] is None:
             s.pop("skipped")
         steps.append(s)
-    docs_in = run.docs_processed
     bytes_in = run.sample_bytes
-    bytes_out = sum(d.n_bytes for d in run.result.kept)
-    tokens_in, tokens_out = _tokens(bytes_in, bpt), _tokens(bytes_out, bpt)
+    tokens_in, tokens_out = _tokens(bytes_in, bpt), _tokens(run.bytes_out, bpt)
     tokens_removed = tokens_in - tokens_out
     prices = cfg.compute_prices()
-    step_cpu = sum(st.cpu_seconds for st in run.result.stats)
+    step_cpu = sum(st.cpu_seconds for st in run.stats)
     speed_cpu = step_cpu if run.dry_run else run.cpu_seconds
     scale = run.total_bytes / bytes_in if run.dry_run and bytes_in else 1.0
     full_tokens_removed = tokens_removed * scale
-    full_cpu = run.read_cpu_seconds + (run.cpu_seconds - run.read_cpu_seconds) * scale
-    per_run_usd = training_tokens_cost_usd(full_tokens_removed, cfg)
+    full_cpu = run.read_cpu_seconds + max(0.0, run.cpu_seconds - run.read_cpu_seconds) * scale
     target = cfg.target
     report: dict[str, Any] = {
         "kind": "curate",
         "dry_run": run.dry_run,
         "engine": run.engine,
         "workers": run.workers,
-        "steps_run": [st.step for st in run.result.stats],
-        "input": {
-            "files": [{"path": str(s.path), "format": s.kind, "documents": len(s.doc_ids)}
-                      for s in run.corpus.sources],
-            "documents_read": run.total_docs,
-            "bytes_read": run.corpus.bytes_read,
-            "bad_input": bad_input_counts(run.corpus),
-            "bad_input_removed": sum(1 for b in run.corpus.bad if "action" not in b.reason),
-        },
+        "nodes": run.nodes,
+        "steps_run": [st.step for st in run.stats],
+        "input": _input_section(run),
         "totals": {
-            "docs_in": docs_in, "docs_out": len(run.result.kept), "bytes_in": bytes_in, "bytes_out": bytes_out,
-            "tokens_in": tokens_in, "tokens_out": tokens_out, "tokens_removed": tokens_removed,
+            "docs_in": run.docs_processed, "docs_out": run.docs_out, "bytes_in": bytes_in,
+            "bytes_out": run.bytes_out, "tokens_in": tokens_in, "tokens_out": tokens_out,
+            "tokens_removed": tokens_removed,
             "tokens_removed_fraction": round(tokens_removed / tokens_in, 4) if tokens_in else 0.0,
             "token_estimate": f"UTF-8 bytes / {bpt:g} (curate.bytes_per_token)",
         },
@@ -77,6 +68,7 @@ def build_report(run: CurateRun, config: Any = None) -> dict[str, Any]:
             "wall_seconds": round(run.wall_seconds, 3),
             # A dry run reads the whole input but processes a sample: its speed is the steps' alone.
             "mb_per_cpu_second": round(bytes_in / 1e6 / speed_cpu, 3) if speed_cpu else None,
+            "peak_rss_mb": run.peak_rss_mb,
             "cpu_cost_usd": compute_cost_usd(run.cpu_seconds, 0.0, prices),
             "cpu_usd_per_core_hour": prices.cpu_usd_per_core_hour,
         },
@@ -86,30 +78,54 @@ def build_report(run: CurateRun, config: Any = None) -> dict[str, Any]:
                        "source": "truecost.toml [target]" if "target" in cfg.model_fields_set
                        else "truecost defaults (set [target] in truecost.toml for your plan)"},
             "tokens_removed": int(round(full_tokens_removed)),
-            "usd_saved_per_training_run": round(per_run_usd, 4),
-            "usd_saved_per_year": round(per_run_usd * target.retrains_per_year, 4),
+            "usd_saved_per_training_run": round(training_tokens_cost_usd(full_tokens_removed, cfg), 4),
+            # The tokens a year of retraining no longer sees, priced by estimate (not a dollar multiplied here).
+            "usd_saved_per_year": round(training_tokens_cost_usd(full_tokens_removed * target.retrains_per_year,
+                                                                 cfg), 4),
             "how": "truecost.estimate.training_tokens_cost_usd(tokens_removed) for the target plan",
         },
+        "resume": {"tasks_run": run.tasks.get("tasks_run", 0), "tasks_skipped": run.tasks.get("tasks_skipped", 0)},
         "outputs": run.outputs,
     }
     if run.dry_run:
-        est_cost = compute_cost_usd(full_cpu, 0.0, prices)
-        report["estimate_full_run"] = {
-            "sample_fraction": run.sample_fraction,
-            "sample_documents": docs_in,
-            "sample_bytes": bytes_in,
-            "total_documents": run.total_docs,
-            "total_bytes": run.total_bytes,
-            "scale": round(scale, 3),
-            "removal_rate_by_step": {s["step"]: round(s["docs_removed"] / s["docs_in"], 4) if s["docs_in"] else 0.0
-                                     for s in steps},
-            "tokens_removed": int(round(full_tokens_removed)),
-            "cpu_seconds": round(full_cpu, 2),
-            "wall_seconds": round(full_cpu / max(1, run.workers), 2),
-            "cpu_cost_usd": est_cost,
-            "caveat": "dedup finds more duplicates in the full corpus than in a sample, so its rate is a floor",
-        }
+        report["estimate_full_run"] = _full_run_estimate(run, steps, scale, full_tokens_removed, full_cpu, prices)
     return report
+
+
+def _full_run_estimate(run: CurateRun, steps: list[dict[str, Any]], scale: float, tokens_removed: float,
+                       cpu_seconds: float, prices: Any) -> dict[str, Any]:
+    """A dry run's sample scaled to the whole input."""
+    from truecost.estimate import compute_cost_usd
+
+    return {
+        "sample_fraction": run.sample_fraction,
+        "sample_documents": run.docs_processed,
+        "sample_bytes": run.sample_bytes,
+        "total_documents": run.total_docs,
+        "total_bytes": run.total_bytes,
+        "scale": round(scale, 3),
+        "removal_rate_by_step": {s["step"]: round(s["docs_removed"] / s["docs_in"], 4) if s["docs_in"] else 0.0
+                                 for s in steps},
+        "tokens_removed": int(round(tokens_removed)),
+        "cpu_seconds": round(cpu_seconds, 2),
+        "wall_seconds": round(cpu_seconds / max(1, run.workers), 2),
+        "cpu_cost_usd": compute_cost_usd(cpu_seconds, 0.0, prices),
+        "caveat": "dedup finds more duplicates in the full corpus than in a sample, so its rate is a floor",
+    }
+
+
+def _input_section(run: CurateRun) -> dict[str, Any]:
+    read = run.read
+    bad = {k.split(":", 1)[1]: v for k, v in sorted(read.items()) if k.startswith("bad:")}
+    return {
+        "files": [{"path": s.url, "format": s.kind, "documents": n} for s, n in zip(run.shards, run.docs_read_per_shard,
+                                                                                    strict=True)],
+        "records_read": read.get("records", 0),
+        "documents_read": run.total_docs,
+        "bytes_read": read.get("bytes_read", 0),
+        "bad_input": bad,
+        "bad_input_removed": read.get("bad_removed", 0),
+    }
 
 
 def _steps_section(report: dict[str, Any]) -> Section:

@@ -140,6 +140,8 @@ def settings_from_dict(data: dict[str, Any], source: str) -> CurateSettings:
 
 def load_recipe(path: Path, base: dict[str, Any] | None = None) -> CurateSettings:
     """Read a recipe (TOML or JSON; keys as in `[curate]`, optionally under a `[curate]` table) over `base`."""
+    if path.is_dir():
+        raise UserError(f"recipe {path} is a folder; give the recipe file (TOML or JSON) inside it")
     if not path.is_file():
         raise UserError(f"recipe file {path} does not exist")
     try:

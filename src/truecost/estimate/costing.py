@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from truecost.config import Config, load_config
@@ -51,15 +52,43 @@ def retrain_cost_usd(config: Config | None = None) -> float:
 
 def model_token_price(model: str, config: Config | None = None) -> TokenPrice | None:
     """The per-token price of `model`: truecost.toml `[estimate.api_prices]` first, then the dated catalogue
-    (`data/api_prices.csv`); None when neither knows the model."""
+    (`data/api_prices.csv`), then the `genai-prices` package's snapshot (hundreds of models, kept up to date by
+    its maintainers; `pip install -U genai-prices` refreshes it); None when none knows the model. A catalogue row
+    takes its cached-input rate from genai-prices when both list the same input and output rates."""
     cfg = config or load_config()
     for name, setting in estimate_settings(cfg).api_prices.items():
         if name.lower() == model.lower():
             return setting.to_price()
+    packaged = packaged_token_price(model)
     row = api_prices().get(model.lower())
     if row is None:
+        return packaged
+    same = packaged is not None and (packaged.input_usd_per_1m, packaged.output_usd_per_1m) == (
+        row.usd_per_1m_input, row.usd_per_1m_output)
+    return TokenPrice(row.usd_per_1m_input, row.usd_per_1m_output,
+                      cached_input_usd_per_1m=packaged.cached_input_usd_per_1m if same and packaged else None)
+
+
+@functools.lru_cache(maxsize=512)
+def packaged_token_price(model: str) -> TokenPrice | None:
+    """`model`'s price in the genai-prices snapshot (base tier), or None (package absent or model unknown)."""
+    try:
+        from genai_prices import Usage, calc_price
+    except ImportError:
         return None
-    return TokenPrice(row.usd_per_1m_input, row.usd_per_1m_output)
+    try:
+        found = calc_price(Usage(input_tokens=0, output_tokens=0), model_ref=model).model_price
+    except (LookupError, ValueError):
+        return None
+
+    def rate(value: Any) -> float | None:
+        value = getattr(value, "base", value)  # tiered prices: the first tier
+        return None if value is None else float(value)
+
+    input_rate, output_rate = rate(found.input_mtok), rate(found.output_mtok)
+    if input_rate is None or output_rate is None:
+        return None
+    return TokenPrice(input_rate, output_rate, cached_input_usd_per_1m=rate(found.cache_read_mtok))
 
 
 def token_price_usd(model: str, prompt_tokens: int, completion_tokens: int, config: Config | None = None

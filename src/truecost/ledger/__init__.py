@@ -9,15 +9,19 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from truecost.ledger.export import write_runs
     from truecost.ledger.meter import Meter, describe_host
     from truecost.ledger.records import RUN_KINDS, RUN_STATUSES, RequestRecord, RunRecord
     from truecost.ledger.store import Ledger, resolve_url
+    from truecost.ledger.totals import RunTree, Spend, build_forest, total_spend
 
 _HOME = {"Meter": "meter", "describe_host": "meter", "RUN_KINDS": "records", "RUN_STATUSES": "records",
-         "RequestRecord": "records", "RunRecord": "records", "Ledger": "store", "resolve_url": "store"}
+         "RequestRecord": "records", "RunRecord": "records", "Ledger": "store", "resolve_url": "store",
+         "RunTree": "totals", "Spend": "totals", "build_forest": "totals", "total_spend": "totals",
+         "write_runs": "export"}
 
-__all__ = ["Ledger", "Meter", "RUN_KINDS", "RUN_STATUSES", "RequestRecord", "RunRecord", "describe_host",
-           "resolve_url"]
+__all__ = ["Ledger", "Meter", "RUN_KINDS", "RUN_STATUSES", "RequestRecord", "RunRecord", "RunTree", "Spend",
+           "build_forest", "describe_host", "resolve_url", "total_spend", "write_runs"]
 
 
 def __getattr__(name: str) -> Any:

@@ -34,6 +34,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Column,
     Connection,
     DateTime,
@@ -122,8 +123,30 @@ def _parents_keep_their_own_share(connection: Connection) -> None:
         connection.execute(update(runs).where(runs.c.id == parent_id).values(results=results, **own))
 
 
+def _to_v3(connection: Connection) -> None:
+    """Requests say who they were for (team, user, tags) and what the cache saved; budget counters for gateways."""
+    add_column(connection, "requests", Column("team", String(100), nullable=False, server_default=""))
+    add_column(connection, "requests", Column("user", String(200), nullable=False, server_default=""))
+    add_column(connection, "requests", Column("tags", String(1000), nullable=False, server_default=""))
+    add_column(connection, "requests", Column("cache_hit", Boolean, nullable=False, server_default="0"))
+    add_column(connection, "requests", Column("saved_usd", Float, nullable=False, server_default="0"))
+    add_index(connection, "requests", "ix_requests_team", "team")
+    add_index(connection, "requests", "ix_requests_user", "user")
+    create_table(connection, Table(
+        "budget_counters", MetaData(),
+        Column("id", String(400), primary_key=True),
+        Column("scope", String(16), nullable=False),
+        Column("name", String(200), nullable=False),
+        Column("period", String(16), nullable=False),
+        Column("period_start", DateTime(timezone=True), nullable=False),
+        Column("period_end", DateTime(timezone=True), nullable=True),
+        Column("spent_usd", Float, nullable=False),
+        Column("reserved_usd", Float, nullable=False)))
+
+
 MIGRATIONS: list[Migration] = [
     Migration(2, "runs: host, pid, heartbeat_at, heartbeat_seconds; parents keep only their own share", _to_v2),
+    Migration(3, "requests: team, user, tags, cache_hit, saved_usd; budget_counters (gateway budgets)", _to_v3),
 ]
 
 

@@ -65,6 +65,11 @@ class RequestRecord:
     run_id: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     id: int | None = None
+    team: str = ""
+    user: str = ""  # the end user the client named (`user` field or header)
+    tags: list[str] = field(default_factory=list)
+    cache_hit: bool = False  # answered from the gateway's cache: cost 0, `saved_usd` what the call would have cost
+    saved_usd: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (timestamp as ISO 8601)."""

@@ -7,10 +7,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, Integer, String, Text
+from sqlalchemy import JSON, Boolean, DateTime, Float, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-SCHEMA_VERSION = 2  # bump together with a new step in migrations.MIGRATIONS
+SCHEMA_VERSION = 3  # bump together with a new step in migrations.MIGRATIONS
 
 
 class Base(DeclarativeBase):
@@ -66,6 +66,27 @@ class RequestRow(Base):
     prompt: Mapped[str | None] = mapped_column(Text, nullable=True)
     output: Mapped[str | None] = mapped_column(Text, nullable=True)
     extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # v3: who a request was for (spend and budgets by team, user and tag) and what the response cache saved.
+    team: Mapped[str] = mapped_column(String(100), default="", server_default="", index=True)
+    user: Mapped[str] = mapped_column(String(200), default="", server_default="", index=True)
+    tags: Mapped[str] = mapped_column(String(1000), default="", server_default="")  # ",a,b," (see ledger.budgets)
+    cache_hit: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    saved_usd: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+
+
+class BudgetCounterRow(Base):
+    """v3: one budget's running total for one period, reserved and settled by the gateways (ledger.budgets)."""
+
+    __tablename__ = "budget_counters"
+
+    id: Mapped[str] = mapped_column(String(400), primary_key=True)  # scope:name:period:start-date
+    scope: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(200))
+    period: Mapped[str] = mapped_column(String(16))
+    period_start: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    period_end: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    spent_usd: Mapped[float] = mapped_column(Float, default=0.0)
+    reserved_usd: Mapped[float] = mapped_column(Float, default=0.0)
 
 
 class MetaRow(Base):

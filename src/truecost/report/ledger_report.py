@@ -1,7 +1,12 @@
 """The report of what a ledger holds: spend by kind, over time, by served model, and savings by lever.
 
-Savings convention: any run may put `{"levers": [{"name": str, "saving_usd": float}]}` in its results (curate,
-route and the demo do); the report adds them up per lever.
+Spend counts every CPU-second and dollar once: each run holds its own share (a parent, such as a demo or a tune
+study, leaves out what its nested runs measured), so totals are plain sums (`truecost.ledger.total_spend`).
+
+Savings convention: any run may put `{"levers": [{"name": str, "saving_usd": float, "basis": str}]}` in its
+results, where `basis` is `measured` (this run measured the saving), `sourced` (a published figure) or `assumed`
+(a default). Only measured savings are added up; the others are listed one by one with their basis, and a lever
+without a basis is listed as `unstated`.
 """
 
 from __future__ import annotations
@@ -10,19 +15,32 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from truecost.ledger import Ledger, RequestRecord, RunRecord
+from truecost.ledger import Ledger, RequestRecord, RunRecord, total_spend
 from truecost.report.charts import bar_chart, line_chart
-from truecost.report.document import Report, Section, Table
+from truecost.report.document import BASES, Report, Section, Table, basis
+
+
+def _levers(runs: list[RunRecord]) -> list[dict[str, Any]]:
+    """Every lever recorded in the runs' results, with its basis (`unstated` when the run gave none)."""
+    found = []
+    for run in runs:
+        for lever in run.results.get("levers", []) or []:
+            if isinstance(lever, dict) and "name" in lever:
+                stated = lever.get("basis") if lever.get("basis") in BASES else "unstated"
+                found.append({"name": str(lever["name"]), "basis": stated,
+                              "saving_usd": float(lever.get("saving_usd") or 0.0), "run_id": run.id})
+    return found
 
 
 def summarise(runs: list[RunRecord], requests: list[RequestRecord]) -> dict[str, Any]:
-    """Totals by kind, cumulative spend by day and kind, request spend by model and savings by lever."""
-    by_kind: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
-    for run in runs:
-        totals = by_kind[run.kind]
-        totals["runs"] += 1
-        for key in ("cost_usd", "cpu_seconds", "gpu_hours", "energy_kwh", "tokens", "wall_seconds"):
-            totals[key] += float(getattr(run, key))
+    """Totals by kind, cumulative spend by day and kind, request spend by model and savings by lever.
+
+    `savings_by_lever_usd` adds up measured savings only; `levers` lists every lever with its basis.
+    """
+    by_kind: dict[str, dict[str, float]] = {}
+    for kind in sorted({run.kind for run in runs}):
+        spend = total_spend(run for run in runs if run.kind == kind).to_dict()
+        by_kind[kind] = {"runs": spend.pop("runs"), **spend}
     daily: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     for run in runs:
         daily[run.kind][run.started_at.date().isoformat()] += run.cost_usd
@@ -31,72 +49,117 @@ def summarise(runs: list[RunRecord], requests: list[RequestRecord]) -> dict[str,
         by_model[req.model]["requests"] += 1
         by_model[req.model]["cost_usd"] += req.cost_usd
         by_model[req.model]["tokens"] += req.prompt_tokens + req.completion_tokens
-    levers: dict[str, float] = defaultdict(float)
-    for run in runs:
-        for lever in run.results.get("levers", []) or []:
-            if isinstance(lever, dict) and "name" in lever:
-                levers[str(lever["name"])] += float(lever.get("saving_usd") or 0.0)
+    levers = _levers(runs)
+    measured: dict[str, float] = defaultdict(float)
+    for lever in levers:
+        if lever["basis"] == "measured":
+            measured[lever["name"]] += lever["saving_usd"]
+    lost = [run for run in runs if run.status == "lost"]
     return {
         "runs": len(runs),
         "requests": len(requests),
-        "total_cost_usd": sum(r.cost_usd for r in runs),
-        "by_kind": {k: dict(v) for k, v in sorted(by_kind.items())},
+        "total_cost_usd": total_spend(runs).cost_usd,
+        "total": total_spend(runs).to_dict(),
+        "by_kind": by_kind,
         "daily_cost_usd": {k: dict(sorted(v.items())) for k, v in daily.items()},
         "by_model": {k: dict(v) for k, v in sorted(by_model.items())},
-        "savings_by_lever_usd": dict(sorted(levers.items(), key=lambda kv: -kv[1])),
+        "savings_by_lever_usd": dict(sorted(measured.items(), key=lambda kv: -kv[1])),
+        "measured_savings_usd": sum(measured.values()),
+        "levers": levers,
+        "lost_runs": len(lost),
+        "lost_cost_usd": total_spend(lost).cost_usd,
+        "all_measured": all(lever["basis"] == "measured" for lever in levers),
     }
 
 
-def build_ledger_report(summary: dict[str, Any], source: str) -> Report:
-    """Turn a `summarise` result into a Report with tables and charts."""
-    report = Report(title="truecost — spend report",
-                    subtitle=f"{summary['runs']} run(s) and {summary['requests']} gateway request(s) from {source}; "
-                             "every figure here was measured and recorded in the ledger.")
+def _subtitle(summary: dict[str, Any], source: str) -> str:
+    text = f"{summary['runs']} run(s) and {summary['requests']} gateway request(s) from {source}. "
+    if summary["all_measured"]:
+        return text + "Every figure here was measured and recorded in the ledger."
+    return text + ("Spend figures were measured by the ledger's meters; savings that runs sourced or assumed are "
+                   "listed with their basis and never added to the measured total.")
+
+
+def _overview(summary: dict[str, Any]) -> Section:
     kinds = summary["by_kind"]
-    overview = Section("Spend by kind of work", paragraphs=[
-        f"Total metered cost: ${summary['total_cost_usd']:,.4f}."])
+    paragraphs = [f"Total metered cost: ${summary['total_cost_usd']:,.4f}. Each CPU-second and dollar is counted "
+                  "once: a run that contains others (a demo, a tune study) holds only its own share."]
+    if summary["lost_runs"]:
+        paragraphs.append(f"{summary['lost_runs']} run(s) were lost (their process died without closing them); "
+                          f"their ${summary['lost_cost_usd']:,.4f} is the spend they had flushed, at most one "
+                          "heartbeat short of what they used.")
+    overview = Section("Spend by kind of work", paragraphs=paragraphs)
     overview.tables.append(Table(
         columns=["kind", "runs", "cost $", "CPU hours", "GPU hours", "energy kWh", "tokens"],
         rows=[[k, int(v["runs"]), v["cost_usd"], v["cpu_seconds"] / 3600, v["gpu_hours"], v["energy_kwh"],
                int(v["tokens"])] for k, v in kinds.items()],
-        basis=["measured: ledger run records"] * len(kinds)))
+        basis=[basis("measured", "ledger run records")] * len(kinds)))
     if kinds:
         overview.charts.append(bar_chart(list(kinds), [v["cost_usd"] for v in kinds.values()],
                                          title="Cost by kind ($)", unit=" $"))
-    report.sections.append(overview)
+    return overview
 
-    daily = summary["daily_cost_usd"]
-    if daily:
-        series: dict[str, Sequence[tuple[float, float]]] = {}
-        days = sorted({d for per_kind in daily.values() for d in per_kind})
-        for kind, per_day in daily.items():
-            total, points = 0.0, list[tuple[float, float]]()
-            for i, day in enumerate(days):
-                total += per_day.get(day, 0.0)
-                points.append((float(i), total))
-            series[kind] = points
-        report.sections.append(Section(
-            "Spend over time", paragraphs=[f"Cumulative cost by kind, {days[0]} to {days[-1]} (x: day index)."],
-            charts=[line_chart(series, title="Cumulative cost by kind ($)", x_label="day", y_label="$")]))
 
-    models = summary["by_model"]
-    if models:
-        section = Section("Serving spend by model")
-        section.tables.append(Table(columns=["model", "requests", "cost $", "tokens"],
-                                    rows=[[m, int(v["requests"]), v["cost_usd"], int(v["tokens"])]
-                                          for m, v in models.items()],
-                                    basis=["measured: gateway request log"] * len(models)))
-        section.charts.append(bar_chart(list(models), [v["cost_usd"] for v in models.values()],
-                                        title="Serving cost by model ($)", unit=" $"))
-        report.sections.append(section)
+def _over_time(daily: dict[str, dict[str, float]]) -> Section:
+    series: dict[str, Sequence[tuple[float, float]]] = {}
+    days = sorted({d for per_kind in daily.values() for d in per_kind})
+    for kind, per_day in daily.items():
+        total, points = 0.0, list[tuple[float, float]]()
+        for i, day in enumerate(days):
+            total += per_day.get(day, 0.0)
+            points.append((float(i), total))
+        series[kind] = points
+    return Section("Spend over time", paragraphs=[f"Cumulative cost by kind, {days[0]} to {days[-1]} (x: day index)."],
+                   charts=[line_chart(series, title="Cumulative cost by kind ($)", x_label="day", y_label="$")])
 
-    levers = summary["savings_by_lever_usd"]
-    if levers:
-        section = Section("Savings by lever", paragraphs=["Dollars saved as reported by the runs that applied each "
-                                                          "lever (see each run's results for how)."])
-        section.charts.append(bar_chart(list(levers), list(levers.values()), title="Saving by lever ($)", unit=" $"))
-        report.sections.append(section)
-    if not kinds:
+
+def _by_model(models: dict[str, dict[str, float]]) -> Section:
+    section = Section("Serving spend by model")
+    section.tables.append(Table(columns=["model", "requests", "cost $", "tokens"],
+                                rows=[[m, int(v["requests"]), v["cost_usd"], int(v["tokens"])]
+                                      for m, v in models.items()],
+                                basis=[basis("measured", "gateway request log")] * len(models)))
+    section.charts.append(bar_chart(list(models), [v["cost_usd"] for v in models.values()],
+                                    title="Serving cost by model ($)", unit=" $"))
+    return section
+
+
+def _savings(summary: dict[str, Any]) -> Section:
+    measured = summary["savings_by_lever_usd"]
+    others = [lever for lever in summary["levers"] if lever["basis"] != "measured"]
+    paragraphs = [f"Measured savings: ${summary['measured_savings_usd']:,.2f}, as reported by the runs that applied "
+                  "each lever (see each run's results for how)."]
+    section = Section("Savings by lever", paragraphs=paragraphs)
+    if measured:
+        section.tables.append(Table(columns=["lever", "saving $"], rows=[[k, v] for k, v in measured.items()],
+                                    basis=[basis("measured", "ledger run results")] * len(measured)))
+        section.charts.append(bar_chart(list(measured), list(measured.values()), title="Measured saving by lever ($)",
+                                        unit=" $"))
+    if others:
+        paragraphs.append("Not added up: these savings were not measured by the run that recorded them.")
+        section.tables.append(Table(columns=["lever", "saving $", "run"],
+                                    rows=[[o["name"], o["saving_usd"], o["run_id"][:8]] for o in others],
+                                    basis=[_lever_basis(o) for o in others]))
+    return section
+
+
+def _lever_basis(lever: dict[str, Any]) -> str:
+    if lever["basis"] == "unstated":  # a figure of unknown provenance is not a measurement
+        return basis("assumed", f"run {lever['run_id'][:8]} recorded no basis")
+    return basis(lever["basis"], f"run {lever['run_id'][:8]}")
+
+
+def build_ledger_report(summary: dict[str, Any], source: str) -> Report:
+    """Turn a `summarise` result into a Report with tables and charts."""
+    report = Report(title="truecost — spend report", subtitle=_subtitle(summary, source))
+    report.sections.append(_overview(summary))
+    if summary["daily_cost_usd"]:
+        report.sections.append(_over_time(summary["daily_cost_usd"]))
+    if summary["by_model"]:
+        report.sections.append(_by_model(summary["by_model"]))
+    if summary["levers"]:
+        report.sections.append(_savings(summary))
+    if not summary["by_kind"]:
         report.sections.append(Section("Nothing recorded yet", paragraphs=[
             "The ledger holds no runs. Run `truecost demo`, `truecost curate` or `truecost train` first."]))
     return report
@@ -105,6 +168,4 @@ def build_ledger_report(summary: dict[str, Any], source: str) -> Report:
 def ledger_report(ledger: Ledger) -> tuple[Report, dict[str, Any]]:
     """Read everything from `ledger` and build its report and summary."""
     summary = summarise(ledger.list_runs(), ledger.list_requests())
-    from truecost.ledger.store import _safe
-
-    return build_ledger_report(summary, _safe(ledger.url)), summary
+    return build_ledger_report(summary, ledger.display_url), summary

@@ -9,6 +9,7 @@ worth one full quality point"; knob = 0 is best quality regardless of cost; a la
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -69,9 +70,13 @@ class Router:
     def _fit_all(self, data: OutcomeDataset) -> Router:
         if len(data) < 2:
             raise UserError(f"need at least 2 queries to fit a router, got {len(data)}")
+        unknown = [m for m, n in zip(data.models, data.known.sum(axis=0), strict=True) if n == 0]
+        if unknown:
+            raise UserError(f"no known outcome for model(s) {', '.join(unknown)}: cannot learn anything about them")
         self.models_ = list(data.models)
-        self.mean_cost_usd_ = data.cost_usd.mean(axis=0).astype(float)
-        self.mean_quality_ = data.quality.mean(axis=0).astype(float)
+        # Missing outcomes are skipped: each model's means are over the queries where it has an outcome.
+        self.mean_cost_usd_ = np.nanmean(data.cost_usd, axis=0).astype(float)
+        self.mean_quality_ = np.nanmean(data.quality, axis=0).astype(float)
         self.cost_scale_usd_ = float(max(self.mean_cost_usd_.max(), 1e-12))
         features = None
         if self.uses_embeddings:
@@ -114,6 +119,14 @@ class Router:
                 knob=float(knob)))
         return decisions
 
+    def warm_up(self) -> Router:
+        """Load what a first decision needs now (the embedding model; the cached ONNX export, built if absent), so
+        a server's first request does not pay for it."""
+        self._check_fitted()
+        if self.uses_embeddings:
+            self.embedder_.transform(["warm-up"])
+        return self
+
     @property
     def models(self) -> list[str]:
         """The models this router chooses between, in column order."""
@@ -147,8 +160,6 @@ class Router:
 
     def get_params(self) -> dict[str, Any]:
         """Hyperparameters, as given to `__init__`."""
-        import inspect
-
         return {p: getattr(self, p) for p in inspect.signature(type(self).__init__).parameters if p != "self"}
 
     def save(self, path: str | Path) -> Path:
@@ -196,7 +207,8 @@ class Router:
             train = np.setdiff1d(np.arange(n), test)
             clone = type(self)(**self.get_params())
             clone.models_, clone.mean_cost_usd_ = self.models_, self.mean_cost_usd_
-            clone.mean_quality_, clone.cost_scale_usd_ = data.quality[train].mean(axis=0), self.cost_scale_usd_
+            clone.mean_quality_, clone.cost_scale_usd_ = _nanmean_or(data.quality[train], self.mean_quality_), \
+                self.cost_scale_usd_
             part = data.subset(train)
             clone._fit(part, None if features is None else features[train])
             out[test] = clone._predict([data.prompts[i] for i in test], None if features is None else features[test])
@@ -219,6 +231,14 @@ class Router:
     def __repr__(self) -> str:
         params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         return f"{type(self).__name__}({params})"
+
+
+def _nanmean_or(values: np.ndarray, fallback: np.ndarray) -> np.ndarray:
+    """Column means over known values; `fallback` for a column with none known."""
+    known = ~np.isnan(values)
+    total = np.where(known, values, 0.0).sum(axis=0)
+    count = known.sum(axis=0)
+    return np.where(count > 0, total / np.maximum(count, 1), fallback)
 
 
 def prompt_seed(prompt: str, seed: int) -> int:
@@ -261,7 +281,10 @@ def load_router(path: str | Path) -> Router:
     cls = router_class(doc["router"])
     with np.load(folder / ARRAYS_FILE, allow_pickle=False) as npz:
         arrays = {k: npz[k] for k in npz.files}
-    router = cls(**doc["params"])
+    # A hyperparameter an older truecost saved and this one no longer has (mf's Adam learning rate) only shaped
+    # the fit, which the arrays already hold.
+    accepted = inspect.signature(cls.__init__).parameters
+    router = cls(**{k: v for k, v in doc["params"].items() if k in accepted})
     router.models_ = list(doc["models"])
     router.cost_scale_usd_ = float(doc["cost_scale_usd"])
     router.mean_cost_usd_ = arrays["mean_cost_usd_"]

@@ -12,16 +12,18 @@ from typing import Any
 
 import numpy as np
 
+from truecost import minilm
 from truecost.errors import UserError
 from truecost.minilm import MINILM_PIP, minilm_dir
-from truecost.minilm import load_minilm as _load_minilm
 
-EMBEDDERS = ("auto", "minilm", "tfidf")
+# `minilm` uses the fastest installed MiniLM backend; `minilm-<backend>` names one (torch is the reference).
+EMBEDDERS = ("auto", "minilm", "minilm-int8", "minilm-onnx", "minilm-torch", "tfidf")
 
 _TFIDF_FITS: dict[tuple[int, int, str], tuple[dict[str, int], np.ndarray, np.ndarray]] = {}
 
-# Embeddings by prompt text: a prompt seen before (a retry, a second router, eval after fit) costs nothing.
-_MINILM_CACHE: dict[str, np.ndarray] = {}
+# Embeddings by (backend, max tokens, prompt text): a prompt seen before (a retry, a second router, eval after fit)
+# costs nothing.
+_MINILM_CACHE: dict[tuple[str, int, str], np.ndarray] = {}
 _MINILM_CACHE_MAX = 200_000
 
 
@@ -30,14 +32,28 @@ def clear_cache() -> None:
     _MINILM_CACHE.clear()
 
 
+def route_threads() -> int:
+    """CPU threads per embedding call: 1 unless TRUECOST_ROUTE_THREADS says more.
+
+    A routing decision embeds one short prompt, where more threads mostly wait on each other (and on a shared
+    machine slow every call); the gateway gets its throughput from batching instead.
+    """
+    return max(1, int(os.environ.get("TRUECOST_ROUTE_THREADS", "1")))
+
+
 class MiniLMEmbedder:
-    """Sentence embeddings from all-MiniLM-L6-v2 (mean pooling over tokens, then L2 norm, as the model card says)."""
+    """Sentence embeddings from all-MiniLM-L6-v2 (mean pooling over tokens, then L2 norm, as the model card says).
+
+    `backend`: `auto` (int8 ONNX Runtime when installed, else torch), `int8`, `onnx` or `torch` (the reference);
+    see `truecost.minilm.encode`.
+    """
 
     kind = "minilm"
 
-    def __init__(self, max_tokens: int = 256, batch_size: int = 32) -> None:
+    def __init__(self, max_tokens: int = 256, batch_size: int = 32, backend: str = "auto") -> None:
         self.max_tokens = max_tokens
         self.batch_size = batch_size
+        self.backend = backend
 
     def fit(self, prompts: Sequence[str]) -> MiniLMEmbedder:
         """Nothing to learn: the model is pretrained."""
@@ -45,53 +61,30 @@ class MiniLMEmbedder:
 
     def transform(self, prompts: Sequence[str]) -> np.ndarray:
         """One 384-d unit vector per prompt."""
-        path = minilm_dir()
-        if path is None:
+        if minilm_dir() is None:
             raise UserError(f"this router embeds prompts with all-MiniLM-L6-v2; install it: {MINILM_PIP}")
-        todo = [p for p in dict.fromkeys(prompts) if p not in _MINILM_CACHE]
+        backend = minilm.resolve_backend(self.backend)
+        keys = [(backend, self.max_tokens, p) for p in prompts]
+        todo = [k for k in dict.fromkeys(keys) if k not in _MINILM_CACHE]
         if todo:
-            self._embed_new(str(path), todo)
-        if not prompts:
-            return np.zeros((0, 384), np.float32)
-        return np.stack([_MINILM_CACHE[p] for p in prompts])
-
-    def _embed_new(self, path: str, prompts: list[str]) -> None:
-        import torch
-
-        tokenizer, model = _load_minilm(path)
-        # One thread by default: a routing decision embeds one short prompt, where more threads mostly spin (and on
-        # a shared machine make every call slower); TRUECOST_ROUTE_THREADS raises it for big offline batches.
-        threads_before = torch.get_num_threads()
-        torch.set_num_threads(max(1, int(os.environ.get("TRUECOST_ROUTE_THREADS", "1"))))
-        try:
-            self._run_model(tokenizer, model, prompts)
-        finally:
-            torch.set_num_threads(threads_before)
-
-    def _run_model(self, tokenizer: Any, model: Any, prompts: list[str]) -> None:
-        import torch
-
-        # Sort by length so each batch pads little; the cache keeps results by prompt text.
-        ordered = sorted(prompts, key=len)
-        with torch.inference_mode():
-            for start in range(0, len(ordered), self.batch_size):
-                batch = ordered[start:start + self.batch_size]
-                enc = tokenizer(batch, padding=True, truncation=True, max_length=self.max_tokens,
-                                return_tensors="pt")
-                hidden = model(**enc).last_hidden_state
-                mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-                vectors = torch.nn.functional.normalize(pooled, dim=-1).numpy().astype(np.float32)
-                if len(_MINILM_CACHE) + len(batch) > _MINILM_CACHE_MAX:
-                    _MINILM_CACHE.clear()
-                _MINILM_CACHE.update(zip(batch, vectors, strict=True))
+            vectors = minilm.encode([k[2] for k in todo], max_tokens=self.max_tokens, batch_size=self.batch_size,
+                                    backend=backend, threads=route_threads())
+            if len(_MINILM_CACHE) + len(todo) > _MINILM_CACHE_MAX:
+                _MINILM_CACHE.clear()
+            _MINILM_CACHE.update(zip(todo, vectors, strict=True))
+        if not keys:
+            return np.zeros((0, minilm.MINILM_DIM), np.float32)
+        return np.stack([_MINILM_CACHE[k] for k in keys])
 
     def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        return {"kind": self.kind, "max_tokens": self.max_tokens, "batch_size": self.batch_size}, {}
+        return {"kind": self.kind, "max_tokens": self.max_tokens, "batch_size": self.batch_size,
+                "backend": self.backend}, {}
 
     @classmethod
     def from_state(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> MiniLMEmbedder:
-        return cls(max_tokens=int(meta["max_tokens"]), batch_size=int(meta["batch_size"]))
+        # Routers saved before backends existed used torch; `auto` gives the same vectors (cosine >= 0.99) faster.
+        return cls(max_tokens=int(meta["max_tokens"]), batch_size=int(meta["batch_size"]),
+                   backend=str(meta.get("backend", "auto")))
 
 
 class TfidfEmbedder:
@@ -160,16 +153,18 @@ Embedder = MiniLMEmbedder | TfidfEmbedder
 
 
 def make_embedder(kind: str) -> Embedder:
-    """`minilm`, `tfidf`, or `auto` (MiniLM when its package is installed, else TF-IDF)."""
+    """`minilm[-backend]`, `tfidf`, or `auto` (MiniLM when its package is installed, else TF-IDF)."""
     if kind == "auto":
         kind = "minilm" if minilm_dir() is not None else "tfidf"
-    if kind == "minilm":
-        if minilm_dir() is None:
-            raise UserError(f"the minilm embedder needs its model package: {MINILM_PIP}")
-        return MiniLMEmbedder()
     if kind == "tfidf":
         return TfidfEmbedder()
-    raise UserError(f"unknown embedder {kind!r}; choose one of {', '.join(EMBEDDERS)}")
+    if kind not in EMBEDDERS:
+        raise UserError(f"unknown embedder {kind!r}; choose one of {', '.join(EMBEDDERS)}")
+    if minilm_dir() is None:
+        raise UserError(f"the minilm embedder needs its model package: {MINILM_PIP}")
+    backend = kind.split("-", 1)[1] if "-" in kind else "auto"
+    minilm.resolve_backend(backend)  # a missing ONNX Runtime is reported now, not at the first request
+    return MiniLMEmbedder(backend=backend)
 
 
 def embedder_from_state(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> Embedder:

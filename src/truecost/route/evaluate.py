@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,6 +13,7 @@ from truecost.errors import UserError
 from truecost.route import metrics
 from truecost.route.base import Router, choose, router_class
 from truecost.route.outcomes import OutcomeDataset
+from truecost.route.routers import CascadeRouter
 
 # Knob values swept for every router: 0 (best quality), a geometric grid, and "cheapest always".
 KNOB_GRID = np.concatenate([[0.0], np.geomspace(1e-3, 1e3, 121), [1e12]])
@@ -29,58 +30,83 @@ class PolicyPoint:
     strong_share: float
 
 
-def _two_model_break_evens(gap_quality: np.ndarray, gap_cost: float) -> np.ndarray:
+@dataclass(frozen=True)
+class Predictions:
+    """What a router expects for each query: quality, and cost in units of its own cost scale (so the knob means
+    the same for predictions pooled from routers fitted on different folds)."""
+
+    quality: np.ndarray
+    scaled_cost: np.ndarray
+    accept: np.ndarray | None = None  # a cascade's checker: P(cheap answer is good), per query
+    cheap: int | None = None  # the cascade's cheap column
+
+
+def predictions(router: Router, data: OutcomeDataset) -> Predictions:
+    """The router's predictions for every query of `data` (data columns follow router.models)."""
+    quality = router.predict_quality(data.prompts)
+    scaled_cost = np.asarray(router.expected_cost_usd(data.prompts)) / router.cost_scale_usd_
+    cascade = _cascade_inputs(router, data)
+    if cascade is None:
+        return Predictions(quality, scaled_cost)
+    return Predictions(quality, scaled_cost, accept=cascade[1], cheap=cascade[0])
+
+
+def _two_model_break_evens(pred: Predictions, strong: int) -> np.ndarray:
     """Knob values where some prompt switches model (both sides of each), so the sweep misses no step."""
-    edges = np.unique(gap_quality / max(gap_cost, 1e-12))
+    weak = 1 - strong
+    gap_cost = np.maximum(pred.scaled_cost[:, strong] - pred.scaled_cost[:, weak], 1e-12)
+    weak_quality = pred.accept if pred.accept is not None else pred.quality[:, weak]
+    edges = np.unique((pred.quality[:, strong] - weak_quality) / gap_cost)
     return np.concatenate([edges, edges - 1e-9])
 
 
 def sweep(router: Router, data: OutcomeDataset, knobs: np.ndarray | None = None) -> list[PolicyPoint]:
     """Route every query of `data` at each knob and measure the true outcome (data columns follow router.models)."""
-    q_pred = router.predict_quality(data.prompts)
-    c_pred = np.asarray(router.expected_cost_usd(data.prompts))
-    scale = router.cost_scale_usd_
-    strong = data.models.index(router.strong_model)
-    rows = np.arange(len(data))
-    cascade = _cascade_inputs(router, data)
+    return sweep_predictions(predictions(router, data), data, data.models.index(router.strong_model), knobs)
+
+
+def sweep_predictions(pred: Predictions, data: OutcomeDataset, strong: int, knobs: np.ndarray | None = None
+                      ) -> list[PolicyPoint]:
+    """The policy points of `pred` on `data` at each knob (default: the grid, plus every two-model switch point)."""
     if knobs is None:
         knobs = KNOB_GRID
         if len(data.models) == 2:
-            weak = 1 - strong
-            gap_cost = (c_pred[0, strong] - c_pred[0, weak]) / scale
-            gap = (q_pred[:, strong] - (cascade[1] if cascade is not None else q_pred[:, weak]))
-            knobs = np.concatenate([knobs, _two_model_break_evens(gap, gap_cost)])
+            knobs = np.concatenate([knobs, _two_model_break_evens(pred, strong)])
+    rows = np.arange(len(data))
     points = []
     for knob in knobs:
-        if cascade is None:
-            chosen = choose(q_pred, c_pred, float(knob), scale)
-            cost = data.cost_usd[rows, chosen]
-            quality = data.quality[rows, chosen]
+        if pred.accept is None or pred.cheap is None:
+            chosen = choose(pred.quality, pred.scaled_cost, float(knob), 1.0)
+            cost, quality = data.cost_usd[rows, chosen], data.quality[rows, chosen]
         else:
-            cheap, accept_quality = cascade
-            others = np.ones(len(data.models), bool)
-            others[cheap] = False
-            chosen = choose(np.where(others, q_pred, -np.inf), c_pred, float(knob), scale)
-            best_other = q_pred[rows, chosen] - knob * c_pred[rows, chosen] / scale
-            escalate = accept_quality < best_other
-            cost = data.cost_usd[:, cheap] + np.where(escalate, data.cost_usd[rows, chosen], 0.0)
-            quality = np.where(escalate, data.quality[rows, chosen], data.quality[:, cheap])
-            chosen = np.where(escalate, chosen, cheap)
+            chosen, cost, quality = _cascade_policy(pred, data, float(knob))
         points.append(PolicyPoint(float(knob), float(cost.mean()), float(quality.mean()),
                                   float(np.mean(chosen == strong))))
     return points
 
 
+def _cascade_policy(pred: Predictions, data: OutcomeDataset, knob: float) -> tuple[np.ndarray, ...]:
+    """Cheap model first; escalate where the checker's accept probability is below the best other model's utility."""
+    assert pred.accept is not None and pred.cheap is not None
+    rows, cheap = np.arange(len(data)), pred.cheap
+    others = np.ones(len(data.models), bool)
+    others[cheap] = False
+    chosen = choose(np.where(others, pred.quality, -np.inf), pred.scaled_cost, knob, 1.0)
+    best_other = pred.quality[rows, chosen] - knob * pred.scaled_cost[rows, chosen]
+    escalate = pred.accept < best_other
+    cost = data.cost_usd[:, cheap] + np.where(escalate, data.cost_usd[rows, chosen], 0.0)
+    quality = np.where(escalate, data.quality[rows, chosen], data.quality[:, cheap])
+    return np.where(escalate, chosen, cheap), cost, quality
+
+
 def _cascade_inputs(router: Router, data: OutcomeDataset) -> tuple[int, np.ndarray] | None:
     """For a cascade with a checker and cheap answers in the data: (cheap column, checker's accept probability)."""
-    if not getattr(router, "has_checker_", False):
+    if not isinstance(router, CascadeRouter) or not router.has_checker_:
         return None
-    cheap_model = router.cheap_model_  # type: ignore[attr-defined]
-    answers = data.responses.get(cheap_model)
+    answers = data.responses.get(router.cheap_model_)
     if answers is None or any(a is None for a in answers):
         return None
-    accept = router.check(data.prompts, [a or "" for a in answers])  # type: ignore[attr-defined]
-    return data.models.index(cheap_model), accept
+    return data.models.index(router.cheap_model_), router.check(data.prompts, [a or "" for a in answers])
 
 
 def score_points(points: list[PolicyPoint], data: OutcomeDataset, strong_model: str) -> dict[str, Any]:
@@ -122,8 +148,30 @@ def baselines(data: OutcomeDataset, seed: int = 0) -> dict[str, Router]:
     return {name: router_class(name)(seed=seed).fit(data) for name in BASELINES}
 
 
+def _document(data: OutcomeDataset, scored: OutcomeDataset, strong_model: str | None) -> dict[str, Any]:
+    """The head of an evaluation document: the data, the single models and what was left out for gaps."""
+    best = _best_single(scored)
+    return {"n_queries": len(scored), "n_queries_missing_outcomes": len(data) - len(scored),
+            "missing_by_model": data.missing_by_model(),
+            "models": {m: {"quality": float(scored.quality[:, j].mean()),
+                           "cost_usd": float(scored.cost_usd[:, j].mean())} for j, m in enumerate(scored.models)},
+            "best_single_model": scored.models[best], "strong_model": strong_model, "routers": {}}
+
+
+def _scored_part(data: OutcomeDataset) -> OutcomeDataset:
+    """The queries a choice can be scored on: those with every outcome known."""
+    scored = data.complete()
+    if len(scored) == 0:
+        raise UserError(f"no query has an outcome for every model ({', '.join(data.models)}); choose fewer models")
+    return scored
+
+
 def evaluate(routers: Mapping[str, Router], data: OutcomeDataset, seed: int = 0) -> dict[str, Any]:
-    """The `truecost route eval --json` document: every router plus the random, zero and oracle baselines."""
+    """The `truecost route eval --json` document: every router plus the random, zero and oracle baselines.
+
+    Queries with a missing outcome are left out of the scores (what the router chose there cannot be scored) and
+    counted in `n_queries_missing_outcomes`.
+    """
     if not routers:
         raise UserError("nothing to evaluate: give at least one router")
     models = next(iter(routers.values())).models
@@ -131,17 +179,76 @@ def evaluate(routers: Mapping[str, Router], data: OutcomeDataset, seed: int = 0)
         if sorted(router.models) != sorted(models):
             raise UserError(f"router {name!r} chooses between {router.models}, not {models}")
     data = data.select_models(models)
+    scored = _scored_part(data)
     strong_model = next(iter(routers.values())).strong_model
-    all_routers = {**baselines(data, seed), **routers}
-    best = _best_single(data)
-    result: dict[str, Any] = {
-        "n_queries": len(data), "models": {
-            m: {"quality": float(data.quality[:, j].mean()), "cost_usd": float(data.cost_usd[:, j].mean())}
-            for j, m in enumerate(data.models)},
-        "best_single_model": data.models[best], "strong_model": strong_model if len(models) == 2 else None,
-        "routers": {}}
-    for name, router in all_routers.items():
-        result["routers"][name] = score_points(sweep(router, data), data, strong_model)
+    result = _document(data, scored, strong_model if len(models) == 2 else None)
+    for name, router in {**baselines(scored, seed), **routers}.items():
+        result["routers"][name] = score_points(sweep(router, scored), scored, strong_model)
+    return result
+
+
+# ---- cross-validation: random folds vs held-out groups ------------------------------------------------------------
+SCHEMES = ("random", "groups")
+
+
+def cv_folds(data: OutcomeDataset, scheme: str, folds: int = 5, seed: int = 0) -> list[np.ndarray]:
+    """Test rows of each fold: `random` keeps copies of one prompt together; `groups` holds out whole groups
+    (MMLU subjects, RouterBench tasks), so every score is on groups the router never saw."""
+    from sklearn.model_selection import GroupKFold
+
+    if scheme not in SCHEMES:
+        raise UserError(f"unknown split {scheme!r}; choose one of {', '.join(SCHEMES)}")
+    labels = data.prompts if scheme == "random" else data.group_labels()
+    distinct = len(set(labels))
+    if distinct < 2:
+        raise UserError(f"a {scheme} split needs at least 2 {'prompts' if scheme == 'random' else 'groups'}, "
+                        f"found {distinct} (give each query a \"group\" in the outcomes file)")
+    splitter = GroupKFold(n_splits=min(folds, distinct), shuffle=True, random_state=seed)
+    return [np.sort(test) for _, test in splitter.split(np.zeros((len(data), 1)), groups=labels)]
+
+
+def cross_val_predictions(make: Callable[[], Router], data: OutcomeDataset, folds: list[np.ndarray]
+                          ) -> Predictions:
+    """Each query predicted by a router fitted on the other folds (pooled, in `data` order)."""
+    n, m = len(data), len(data.models)
+    quality, scaled_cost = np.empty((n, m)), np.empty((n, m))
+    accept: np.ndarray | None = np.empty(n)
+    cheap: set[int | None] = set()
+    for test in folds:
+        router = make().fit(data.subset(np.setdiff1d(np.arange(n), test)))
+        part = predictions(router, data.subset(test))
+        quality[test], scaled_cost[test] = part.quality, part.scaled_cost
+        cheap.add(part.cheap)
+        if part.accept is not None and accept is not None:
+            accept[test] = part.accept
+        else:
+            accept = None
+    if accept is None or len(cheap) != 1:  # a fold without a checker (or with another cheap model): no cascade
+        return Predictions(quality, scaled_cost)
+    return Predictions(quality, scaled_cost, accept=accept, cheap=cheap.pop())
+
+
+def evaluate_cv(makers: Mapping[str, Callable[[], Router]], data: OutcomeDataset, scheme: str = "groups",
+                folds: int = 5, seed: int = 0) -> dict[str, Any]:
+    """Like `evaluate`, on out-of-fold predictions: every query is scored by a router that never saw it (`random`)
+    or never saw its group (`groups`), as one held-out set. Routers fit on every fold's rest, gaps included."""
+    if not makers:
+        raise UserError("nothing to evaluate: give at least one router")
+    test_folds = cv_folds(data, scheme, folds, seed)
+    rows = np.flatnonzero(data.known.all(axis=1))
+    scored = _scored_part(data)
+    strong_model = data.models[int(np.argmax(np.nanmean(data.cost_usd, axis=0)))]
+    strong = data.models.index(strong_model)
+    result = _document(data, scored, strong_model if len(data.models) == 2 else None)
+    result["split"] = {"scheme": scheme, "folds": len(test_folds),
+                       "groups": sorted(set(data.group_labels())) if scheme == "groups" else None}
+    for name, router in baselines(scored, seed).items():
+        result["routers"][name] = score_points(sweep(router, scored), scored, strong_model)
+    for name, make in makers.items():
+        pred = cross_val_predictions(make, data, test_folds)
+        kept = Predictions(pred.quality[rows], pred.scaled_cost[rows],
+                           None if pred.accept is None else pred.accept[rows], pred.cheap)
+        result["routers"][name] = score_points(sweep_predictions(kept, scored, strong), scored, strong_model)
     return result
 
 

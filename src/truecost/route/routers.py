@@ -6,7 +6,7 @@ Each predicts every model's expected quality for a prompt; the base class turns 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -66,8 +66,9 @@ class OracleRouter(Router):
         self.lookup_ = {p: data.quality[i] for i, p in enumerate(data.prompts)}
 
     def _predict(self, prompts: list[str], features: np.ndarray | None) -> np.ndarray:
-        return np.array([self.lookup_.get(p, self.mean_quality_) for p in prompts]).reshape(
+        truth = np.array([self.lookup_.get(p, self.mean_quality_) for p in prompts], dtype=float).reshape(
             len(prompts), len(self.models_))
+        return np.where(np.isnan(truth), self.mean_quality_, truth)  # a missing outcome: the model's mean
 
     def _state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         prompts = list(self.lookup_)
@@ -96,42 +97,54 @@ class KNNRouter(Router):
     def _fit(self, data: OutcomeDataset, features: np.ndarray | None) -> None:
         assert features is not None
         self.features_ = features.astype(np.float32)
-        self.quality_ = data.quality.astype(np.float32)
+        self.known_ = data.known.astype(np.float32)
+        self.quality_ = np.nan_to_num(data.quality).astype(np.float32)  # missing: 0 here, and 0 in `known_`
         if self.k is not None:
             if self.k < 1:
                 raise UserError(f"knn: k must be >= 1, got {self.k}")
             self.k_ = int(min(self.k, len(data)))
             return
+        self.k_ = self._leave_one_out_k()
+
+    def _leave_one_out_k(self) -> int:
+        """The k of `K_CANDIDATES` with the least leave-one-out Brier score on the known training outcomes."""
         sims = self.features_ @ self.features_.T
         np.fill_diagonal(sims, -np.inf)
         order = np.argsort(-sims, axis=1)
         best_k, best_loss = 1, np.inf
+        known = self.known_ > 0
         for k in self.K_CANDIDATES:
-            if k >= len(data):
+            if k >= len(self.features_):
                 break
-            pred = self._blend(self.quality_[order[:, :k]].sum(axis=1), k)
-            loss = float(np.mean((pred - self.quality_) ** 2))
+            pred = self._blend(order[:, :k])
+            loss = float(np.mean((pred - self.quality_)[known] ** 2))
             if loss < best_loss:
                 best_k, best_loss = k, loss
-        self.k_ = best_k
+        return best_k
 
-    def _blend(self, neighbour_sum: np.ndarray, k: int) -> np.ndarray:
-        return (neighbour_sum + self.prior_weight * self.mean_quality_) / (k + self.prior_weight)
+    def _blend(self, neighbours: np.ndarray) -> np.ndarray:
+        """Mean known outcome of each row's neighbours, shrunk to the model mean by `prior_weight` pseudo-counts."""
+        total = self.quality_[neighbours].sum(axis=1)
+        count = self.known_[neighbours].sum(axis=1)
+        return (total + self.prior_weight * self.mean_quality_) / (count + self.prior_weight)
 
     def _predict(self, prompts: list[str], features: np.ndarray | None) -> np.ndarray:
         assert features is not None
         sims = features @ self.features_.T
         k = min(self.k_, sims.shape[1])
         top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
-        return self._blend(self.quality_[top].sum(axis=1), k).astype(float)
+        return self._blend(top).astype(float)
 
     def _state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        return {"k_": self.k_}, {"knn_features": self.features_, "knn_quality": self.quality_}
+        return {"k_": self.k_}, {"knn_features": self.features_, "knn_quality": self.quality_,
+                                 "knn_known": self.known_}
 
     def _restore(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
         self.k_ = int(meta["k_"])
         self.features_ = arrays["knn_features"]
         self.quality_ = arrays["knn_quality"]
+        # Routers saved before missing outcomes were allowed knew every outcome.
+        self.known_ = arrays.get("knn_known", np.ones_like(self.quality_))
 
 
 def _weighted_logistic(features: np.ndarray, target: np.ndarray, c: float, seed: int) -> tuple[np.ndarray, float]:
@@ -165,7 +178,9 @@ class ClassifierRouter(Router):
         assert features is not None
         if self.c <= 0:
             raise UserError(f"classifier: c must be > 0, got {self.c}")
-        fitted = [_weighted_logistic(features, data.quality[:, j], self.c, self.seed) for j in range(len(data.models))]
+        known = data.known
+        fitted = [_weighted_logistic(features[known[:, j]], data.quality[known[:, j], j], self.c, self.seed)
+                  for j in range(len(data.models))]
         self.coef_ = np.stack([w for w, _ in fitted])
         self.intercept_ = np.array([b for _, b in fitted])
 
@@ -180,50 +195,70 @@ class ClassifierRouter(Router):
         self.coef_, self.intercept_ = arrays["clf_coef"], arrays["clf_intercept"]
 
 
+@dataclass(frozen=True)
+class _MFShapes:
+    """Where each parameter of the matrix factorisation sits in the flat vector the optimiser sees."""
+
+    d: int
+    dims: int
+    m: int
+
+    def unpack(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        d, k, m = self.d, self.dims, self.m
+        w = theta[: d * k].reshape(d, k)
+        b = theta[d * k: d * k + k]
+        v = theta[d * k + k: d * k + k + m * k].reshape(m, k)
+        return w, b, v, theta[d * k + k + m * k:]
+
+
+def _mf_loss(theta: np.ndarray, x: np.ndarray, y: np.ndarray, known: np.ndarray, shapes: _MFShapes,
+             weight_decay: float) -> tuple[float, np.ndarray]:
+    """Binary cross-entropy on the known soft labels (per query) + L2 on W and V, and its gradient."""
+    w, b, v, bias = shapes.unpack(theta)
+    h = x @ w + b
+    logits = h @ v.T + bias
+    # log(1 + e^z) - y z, written stably; missing outcomes weigh nothing.
+    loss_cells = np.logaddexp(0.0, logits) - y * logits
+    n = len(x)
+    loss = float((loss_cells * known).sum() / n + 0.5 * weight_decay * ((w * w).sum() + (v * v).sum()))
+    g = (_sigmoid(logits) - y) * known / n
+    dh = g @ v
+    grad = np.concatenate([(x.T @ dh + weight_decay * w).ravel(), dh.sum(axis=0),
+                           (g.T @ h + weight_decay * v).ravel(), g.sum(axis=0)])
+    return loss, grad
+
+
 @register_router
 class MFRouter(Router):
     """Matrix factorisation in the style of RouteLLM: quality = sigmoid(v_model . (W x_prompt + b) + bias_model).
 
     The prompt embedding is projected to `dims` and scored against a learned vector per model; trained on soft
-    labels with Adam and L2 weight decay (full batch, numpy).
+    labels (missing outcomes skipped) with L2 weight decay by scipy's L-BFGS, at most `steps` iterations.
     """
 
     name = "mf"
 
-    def __init__(self, dims: int = 32, steps: int = 400, learning_rate: float = 0.01, weight_decay: float = 1e-3,
-                 embedder: str = "auto", seed: int = 0) -> None:
+    def __init__(self, dims: int = 32, steps: int = 100, weight_decay: float = 1e-2, embedder: str = "auto",
+                 seed: int = 0) -> None:
         super().__init__(embedder=embedder, seed=seed)
         self.dims = dims
         self.steps = steps
-        self.learning_rate = learning_rate
         self.weight_decay = weight_decay
 
     def _fit(self, data: OutcomeDataset, features: np.ndarray | None) -> None:
+        from scipy.optimize import minimize
+
         assert features is not None
         rng = np.random.default_rng(self.seed)
-        x, y = features.astype(float), data.quality
-        n, d = x.shape
-        m = y.shape[1]
-        mean = np.clip(y.mean(axis=0), 1e-3, 1 - 1e-3)
-        params = {"w": rng.normal(0, 1 / np.sqrt(d), (d, self.dims)), "b": np.zeros(self.dims),
-                  "v": rng.normal(0, 0.1, (m, self.dims)), "bias": np.log(mean / (1 - mean))}
-        moments = {k: (np.zeros_like(p), np.zeros_like(p)) for k, p in params.items()}
-        beta1, beta2 = 0.9, 0.999
-        for step in range(1, self.steps + 1):
-            h = x @ params["w"] + params["b"]
-            prob = _sigmoid(h @ params["v"].T + params["bias"])
-            g = (prob - y) / n  # d(mean binary cross-entropy)/d(logit)
-            dh = g @ params["v"]
-            grads = {"w": x.T @ dh + self.weight_decay * params["w"], "b": dh.sum(axis=0),
-                     "v": g.T @ h + self.weight_decay * params["v"], "bias": g.sum(axis=0)}
-            for k, grad in grads.items():
-                m1, m2 = moments[k]
-                m1 = beta1 * m1 + (1 - beta1) * grad
-                m2 = beta2 * m2 + (1 - beta2) * grad**2
-                moments[k] = (m1, m2)
-                params[k] = params[k] - self.learning_rate * (m1 / (1 - beta1**step)) / (
-                    np.sqrt(m2 / (1 - beta2**step)) + 1e-8)
-        self.w_, self.b_, self.v_, self.bias_ = params["w"], params["b"], params["v"], params["bias"]
+        x, known = features.astype(float), data.known.astype(float)
+        y = np.nan_to_num(data.quality)
+        shapes = _MFShapes(x.shape[1], self.dims, y.shape[1])
+        mean = np.clip(self.mean_quality_, 1e-3, 1 - 1e-3)
+        start = np.concatenate([rng.normal(0, 1 / np.sqrt(shapes.d), shapes.d * shapes.dims), np.zeros(shapes.dims),
+                                rng.normal(0, 0.1, shapes.m * shapes.dims), np.log(mean / (1 - mean))])
+        fitted = minimize(_mf_loss, start, args=(x, y, known, shapes, self.weight_decay), jac=True,
+                          method="L-BFGS-B", options={"maxiter": self.steps})
+        self.w_, self.b_, self.v_, self.bias_ = shapes.unpack(fitted.x)
 
     def _predict(self, prompts: list[str], features: np.ndarray | None) -> np.ndarray:
         assert features is not None
@@ -261,12 +296,15 @@ class CascadeRouter(KNNRouter):
             raise UserError(f"cascade: cheap_model {cheap!r} is not in the data ({', '.join(data.models)})")
         self.cheap_model_ = cheap
         answers = data.responses.get(cheap)
-        self.has_checker_ = answers is not None and all(a is not None for a in answers)
+        graded = data.known[:, data.models.index(cheap)]  # the checker learns from the cheap answers that were graded
+        self.has_checker_ = (answers is not None and bool(graded.any())
+                             and all(a is not None for a, g in zip(answers, graded, strict=True) if g))
         if self.has_checker_:
             assert features is not None and answers is not None
-            x = self._checker_features(features, [a or "" for a in answers])
+            rows = np.flatnonzero(graded)
+            x = self._checker_features(features[rows], [answers[i] or "" for i in rows])
             self.checker_coef_, self.checker_intercept_ = _weighted_logistic(
-                x, data.quality[:, data.models.index(cheap)], self.c, self.seed)
+                x, data.quality[rows, data.models.index(cheap)], self.c, self.seed)
 
     def _checker_features(self, prompt_features: np.ndarray, answers: list[str]) -> np.ndarray:
         answer_features = self.embedder_.transform(answers)

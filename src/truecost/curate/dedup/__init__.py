@@ -5,7 +5,13 @@ that spread the per-document work (Ray): `exact_key` / `cluster_exact_keys`, `ne
 `cluster_signatures`.
 """
 
-from truecost.curate.dedup.exact import cluster_exact_keys, exact_key, find_exact_duplicates
+from truecost.curate.dedup.exact import (
+    cluster_exact_keys,
+    exact_groups,
+    exact_key,
+    exact_keys,
+    find_exact_duplicates,
+)
 from truecost.curate.dedup.near import (
     NearDedupParams,
     NearSignature,
@@ -22,7 +28,9 @@ __all__ = [
     "NearSignature",
     "cluster_exact_keys",
     "cluster_signatures",
+    "exact_groups",
     "exact_key",
+    "exact_keys",
     "find_exact_duplicates",
     "find_near_duplicates",
     "near_signature",

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+import numpy as np
+
 from truecost.curate.dedup.result import DedupResult
 from truecost.errors import UserError
 
@@ -26,28 +28,46 @@ def exact_key(words: Sequence[str]) -> str:
     return xxhash.xxh3_128_hexdigest(" ".join(words).lower().encode("utf-8", "surrogatepass"))
 
 
+def exact_keys(word_lists: Sequence[Sequence[str]]) -> np.ndarray:
+    """The 128-bit keys of `exact_key` as an (n, 2) uint64 array (high, low halves), for many documents."""
+    import xxhash
+
+    digests = b"".join(xxhash.xxh3_128_digest(" ".join(words).lower().encode("utf-8", "surrogatepass"))
+                       for words in word_lists)
+    return np.frombuffer(digests, dtype=">u8").astype(np.uint64).reshape(-1, 2)
+
+
+def exact_groups(keys: np.ndarray, gids: np.ndarray) -> np.ndarray:
+    """(gid, kept gid) of every document whose key another document shares, ascending by gid; the kept one of a
+    group is its smallest gid (the first in input order) and maps to itself."""
+    if len(gids) == 0:
+        return np.zeros((0, 2), dtype=np.int64)
+    order = np.lexsort((gids, keys[:, 1], keys[:, 0]))
+    k, g = keys[order], gids[order]
+    new = np.ones(len(g), dtype=bool)
+    new[1:] = (k[1:, 0] != k[:-1, 0]) | (k[1:, 1] != k[:-1, 1])
+    starts = np.flatnonzero(new)
+    sizes = np.diff(np.concatenate([starts, [len(g)]]))
+    in_group = np.repeat(sizes > 1, sizes)
+    kept = np.repeat(g[starts], sizes)
+    out = np.stack([g[in_group], kept[in_group]], axis=1)
+    return out[np.argsort(out[:, 0], kind="stable")]
+
+
 def cluster_exact_keys(ids: Sequence[str], keys: Sequence[str]) -> DedupResult:
     """Group ids by key (the driver step). Keep rule: the first document of each group in input order."""
-    first_of: dict[str, str] = {}
-    size_of: dict[str, int] = {}
-    for doc_id, key in zip(ids, keys, strict=True):
-        first_of.setdefault(key, doc_id)
-        size_of[key] = size_of.get(key, 0) + 1
-    cluster_of: dict[str, str | None] = {}
+    packed = np.array([[int(k[:16], 16), int(k[16:], 16)] for k in keys], dtype=np.uint64).reshape(-1, 2)
+    groups = exact_groups(packed, np.arange(len(ids), dtype=np.int64))
+    cluster_of: dict[str, str | None] = dict.fromkeys(ids)
     removed: dict[str, dict[str, Any]] = {}
-    for doc_id, key in zip(ids, keys, strict=True):
-        kept = first_of[key]
-        cluster_of[doc_id] = kept if size_of[key] > 1 else None
-        if doc_id != kept:
-            removed[doc_id] = {"rule": "exact_duplicate", "kept": kept, "matched": kept, "similarity": 1.0,
-                               "threshold": 1.0}
-    stats = {
-        "docs": len(cluster_of),
-        "clusters": sum(1 for n in size_of.values() if n > 1),
-        "docs_in_clusters": sum(n for n in size_of.values() if n > 1),
-        "removed": len(removed),
-    }
-    return DedupResult(cluster_of=cluster_of, removed=removed, stats=stats)
+    for member, kept in groups.tolist():
+        cluster_of[ids[member]] = ids[kept]
+        if member != kept:
+            removed[ids[member]] = {"rule": "exact_duplicate", "kept": ids[kept], "matched": ids[kept],
+                                    "similarity": 1.0, "threshold": 1.0}
+    stats = {"docs": len(cluster_of), "clusters": int(np.sum(groups[:, 0] == groups[:, 1])),
+             "docs_in_clusters": len(groups), "removed": len(removed)}
+    return DedupResult(cluster_of=cluster_of, removed={i: removed[i] for i in ids if i in removed}, stats=stats)
 
 
 def find_exact_duplicates(docs: Sequence[HasWords], **params: Any) -> DedupResult:

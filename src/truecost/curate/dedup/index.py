@@ -31,16 +31,20 @@ class NearIndex:
         self.manifest = manifest
         self.signatures: list[NearSignature] = []
         self.clusters: list[str] = []
+        self.lazy = False  # True: segments stay on disk (only the manifest is in memory)
 
     @classmethod
-    def load(cls, path: Path, params: NearDedupParams) -> NearIndex:
-        """Open the index in `path` (an empty index when the folder is new or empty)."""
+    def load(cls, path: Path, params: NearDedupParams, lazy: bool = False) -> NearIndex:
+        """Open the index in `path` (an empty index when the folder is new or empty); `lazy`: read only the
+        manifest (the streaming pipeline reads segments one at a time)."""
         if path.exists() and not path.is_dir():
             raise UserError(f"dedup index path is not a folder: {path}")
         manifest_path = path / "manifest.json"
         if not manifest_path.exists():
-            return cls(path, params, {"format": FORMAT, "version": VERSION, "params": params.as_dict(),
-                                      "segments": []})
+            empty = cls(path, params, {"format": FORMAT, "version": VERSION, "params": params.as_dict(),
+                                       "segments": []})
+            empty.lazy = lazy
+            return empty
         try:
             manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as exc:
@@ -53,19 +57,18 @@ class NearIndex:
                 f"not {params.as_dict()}; use the same parameters or a new index folder"
             )
         index = cls(path, params, manifest)
-        for segment in manifest["segments"]:
-            index._read_segment(path / segment["file"])
+        index.lazy = lazy
+        if not lazy:
+            for segment in manifest["segments"]:
+                index._read_segment(path / segment["file"])
         return index
 
     def _read_segment(self, file: Path) -> None:
-        try:
-            with np.load(file, allow_pickle=False) as data:
-                ids, clusters = data["ids"].tolist(), data["clusters"].tolist()
-                word_offsets, words = data["word_offsets"], data["words"]
-                band_offsets, bands = data["band_offsets"], data["band_keys"]
-                seq = data["sequence_hashes"]
-        except (OSError, KeyError, ValueError) as exc:
-            raise UserError(f"unreadable dedup index segment {file}: {exc}") from None
+        data = read_segment(str(file))
+        ids, clusters = data["ids"].tolist(), data["clusters"].tolist()
+        word_offsets, words = data["word_offsets"], data["words"]
+        band_offsets, bands = data["band_offsets"], data["band_keys"]
+        seq = data["sequence_hashes"]
         for i, doc_id in enumerate(ids):
             self.signatures.append(NearSignature(
                 id=doc_id,
@@ -75,15 +78,29 @@ class NearIndex:
             ))
         self.clusters.extend(clusters)
 
+    def segment_files(self) -> list[tuple[Path, int]]:
+        """(file, documents) of every segment, in order."""
+        return [(self.path / seg["file"], int(seg["docs"])) for seg in self.manifest["segments"]]
+
     def __len__(self) -> int:
         return len(self.signatures)
+
+    def known(self) -> set[tuple[str, int]]:
+        """(id, sequence hash) of every indexed document, read segment by segment."""
+        if not self.lazy:
+            return {(s.id, s.sequence_hash) for s in self.signatures}
+        out: set[tuple[str, int]] = set()
+        for file, _ in self.segment_files():
+            data = read_segment(str(file))
+            out.update(zip(data["ids"].tolist(), (int(x) for x in data["sequence_hashes"]), strict=True))
+        return out
 
     def append(self, signatures: Sequence[NearSignature], clusters: Sequence[str]) -> Path | None:
         """Add one dataset's documents as a new segment; returns the segment file (None if nothing was new).
 
         A document already indexed with the same id and the same words (a re-run) is not added twice.
         """
-        known = {(s.id, s.sequence_hash) for s in self.signatures}
+        known = self.known()
         fresh = [(s, c) for s, c in zip(signatures, clusters, strict=True) if (s.id, s.sequence_hash) not in known]
         if not fresh:
             return None
@@ -113,6 +130,19 @@ class NearIndex:
         manifest_tmp = self.path / ".manifest.json.tmp"
         manifest_tmp.write_text(json.dumps(self.manifest, indent=1), encoding="utf-8")
         os.replace(manifest_tmp, self.path / "manifest.json")
-        self.signatures.extend(signatures)
-        self.clusters.extend(clusters)
+        if not self.lazy:
+            self.signatures.extend(signatures)
+            self.clusters.extend(clusters)
         return self.path / name
+
+
+def read_segment(url: str) -> dict[str, np.ndarray]:
+    """The arrays of one index segment; a damaged file is a UserError naming it."""
+    from truecost.curate.sources import open_file
+
+    try:
+        with open_file(url, "rb") as fh, np.load(fh, allow_pickle=False) as data:
+            return {key: data[key] for key in ("ids", "clusters", "word_offsets", "words", "band_offsets",
+                                                "band_keys", "sequence_hashes")}
+    except (OSError, KeyError, ValueError) as exc:
+        raise UserError(f"unreadable dedup index segment {url}: {exc}") from None

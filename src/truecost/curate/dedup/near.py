@@ -1,20 +1,21 @@
 """Near dedup: MinHash LSH candidates over length-aware word shingles, verified by exact edit similarity.
 
 Split in two so a distributed engine can run it: `near_signature` is a pure per-document map (run it anywhere;
-`near_signatures` does a batch at once, with the same result), `cluster_signatures` is the driver-side step
-that finds buckets, verifies candidates and applies the keep rule.
+`near_signatures` does a batch at once, with the same result), `cluster_signatures` is the step over all
+signatures (in memory here; `truecost.curate.stages` runs the same steps partitioned across a cluster).
 
 How it decides, in order:
-1. Documents with an identical word sequence are joined at once (similarity 1.0).
-2. Each document is shingled with a word n-gram size that grows with its length (`tiers`): short documents use
+1. Each document is shingled with a word n-gram size that grows with its length (`tiers`): short documents use
    short shingles so a few changed words cannot hide them. A document also joins the neighbouring tier when a
    document of that tier could still reach `threshold` with it, so no qualifying pair is split across tiers.
-3. MinHash with `num_bands` x `rows_per_band` permutations; documents sharing any band key are candidates.
-4. Each candidate pair is verified exactly: edit similarity `2·LCS/(|a|+|b|)` on lower-cased words must reach
-   `threshold`. Pairs already in one cluster are skipped, so a cluster costs about one check per member.
-5. Clusters are the connected components of verified pairs.
-6. Keep rule: a cluster that contains a document of the on-disk index keeps only that earlier document (the
-   previous dataset is already in use), so every new member is removed; otherwise it keeps the document with
+2. MinHash with `num_bands` x `rows_per_band` permutations; documents sharing any band key (or an identical word
+   sequence) are candidates, each paired with the first `tries_per_cluster` members of a shared bucket.
+3. Each candidate pair is verified exactly: edit similarity `2·LCS/(|a|+|b|)` on lower-cased words must reach
+   `threshold`. Pairs already connected are skipped, so a family of copies costs about one check per member.
+4. Candidate clusters are the connected components of verified pairs.
+5. No chaining: a component keeps one document and removes only members whose own similarity to it reaches
+   `threshold`; the others form further clusters, each with its own kept document. The kept document is one of
+   the on-disk index if the component has any (the previous dataset is already in use), else the document with
    the most words (the most complete version), ties going to the earliest in input order.
 """
 
@@ -28,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from truecost.curate.dedup import hashing, similarity
+from truecost.curate.dedup import clusters, hashing
 from truecost.curate.dedup.exact import HasWords
 from truecost.curate.dedup.result import DedupResult
 from truecost.errors import UserError
@@ -46,7 +47,7 @@ _BAG_CACHE_DOCS = 50_000  # word multisets kept for the bound check (a few MB pe
 class NearDedupParams:
     """Near-dedup settings. `tiers` lists (min_words, shingle_words), ascending by min_words from 0."""
 
-    threshold: float = 0.75
+    threshold: float = 0.70
     num_bands: int = 32
     rows_per_band: int = 3
     tiers: tuple[tuple[int, int], ...] = ((0, 2), (100, 3))
@@ -192,38 +193,67 @@ def near_signatures(items: Sequence[tuple[str, Sequence[str]]], params: NearDedu
     ]
 
 
-class _Components:
-    """Union-find with path halving; the root of a merged pair is the smaller index (deterministic)."""
-
-    def __init__(self, n: int) -> None:
-        self.parent = list(range(n))
-
-    def find(self, x: int) -> int:
-        parent = self.parent
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    def union(self, x: int, y: int) -> None:
-        rx, ry = self.find(x), self.find(y)
-        if rx != ry:
-            self.parent[max(rx, ry)] = min(rx, ry)
+def sequence_key(sequence_hash: int, n_words: int) -> int:
+    """An LSH key shared exactly by documents with the same word sequence (salt 0: no band uses it)."""
+    value = np.array([(sequence_hash ^ (n_words * 0x9E3779B97F4A7C15)) & ((1 << 64) - 1)], dtype=np.uint64)
+    return int(hashing.mix64(value)[0])
 
 
-def _buckets(band_keys: Sequence[np.ndarray], members: Sequence[int]) -> list[np.ndarray]:
-    """Groups of document indices sharing a band key (only groups of two or more), via one sort."""
-    sizes = np.array([len(band_keys[i]) for i in members], dtype=np.int64)
-    if sizes.sum() == 0:
-        return []
-    keys = np.concatenate([band_keys[i] for i in members])
-    owners = np.repeat(np.asarray(members, dtype=np.int64), sizes)
-    order = np.lexsort((owners, keys))
-    keys, owners = keys[order], owners[order]
-    starts = np.flatnonzero(np.concatenate([[True], keys[1:] != keys[:-1]]))
-    ends = np.concatenate([starts[1:], [len(keys)]])
-    multi = ends - starts > 1
-    return [owners[s:e] for s, e in zip(starts[multi], ends[multi], strict=True)]
+def lsh_keys(signature: NearSignature) -> np.ndarray:
+    """Every key a document is bucketed under: its band keys and its sequence key (none for an empty one)."""
+    if signature.n_words == 0:
+        return np.zeros(0, dtype=np.uint64)
+    seq = np.array([sequence_key(signature.sequence_hash, signature.n_words)], dtype=np.uint64)
+    return np.concatenate([signature.band_keys, seq])
+
+
+class SignatureWords:
+    """`clusters.WordSource` over signatures held in memory (gid = position in the list)."""
+
+    def __init__(self, signatures: Sequence[NearSignature]) -> None:
+        self.signatures = signatures
+        self.sizes = np.array([s.n_words for s in signatures], dtype=np.int64)
+
+    def words(self, gid: int) -> np.ndarray:
+        return self.signatures[gid].words
+
+    def n_words(self, gids: np.ndarray) -> np.ndarray:
+        return self.sizes[gids]
+
+    def sequence_hash(self, gid: int) -> int:
+        return self.signatures[gid].sequence_hash
+
+
+def _lsh_entries(signatures: Sequence[NearSignature]) -> tuple[np.ndarray, np.ndarray]:
+    """(keys, gids): every LSH key of every document, with the document's position."""
+    keys = [lsh_keys(s) for s in signatures]
+    sizes = np.array([len(k) for k in keys], dtype=np.int64)
+    flat = np.concatenate(keys) if keys else np.zeros(0, dtype=np.uint64)
+    return flat, np.repeat(np.arange(len(signatures), dtype=np.int64), sizes)
+
+
+def _result(signatures: Sequence[NearSignature], all_sigs: Sequence[NearSignature], n_old: int,
+            old_clusters: Sequence[str], split: clusters.SplitResult, threshold: float) -> DedupResult:
+    """Cluster of every new document (input order) and the reason of each removal."""
+    def cluster_name(kept: int) -> str:
+        return old_clusters[kept] if kept < n_old else all_sigs[kept].id
+
+    cluster_of: dict[str, str | None] = {s.id: None for s in signatures}
+    removed: dict[str, dict[str, Any]] = {}
+    for gid, kept, sim in zip(split.gid.tolist(), split.kept.tolist(), split.similarity.tolist(), strict=True):
+        doc_id = all_sigs[gid].id
+        cluster_of[doc_id] = cluster_name(kept)
+        if gid != kept:
+            kept_id = all_sigs[kept].id
+            removed[doc_id] = {"rule": "near_duplicate", "kept": kept_id, "matched": kept_id,
+                               "similarity": recorded_similarity(sim, threshold), "threshold": threshold}
+    return DedupResult(cluster_of=cluster_of, removed={i: removed[i] for i in cluster_of if i in removed})
+
+
+def recorded_similarity(value: float, threshold: float) -> float:
+    """`value` rounded to 4 places for the outputs, unless rounding would take it below the threshold."""
+    rounded = round(value, 4)
+    return rounded if rounded >= threshold else value
 
 
 def cluster_signatures(
@@ -232,146 +262,30 @@ def cluster_signatures(
     *,
     index: NearIndex | None = None,
 ) -> DedupResult:
-    """The driver step: candidates from shared band keys, exact verification, components, keep rule.
+    """The driver step, in memory: candidates from shared keys, exact verification, components, then the
+    no-chaining split against each cluster's kept document (`truecost.curate.dedup.clusters`).
 
     `index` holds documents of earlier datasets: new documents close to them are removed.
     """
     params = params or NearDedupParams()
-    indexed: list[NearSignature] = list(index.signatures) if index is not None else []
-    indexed_cluster: list[str] = list(index.clusters) if index is not None else []
-    n_old = len(indexed)
-    sigs = indexed + list(signatures)
-    n = len(sigs)
     ids = [s.id for s in signatures]
     if len(set(ids)) != len(ids):
         raise UserError("near dedup needs unique document ids; some ids repeat")
-
-    comp = _Components(n)
-    best_edge: dict[int, tuple[float, int]] = {}  # doc -> (similarity, neighbour) of its best verified pair
-
-    def join(x: int, y: int, sim: float) -> None:
-        comp.union(x, y)
-        for u, v in ((x, y), (y, x)):
-            if u >= n_old and (u not in best_edge or sim > best_edge[u][0]):
-                best_edge[u] = (sim, v)
-
-    # Earlier datasets' clusters are already known.
-    first_in_cluster: dict[str, int] = {}
-    for i, cluster in enumerate(indexed_cluster):
-        comp.union(first_in_cluster.setdefault(cluster, i), i)
-
-    # 1. identical word sequences
-    first_of_seq: dict[tuple[int, int], int] = {}
-    lsh_members: list[int] = []
-    for i, s in enumerate(sigs):
-        key = (s.sequence_hash, s.n_words)
-        if key in first_of_seq:
-            join(first_of_seq[key], i, 1.0)
-        else:
-            first_of_seq[key] = i
-            lsh_members.append(i)
-
-    # 2-4. candidates and verification
-    bag_cache: dict[int, frozenset[int]] = {}
-    tried: set[tuple[int, int]] = set()
-    counts = {"candidate_pairs": 0, "verified_pairs": 0, "similar_pairs": 0}
-    threshold = params.threshold
-
-    def verify(x: int, y: int) -> bool:
-        """True when x and y were joined by this check."""
-        pair = (x, y) if x < y else (y, x)
-        if pair in tried:
-            return False
-        tried.add(pair)
-        counts["candidate_pairs"] += 1
-        a, b = sigs[x].words, sigs[y].words
-        if similarity.length_bound(len(a), len(b)) < threshold:
-            return False
-        # The multiset bound costs microseconds and rejects most pairs that overlap only partly.
-        if len(bag_cache) > _BAG_CACHE_DOCS:
-            bag_cache.clear()  # bounds memory; only speed depends on the cache
-        for i in (x, y):
-            if i not in bag_cache:
-                bag_cache[i] = similarity.bag_keys(sigs[i].words)
-        if similarity.bag_bound(bag_cache[x], bag_cache[y]) < threshold:
-            return False
-        counts["verified_pairs"] += 1
-        sim = similarity.edit_similarity(a, b)
-        if sim < threshold:
-            return False
-        counts["similar_pairs"] += 1
-        join(x, y, sim)
-        return True
-
-    tries = params.tries_per_cluster
-    for bucket in _buckets([s.band_keys for s in sigs], lsh_members):
-        members = bucket.tolist()
-        if members[-1] < n_old:
-            continue  # only earlier documents: already clustered when they were indexed
-        # Earlier members of this bucket grouped by cluster: a new member is checked against a few members of
-        # each other cluster, so a bucket of m near-copies costs O(m) checks, not O(m²).
-        seen: dict[int, list[int]] = {}
-        for x in members:
-            joined = False
-            for root, group in seen.items():
-                if comp.find(root) == comp.find(x):
-                    continue
-                for y in group[:tries]:
-                    if verify(x, y):
-                        joined = True
-                        break
-            if joined:
-                regrouped: dict[int, list[int]] = {}
-                for group in seen.values():
-                    regrouped.setdefault(comp.find(group[0]), []).extend(group)
-                seen = regrouped
-            seen.setdefault(comp.find(x), []).append(x)
-
-    # 5-6. components and keep rule
-    groups: dict[int, list[int]] = {}
-    for i in range(n):
-        groups.setdefault(comp.find(i), []).append(i)
-    cluster_of: dict[str, str | None] = {}
-    removed: dict[str, dict[str, Any]] = {}
-    cluster_count = docs_in_clusters = 0
-    for root_members in groups.values():
-        new_members = [i for i in root_members if i >= n_old]
-        if not new_members:
-            continue
-        if len(root_members) == 1:
-            cluster_of[sigs[new_members[0]].id] = None
-            continue
-        cluster_count += 1
-        docs_in_clusters += len(new_members)
-        if root_members[0] < n_old:
-            cluster_id = indexed_cluster[root_members[0]]
-            kept_id = cluster_id
-            kept = -1
-        else:
-            kept = min(new_members, key=lambda i: (-sigs[i].n_words, i))
-            kept_id = cluster_id = sigs[kept].id
-        for i in new_members:
-            cluster_of[sigs[i].id] = cluster_id
-            if i != kept:
-                sim, neighbour = best_edge[i]
-                removed[sigs[i].id] = {
-                    "rule": "near_duplicate",
-                    "kept": kept_id,
-                    "matched": sigs[neighbour].id,
-                    "similarity": round(sim, 4),
-                    "threshold": threshold,
-                }
-    cluster_of = {doc_id: cluster_of[doc_id] for doc_id in ids}  # input order
-    stats = {
-        "docs": len(ids),
-        "indexed_docs": n_old,
-        "clusters": cluster_count,
-        "docs_in_clusters": docs_in_clusters,
-        "removed": len(removed),
-        **counts,
-        "params": params.as_dict(),
-    }
-    return DedupResult(cluster_of=cluster_of, removed=removed, stats=stats)
+    old = list(index.signatures) if index is not None else []
+    all_sigs = old + list(signatures)
+    source = SignatureWords(all_sigs)
+    keys, gids = _lsh_entries(all_sigs)
+    pairs = clusters.bucket_pairs(keys, gids, params.tries_per_cluster)
+    pairs = pairs[pairs[:, 1] >= len(old)]  # two indexed documents were settled when they were indexed
+    edges, sims, counts = clusters.verify_pairs(pairs, source, params.threshold)
+    nodes, roots = clusters.components(edges)
+    split = clusters.split_components(nodes, roots, source, params.threshold, first_new=len(old), edges=edges,
+                                      sims=sims)
+    result = _result(signatures, all_sigs, len(old), list(index.clusters) if index is not None else [], split,
+                     params.threshold)
+    result.stats = {"docs": len(ids), "indexed_docs": len(old), "docs_in_clusters": len(split.gid),
+                    "removed": len(result.removed), **split.counts, **counts.as_dict(), "params": params.as_dict()}
+    return result
 
 
 def find_near_duplicates(

@@ -1,10 +1,9 @@
 """The one contract every curate step follows, and the stats each step keeps about what it did.
 
-A step has up to two phases:
-- `map(docs, stats)`: per-document work on any slice of the corpus; the answer for a document never depends on
-  which other documents share its slice, so any executor (one process, a pool, Ray) may split the corpus freely.
-- `reduce(docs, stats)`: whole-corpus work (boilerplate lines, dedup), run once on the driver after `map`.
-Both return the documents that remain and record every removal, with its rule, value and threshold, in `stats`.
+A step's `map(docs, stats)` is per-document work on any slice of the corpus; the answer for a document never
+depends on which other documents share its slice, so any executor (one process, a pool, Ray) may split the corpus
+freely. It returns the documents that remain and records every removal, with its rule, value and threshold, in
+`stats`. Whole-corpus work (boilerplate lines, dedup) runs as stages over the shards (`truecost.curate.stages`).
 """
 
 from __future__ import annotations
@@ -47,18 +46,22 @@ class StepStats:
     removed_by_rule: Counter[str] = field(default_factory=Counter)
     changes: Counter[str] = field(default_factory=Counter)  # what was changed or measured, by kind
     examples: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    removals: list[Removal] = field(default_factory=list)
-    clusters: dict[str, str | None] = field(default_factory=dict)
-    # Per-document results a map phase hands to its own reduce phase (dedup keys, MinHash signatures).
-    carry: dict[str, Any] = field(default_factory=dict)
+    removals: list[Removal] = field(default_factory=list)  # drained to disk after every batch
     skipped: str | None = None
 
     def remove(self, doc: Document, rule: str, value: Any, threshold: Any, **extra: Any) -> None:
         """Record that `doc` is removed by `rule` (measured `value` against `threshold`)."""
+        self.remove_id(doc.id, rule, value, threshold, snippet=doc.text[:EXAMPLE_CHARS], **extra)
+
+    def remove_id(self, doc_id: str, rule: str, value: Any, threshold: Any, snippet: str | None = None,
+                  **extra: Any) -> None:
+        """`remove` for a document known by id (its text, if known, only feeds the report's example)."""
         reason = {"rule": rule, "value": _rounded(value), "threshold": threshold, **extra}
-        self.removals.append(Removal(doc.id, self.step, reason))
+        self.removals.append(Removal(doc_id, self.step, reason))
         self.removed_by_rule[rule] += 1
-        self.add_example(rule, doc, value=_rounded(value))
+        bucket = self.examples.setdefault(rule, [])
+        if len(bucket) < EXAMPLES_PER_RULE:
+            bucket.append({"id": doc_id, "snippet": snippet or "", "value": _rounded(value)})
 
     def add_example(self, rule: str, doc: Document, **extra: Any) -> None:
         """Keep the first few documents per rule (id and a snippet) for the report."""
@@ -76,9 +79,24 @@ class StepStats:
             bucket = self.examples.setdefault(rule, [])
             bucket.extend(items[: max(0, EXAMPLES_PER_RULE - len(bucket))])
         self.removals.extend(other.removals)
-        self.clusters.update(other.clusters)
-        self.carry.update(other.carry)
         self.skipped = self.skipped or other.skipped
+
+    def to_dict(self) -> dict[str, Any]:
+        """The counters as JSON (removals travel separately, to disk), for task results and resume markers."""
+        return {"step": self.step, "docs_in": self.docs_in, "docs_out": self.docs_out, "bytes_in": self.bytes_in,
+                "bytes_out": self.bytes_out, "docs_modified": self.docs_modified, "cpu_seconds": self.cpu_seconds,
+                "removed_by_rule": dict(self.removed_by_rule), "changes": dict(self.changes),
+                "examples": self.examples, "skipped": self.skipped}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> StepStats:
+        st = cls(data["step"])
+        for name in ("docs_in", "docs_out", "bytes_in", "bytes_out", "docs_modified", "cpu_seconds", "skipped"):
+            setattr(st, name, data[name])
+        st.removed_by_rule.update(data["removed_by_rule"])
+        st.changes.update(data["changes"])
+        st.examples = {k: list(v) for k, v in data["examples"].items()}
+        return st
 
     def summary(self) -> dict[str, Any]:
         """The report's view of this step (removals themselves go to removed.jsonl)."""
@@ -102,11 +120,9 @@ def _bytes(docs: list[Document]) -> int:
 
 
 class Step:
-    """Base of every step: override `process` (one document) or `map`/`reduce` (a slice / the corpus)."""
+    """Base of every per-document step: override `process` (one document) or `map` (a slice)."""
 
     name: ClassVar[str] = "step"
-    has_map: ClassVar[bool] = True
-    has_reduce: ClassVar[bool] = False
 
     def process(self, doc: Document, stats: StepStats) -> bool:
         """Transform `doc` in place; return False after `stats.remove(...)` to drop it."""
@@ -116,26 +132,16 @@ class Step:
         """Apply `process` to each document of a slice."""
         return [doc for doc in docs if self.process(doc, stats)]
 
-    def reduce(self, docs: list[Document], stats: StepStats) -> list[Document]:
-        """Whole-corpus phase; the default keeps everything."""
-        return docs
 
-
-def run_phase(step: Step, phase: str, docs: list[Document], stats: StepStats, *, count_in: bool) -> list[Document]:
-    """Run one phase of `step`, metering its CPU time and the documents and bytes it let through.
-
-    `count_in` is False for the reduce phase of a step that also maps, so inputs are counted once.
-    """
-    if count_in:
-        stats.docs_in += len(docs)
-        stats.bytes_in += _bytes(docs)
+def run_map(step: Step, docs: list[Document], stats: StepStats) -> list[Document]:
+    """Run `step` over a slice, metering its CPU time and the documents and bytes in and out."""
+    stats.docs_in += len(docs)
+    stats.bytes_in += _bytes(docs)
     cpu0 = time.process_time()
-    out = step.map(docs, stats) if phase == "map" else step.reduce(docs, stats)
+    out = step.map(docs, stats)
     stats.cpu_seconds += time.process_time() - cpu0
-    last = phase == "reduce" or not step.has_reduce
-    if last:
-        stats.docs_out += len(out)
-        stats.bytes_out += _bytes(out)
+    stats.docs_out += len(out)
+    stats.bytes_out += _bytes(out)
     return out
 
 

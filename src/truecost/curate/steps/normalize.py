@@ -6,11 +6,14 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import Counter
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from truecost.curate.document import WORD_RE, Document
 from truecost.curate.settings import NormalizeSettings
 from truecost.curate.steps.base import Step, StepStats
+
+if TYPE_CHECKING:
+    import numpy as np
 
 # Unicode spaces (no-break, en/em/thin..., ideographic) become a plain space.
 _SPACES = dict.fromkeys([0x00A0, 0x1680, *range(0x2000, 0x200B), 0x202F, 0x205F, 0x3000], " ")
@@ -44,7 +47,6 @@ class NormalizeStep(Step):
     """Per-document text repair (map), then corpus-wide boilerplate line removal (reduce)."""
 
     name: ClassVar[str] = "normalize"
-    has_reduce: ClassVar[bool] = True
 
     def __init__(self, cfg: NormalizeSettings | None = None) -> None:
         self.cfg = cfg or NormalizeSettings()
@@ -104,31 +106,84 @@ class NormalizeStep(Step):
         return True
 
     def reduce(self, docs: list[Document], stats: StepStats) -> list[Document]:
-        c = self.cfg
-        if not c.boilerplate or len(docs) < c.boilerplate_min_docs:
-            return docs
-        min_docs = max(c.boilerplate_min_docs, int(c.boilerplate_min_fraction * len(docs) + 0.999999))
-        doc_freq: Counter[str] = Counter()
+        """Boilerplate removal over documents held in memory (the pipeline runs the same pieces per shard)."""
+        counts = LineCounts()
         for doc in docs:
-            doc_freq.update({line.strip() for line in doc.text.lower().split("\n")})
-        # Word counts only for the few frequent lines.
-        boiler = {k for k, n in doc_freq.items()
-                  if n >= min_docs and len(WORD_RE.findall(k)) >= c.boilerplate_min_words}
-        if not boiler:
-            return docs
-        kept_docs = []
-        for doc in docs:
-            lines = doc.text.split("\n")
-            kept = [line for line in lines if _line_key(line) not in boiler]
-            if len(kept) == len(lines):
-                kept_docs.append(doc)
-                continue
-            stats.changes["boilerplate_lines_removed"] += len(lines) - len(kept)
-            stats.docs_modified += 1
-            doc.text = "\n".join(kept).strip()
-            if doc.text:
-                kept_docs.append(doc)
-            else:
-                stats.remove(doc, "only_boilerplate", len(lines), min_docs)
-        stats.changes["boilerplate_distinct_lines"] += len(boiler)
-        return kept_docs
+            counts.add(doc.text)
+        lines = choose_boilerplate(counts.frequent(self.cfg, len(docs)), len(docs), self.cfg)
+        return strip_boilerplate(docs, lines, stats)
+
+
+def line_keys(text: str) -> set[str]:
+    """The distinct non-empty lines of a document, as boilerplate is counted: stripped and lower-cased."""
+    keys = {line.strip() for line in text.lower().split("\n")}
+    keys.discard("")
+    return keys
+
+
+def line_hash(key: str) -> int:
+    import xxhash
+
+    return int(xxhash.xxh3_64_intdigest(key.encode("utf-8", "surrogatepass")))
+
+
+class LineCounts:
+    """In how many documents of one shard each line appears (boilerplate is decided from all shards' counts)."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+        self.docs = 0
+
+    def add(self, text: str) -> None:
+        self.counts.update(line_keys(text))
+        self.docs += 1
+
+    def frequent(self, cfg: NormalizeSettings, docs: int | None = None) -> dict[str, int]:
+        """Lines in at least `boilerplate_min_fraction` of this shard's documents (and long enough). A line in
+        that share of the whole corpus is in that share of at least one shard, so these are all candidates."""
+        needed = max(1, cfg.boilerplate_min_fraction * (self.docs if docs is None else docs))
+        return {k: n for k, n in self.counts.items()
+                if n >= needed and len(WORD_RE.findall(k)) >= cfg.boilerplate_min_words}
+
+    def hashed(self) -> tuple[np.ndarray, np.ndarray]:
+        """(line hashes ascending, document counts): how other shards' candidates are counted here."""
+        import numpy as np
+
+        hashes = np.array([line_hash(k) for k in self.counts], dtype=np.uint64)
+        counts = np.array(list(self.counts.values()), dtype=np.int64)
+        order = np.argsort(hashes)
+        return hashes[order], counts[order]
+
+
+def min_boilerplate_docs(cfg: NormalizeSettings, docs: int) -> int:
+    """Documents a line must appear in to be boilerplate, for a corpus of `docs` documents."""
+    return max(cfg.boilerplate_min_docs, int(cfg.boilerplate_min_fraction * docs + 0.999999))
+
+
+def choose_boilerplate(corpus_counts: dict[str, int], docs: int, cfg: NormalizeSettings) -> set[str]:
+    """The boilerplate lines, from corpus-wide document counts of the candidate lines."""
+    if not cfg.boilerplate or docs < cfg.boilerplate_min_docs:
+        return set()
+    needed = min_boilerplate_docs(cfg, docs)
+    return {k for k, n in corpus_counts.items() if n >= needed}
+
+
+def strip_boilerplate(docs: list[Document], boiler: set[str], stats: StepStats) -> list[Document]:
+    """Documents without their boilerplate lines (a document left empty is removed)."""
+    if not boiler:
+        return docs
+    kept_docs = []
+    for doc in docs:
+        lines = doc.text.split("\n")
+        kept = [line for line in lines if _line_key(line) not in boiler]
+        if len(kept) == len(lines):
+            kept_docs.append(doc)
+            continue
+        stats.changes["boilerplate_lines_removed"] += len(lines) - len(kept)
+        stats.docs_modified += 1
+        doc.text = "\n".join(kept).strip()
+        if doc.text:
+            kept_docs.append(doc)
+        else:
+            stats.remove(doc, "only_boilerplate", len(lines), len(boiler))
+    return kept_docs

@@ -1,422 +1,327 @@
-"""The gateway's HTTP app: OpenAI-compatible chat completions routed per request, with fallback, budgets,
-a ledger row per request and Prometheus metrics.
+"""The gateway's HTTP app: OpenAI chat completions and embeddings, Anthropic messages, the spend API, health
+and Prometheus metrics. Endpoints read and check the request, hand it to the flows in `flows.py`, and write the
+answer in the client's wire format.
 """
 
 from __future__ import annotations
 
-import itertools
 import json
 import math
 import time
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
-import httpx
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from truecost.ledger import RequestRecord
-from truecost.route.gateway.budget import Budgets, spent_by_key_usd
-from truecost.route.gateway.metrics import GatewayMetrics
+from truecost.route.gateway import anthropic_api, flows
+from truecost.route.gateway.body import read_json_object
+from truecost.route.gateway.budget import Caller
+from truecost.route.gateway.cache import cache_key
+from truecost.route.gateway.core import Call, Gateway, aclosing_iter
 from truecost.route.gateway.openai_api import (
     ChatRequest,
+    EmbeddingsRequest,
     error_response,
-    estimate_tokens,
     models_list,
-    prompt_chars,
+    prompt_texts,
     routing_prompt,
     validation_error_response,
 )
-from truecost.route.gateway.recorder import LedgerRecorder
-from truecost.route.gateway.routing import LengthRouter, Route, RouterBatcher, build_routes
-from truecost.route.gateway.settings import KNOB_HEADER, GatewaySettings
-from truecost.route.gateway.sse import SSERelay
-from truecost.route.gateway.upstream import UpstreamFailure, UpstreamPool, UpstreamStream
+from truecost.route.gateway.settings import CACHE_HEADER, KNOB_HEADER, TAGS_HEADER, USER_HEADER, KeySettings
+from truecost.route.gateway.sse import StreamEvent, is_usage_only
+
+__all__ = ["Gateway", "create_app"]
+
+M = TypeVar("M", bound=BaseModel)
 
 
-class Gateway:
-    """Everything one running gateway holds: routes, upstream clients, budgets, the ledger queue, metrics."""
+def _bearer(request: Request) -> str | None:
+    """The secret from `Authorization: Bearer ...`, or Anthropic's `x-api-key`."""
+    authorization = request.headers.get("authorization")
+    if authorization and authorization[:7].lower() == "bearer ":
+        return authorization[7:].strip()
+    return request.headers.get("x-api-key")
 
-    def __init__(self, settings: GatewaySettings, *, routers: dict[str, Any] | None = None, ledger: Any = None,
-                 run_id: str | None = None, config: Any = None) -> None:
-        from truecost.config import load_config
 
-        self.settings = settings
-        self.routes: dict[str, Route] = build_routes(settings, routers)
-        self.ledger = ledger
-        self.run_id = run_id
-        self.config = config if config is not None else load_config()
-        key_names = [k.name for k in settings.keys if k.budget_usd is not None]
-        self.budgets = Budgets(settings.keys, spent_by_key_usd(ledger, key_names))
-        self.metrics = GatewayMetrics()
-        self.pool: UpstreamPool | None = None
-        self.router_limiter: anyio.CapacityLimiter | None = None
-        self.batchers: dict[str, RouterBatcher] = {}  # routes whose router runs off the event loop
-        # Request ids: a random prefix per gateway and a counter, cheaper than a uuid4 per request.
-        self.id_prefix = f"tc-{uuid.uuid4().hex[:12]}"
-        self.request_numbers = itertools.count(1)
-        self.recorder: LedgerRecorder | None = None
-        self.stats: dict[str, float] = {"requests": 0, "ok": 0, "errors": 0, "rejected": 0, "fallbacks": 0,
-                                        "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0}
+def _knob(request: Request) -> float | None | JSONResponse:
+    """The knob from the X-Truecost-Knob header (None when absent), or a 400."""
+    raw = request.headers.get(KNOB_HEADER)
+    if raw is None:
+        return None
+    try:
+        knob = float(raw)
+    except ValueError:
+        knob = math.nan
+    if not math.isfinite(knob) or knob < 0:
+        return error_response(400, f"header {KNOB_HEADER} must be a number >= 0, got {raw!r}",
+                              param=KNOB_HEADER, code="invalid_value")
+    return knob
 
-    # -- lifecycle ----------------------------------------------------------------------------------------
-    async def start(self) -> None:
-        """Open upstream connections and the ledger writer (inside the server's event loop)."""
-        self.pool = UpstreamPool(self.settings.upstreams)
-        # One router call at a time: embedding prompts is CPU-bound and already uses several cores inside torch,
-        # so running many at once only makes every request wait longer.
-        self.router_limiter = anyio.CapacityLimiter(1)
-        self.batchers = {name: RouterBatcher(route.router, self.router_limiter) for name, route in self.routes.items()
-                         if route.router is not None and not isinstance(route.router, LengthRouter)}
-        if self.ledger is not None:
-            self.recorder = LedgerRecorder(self.ledger)
 
-    async def stop(self) -> None:
-        """Close connections and write every queued ledger row."""
-        if self.pool is not None:
-            await self.pool.aclose()
-        if self.recorder is not None:
-            await anyio.to_thread.run_sync(self.recorder.close)
+def _caller(request: Request, payload: dict[str, Any], key: KeySettings | None) -> Caller:
+    """Key, team, user (body `user`, else header) and tags (header, else `metadata.tags`)."""
+    user = payload.get("user") if isinstance(payload.get("user"), str) else request.headers.get(USER_HEADER, "")
+    raw_tags = request.headers.get(TAGS_HEADER)
+    metadata: dict[str, Any] = payload["metadata"] if isinstance(payload.get("metadata"), dict) else {}
+    tags = raw_tags.split(",") if raw_tags is not None else metadata.get("tags") or []
+    clean = tuple(dict.fromkeys(str(t).strip() for t in tags if str(t).strip() and "," not in str(t)))
+    return Caller(key.name if key else "", (key.team or "") if key else "", str(user or "")[:200], clean)
 
-    @property
-    def model_names(self) -> list[str]:
-        """What clients may put in `model`: every route, then every upstream."""
-        return [*self.routes, *(u.name for u in self.settings.upstreams)]
 
-    # -- pricing and records ------------------------------------------------------------------------------
-    def price_usd(self, model: str, prompt_tokens: int, completion_tokens: int) -> tuple[float, str]:
-        """Dollars for one request and where the price came from: gateway.yaml, the catalogue, or unknown (0)."""
-        from truecost.estimate import token_price_usd
+def _cache_wanted(request: Request) -> bool:
+    control = request.headers.get("cache-control", "").lower()
+    return request.headers.get(CACHE_HEADER, "").lower() not in ("off", "no", "0", "false") and \
+        "no-cache" not in control and "no-store" not in control
 
-        upstream = self.settings.upstream(model)
-        if upstream.prompt_usd_per_1m_tokens is not None and upstream.completion_usd_per_1m_tokens is not None:
-            return (prompt_tokens * upstream.prompt_usd_per_1m_tokens
-                    + completion_tokens * upstream.completion_usd_per_1m_tokens) / 1e6, "config"
-        value = token_price_usd(upstream.upstream_model, prompt_tokens, completion_tokens, self.config)
-        return (0.0, "unknown") if value is None else (float(value), "catalogue")
 
-    def record(self, record: RequestRecord) -> None:
-        """Count a finished request and queue its ledger row (written off the event loop)."""
-        self.stats["requests"] += 1
-        key = {"ok": "ok", "rejected": "rejected"}.get(record.status, "errors")
-        self.stats[key] += 1
-        self.stats["prompt_tokens"] += record.prompt_tokens
-        self.stats["completion_tokens"] += record.completion_tokens
-        self.stats["cost_usd"] += record.cost_usd
-        m = self.metrics
-        m.requests.labels(record.route, record.model, record.status).inc()
-        m.latency.labels(record.route).observe(record.latency_ms / 1000)
-        if record.status != "rejected":
-            m.tokens.labels(record.model, "prompt").inc(record.prompt_tokens)
-            m.tokens.labels(record.model, "completion").inc(record.completion_tokens)
-            m.cost.labels(record.model).inc(record.cost_usd)
-        if record.api_key:
-            self.budgets.charge(record.api_key, record.cost_usd)
-        if self.recorder is not None:
-            self.recorder.submit(record)
-
-    def failed_attempt(self, failure: UpstreamFailure, attempts: list[dict[str, Any]]) -> None:
-        """Note one failed upstream call."""
-        self.metrics.upstream_errors.labels(failure.model, failure.reason).inc()
-        attempts.append({"model": failure.model, "reason": failure.reason, "error": failure.message})
-
-    def _failed(self, failure: UpstreamFailure, failures: list[UpstreamFailure], attempts: list[dict[str, Any]],
-                record: RequestRecord) -> bool:
-        """Record a failed upstream call on the request; True when the next candidate should be tried."""
-        failures.append(failure)
-        self.failed_attempt(failure, attempts)
-        record.extra["attempts"] = attempts
-        return failure.retryable
-
-    def _fell_back(self, failures: list[UpstreamFailure], record: RequestRecord, model: str) -> None:
-        """Count a request that `model` answered after earlier candidates failed."""
-        if failures:
-            record.extra["fallback_from"] = failures[0].model
-            self.metrics.fallbacks.labels(record.route, model).inc()
-            self.stats["fallbacks"] += 1
-
-    # -- the request path ---------------------------------------------------------------------------------
-    def authenticate(self, authorization: str | None) -> tuple[str, JSONResponse | None]:
-        """The caller's key name ("" when the gateway has no keys), or a 401 response."""
-        if not self.budgets.required:
-            return "", None
-        secret = authorization[7:].strip() if authorization and authorization[:7].lower() == "bearer " else None
-        name = self.budgets.identify(secret)
-        if name is None:
-            self.metrics.rejected.labels("auth").inc()
-            message = "missing API key" if not secret else "invalid API key"
-            return "", error_response(401, f"{message}: send `Authorization: Bearer <key>` with a configured key",
-                                      code="invalid_api_key")
-        return name, None
-
-    async def plan(self, route: Route, prompt: str, knob: float | None) -> tuple[list[str], float | None, str]:
-        """Candidates in order, the router's score, and a router error ("" when none).
-
-        A fitted router may take milliseconds (embeddings), so it runs on a worker thread, batched with the
-        requests that arrive meanwhile; if it fails, the request still goes out in the route's listed order.
-        """
-        try:
-            batcher = self.batchers.get(route.name)
-            if batcher is None:
-                candidates, score = route.plan(prompt, knob)
-                return candidates, score, ""
-            decision = await batcher.decide(prompt, route.knob if knob is None else knob)
-            return route.order(str(decision.model)), float(decision.score), ""
-        except Exception as exc:  # noqa: BLE001 - a broken router must not take the gateway down
-            return route.order(None), None, f"{type(exc).__name__}: {exc}"
-
-    async def parse(self, request: Request) -> tuple[dict[str, Any], ChatRequest] | JSONResponse:
-        """The body as sent and as read, or a 400 naming what is wrong."""
-        try:
-            payload = json.loads(await request.body())
-        except ValueError:
-            return error_response(400, "request body is not valid JSON", code="invalid_json")
-        if not isinstance(payload, dict):
-            return error_response(400, "request body must be a JSON object", code="invalid_json")
-        try:
-            return payload, ChatRequest.model_validate(payload)
-        except ValidationError as exc:
-            return validation_error_response(exc)
-
-    @staticmethod
-    def knob_override(request: Request) -> float | None | JSONResponse:
-        """The knob from the X-Truecost-Knob header (None when absent), or a 400."""
-        raw = request.headers.get(KNOB_HEADER)
-        if raw is None:
-            return None
-        try:
-            knob = float(raw)
-        except ValueError:
-            knob = math.nan
-        if not math.isfinite(knob) or knob < 0:
-            return error_response(400, f"header {KNOB_HEADER} must be a number >= 0, got {raw!r}",
-                                  param=KNOB_HEADER, code="invalid_value")
+async def _admitted(gw: Gateway, request: Request, payload: dict[str, Any], *, endpoint: str, model: str,
+                    prompt: list[str], routing_text: str, stream: bool, completion_limit: int | None,
+                    key: KeySettings | None) -> Call | JSONResponse:
+    """Model known, knob valid, rate limits kept, candidates planned and the worst case reserved."""
+    knob = _knob(request)
+    if isinstance(knob, JSONResponse):
+        gw.metrics.rejected.labels("bad_request").inc()
         return knob
-
-    def bad_request(self, response: JSONResponse) -> JSONResponse:
-        """Count a malformed request (never logged in the ledger) and pass its 400 on."""
-        self.metrics.rejected.labels("bad_request").inc()
-        return response
-
-    def refuse_over_budget(self, record: RequestRecord, started: float) -> JSONResponse:
-        """Log the refusal and answer 429 the way OpenAI reports an exhausted quota."""
-        self.metrics.rejected.labels("budget").inc()
-        record.status = "rejected"
-        record.extra["reason"] = "budget"
-        record.latency_ms = (time.perf_counter() - started) * 1000
-        self.record(record)
-        limit = self.budgets.limits_usd()[record.api_key]
-        return error_response(429, f"API key {record.api_key!r} has used its budget of ${limit:g}; raise budget_usd "
-                              "in the gateway config or use another key", type_="insufficient_quota",
-                              code="budget_exceeded")
-
-    async def chat_completions(self, request: Request) -> Response:
-        """POST /v1/chat/completions: check, route, call upstreams with fallback, price and log."""
-        started = time.perf_counter()
-        timestamp = datetime.now(UTC)
-        key_name, denied = self.authenticate(request.headers.get("authorization"))
-        if denied is not None:
-            return denied
-        parsed = await self.parse(request)
-        if isinstance(parsed, JSONResponse):
-            return self.bad_request(parsed)
-        knob = self.knob_override(request)
-        if isinstance(knob, JSONResponse):
-            return self.bad_request(knob)
-        payload, chat = parsed
-        route = self.routes.get(chat.model)
-        if route is None and chat.model not in self.model_names:
-            self.metrics.rejected.labels("unknown_model").inc()
-            return error_response(404, f"model {chat.model!r} does not exist here; choose one of "
-                                  f"{', '.join(self.model_names)}", param="model", code="model_not_found")
-        prompt = routing_prompt(chat)
-        record = RequestRecord(timestamp=timestamp, model="", route=chat.model, api_key=key_name, run_id=self.run_id,
-                               prompt=prompt if self.settings.log_text else None,
-                               extra={"request_id": f"{self.id_prefix}-{next(self.request_numbers)}",
-                                      "stream": chat.stream})
-        if key_name and self.budgets.exhausted(key_name):
-            return self.refuse_over_budget(record, started)
-        candidates = [chat.model]
-        if route is not None:
-            candidates, record.router_score, router_error = await self.plan(route, prompt, knob)
-            record.extra["knob"] = route.knob if knob is None else knob
-            if router_error:
-                record.extra["router_error"] = router_error
-        body = {k: v for k, v in payload.items() if k != "model"}
-        if chat.stream:
-            return await self._stream(chat, body, candidates, record, started, prompt_chars(chat))
-        return await self._complete(body, candidates, record, started, prompt_chars(chat))
-
-    def _headers(self, record: RequestRecord) -> dict[str, str]:
-        headers = {"x-truecost-model": record.model, "x-truecost-route": record.route,
-                   "x-truecost-request-id": str(record.extra["request_id"])}
-        if record.router_score is not None:
-            headers["x-truecost-score"] = f"{record.router_score:.6g}"
-        return headers
-
-    def _all_failed(self, record: RequestRecord, failures: list[UpstreamFailure], started: float) -> Response:
-        """Every candidate failed: pass on an upstream's own 4xx, else 502/504 in OpenAI's shape; log it."""
-        last = failures[-1]
-        record.model = last.model
-        record.status = "error"
-        record.latency_ms = (time.perf_counter() - started) * 1000
-        self.record(record)
-        if not last.retryable and last.status_code is not None and last.status_code >= 400:
-            try:
-                content = json.loads(last.body)
-            except ValueError:
-                content = None
-            if isinstance(content, dict) and isinstance(content.get("error"), dict):
-                return JSONResponse(content, status_code=last.status_code, headers=self._headers(record))
-            return error_response(last.status_code, f"upstream {last.model} refused the request: {last.message}",
-                                  type_="upstream_error", headers=self._headers(record))
-        status = 504 if all(f.reason == "timeout" for f in failures) else 502
-        summary = "; ".join(str(f) for f in failures)
-        return error_response(status, f"no upstream answered: {summary}", type_="upstream_error",
-                              code="upstream_timeout" if status == 504 else "upstream_unavailable",
-                              headers=self._headers(record))
-
-    async def _complete(self, body: dict[str, Any], candidates: list[str], record: RequestRecord,
-                        started: float, prompt_chars: int) -> Response:
-        assert self.pool is not None
-        failures: list[UpstreamFailure] = []
-        attempts: list[dict[str, Any]] = []
-        for name in candidates:
-            try:
-                completion = await self.pool.complete(name, body)
-            except UpstreamFailure as failure:
-                if self._failed(failure, failures, attempts, record):
-                    continue
-                break
-            usage = completion.data.get("usage")
-            record.model = name
-            contents = [c.get("message", {}).get("content") for c in completion.data.get("choices") or []
-                        if isinstance(c, dict) and isinstance(c.get("message"), dict)]
-            texts = [c for c in contents if isinstance(c, str)]
-            if isinstance(usage, dict) and "prompt_tokens" in usage:
-                record.prompt_tokens = int(usage.get("prompt_tokens") or 0)
-                record.completion_tokens = int(usage.get("completion_tokens") or 0)
-            else:
-                # No usage reported: estimate from the text, so spend and budgets still count this request.
-                record.prompt_tokens = estimate_tokens(prompt_chars)
-                record.completion_tokens = estimate_tokens(sum(map(len, texts)))
-                record.extra["tokens_estimated"] = True
-            record.cost_usd, record.extra["price_source"] = self.price_usd(name, record.prompt_tokens,
-                                                                           record.completion_tokens)
-            if self.settings.log_text:
-                record.output = texts[0] if texts else None
-            record.extra["upstream_ms"] = round(completion.upstream_ms, 3)
-            self._fell_back(failures, record, name)
-            record.latency_ms = (time.perf_counter() - started) * 1000
-            self.record(record)
-            headers = self._headers(record)
-            headers["x-truecost-cost-usd"] = f"{record.cost_usd:.8f}"
-            return Response(content=completion.body, media_type="application/json", headers=headers)
-        return self._all_failed(record, failures, started)
-
-    async def _stream(self, chat: ChatRequest, body: dict[str, Any], candidates: list[str],
-                      record: RequestRecord, started: float, prompt_chars: int) -> Response:
-        assert self.pool is not None
-        failures: list[UpstreamFailure] = []
-        attempts: list[dict[str, Any]] = []
-        for name in candidates:
-            try:
-                upstream = await self.pool.open_stream(name, body)
-            except UpstreamFailure as failure:
-                if self._failed(failure, failures, attempts, record):
-                    continue
-                break
-            record.model = name
-            self._fell_back(failures, record, name)
-            relay = SSERelay(drop_usage_only=not chat.wants_usage_in_stream, keep_text=self.settings.log_text)
-            headers = {**self._headers(record), "cache-control": "no-cache"}
-            return StreamingResponse(self._relay(upstream, relay, record, started, prompt_chars),
-                                     media_type="text/event-stream", headers=headers)
-        return self._all_failed(record, failures, started)
-
-    async def _relay(self, upstream: UpstreamStream, relay: SSERelay, record: RequestRecord,
-                     started: float, prompt_chars: int) -> AsyncIterator[bytes]:
-        """Forward the upstream's events as they arrive; once the stream ends (or breaks), price and log it."""
-        status = "ok"
-        first_byte_ms: float | None = None
-        try:
-            async for chunk in upstream.response.aiter_bytes():
-                for event in relay.feed(chunk):
-                    if first_byte_ms is None:
-                        first_byte_ms = (time.perf_counter() - started) * 1000
-                    yield event
-            for event in relay.flush():
-                yield event
-            if relay.tally.error is not None:
-                status = "error"
-        except httpx.HTTPError as exc:
-            # Bytes already reached the client, so no fallback now: end the stream with an error event.
-            status = "error"
-            record.extra["stream_error"] = f"{type(exc).__name__}: {exc}"
-            self.metrics.upstream_errors.labels(record.model, "stream").inc()
-            error = {"error": {"message": f"upstream {record.model} broke off the stream", "type": "upstream_error",
-                               "param": None, "code": "upstream_stream_broken"}}
-            yield f"data: {json.dumps(error)}\n\n".encode()
-        except BaseException:
-            status = "client_closed"  # the client went away (cancellation); still log what was used
-            raise
-        finally:
-            tally = relay.tally
-            record.status = status
-            if tally.prompt_tokens is not None:
-                record.prompt_tokens = tally.prompt_tokens
-                record.completion_tokens = tally.completion_tokens or 0
-            else:
-                record.prompt_tokens = estimate_tokens(prompt_chars)
-                record.completion_tokens = estimate_tokens(tally.output_chars)
-                record.extra["tokens_estimated"] = True
-            record.cost_usd, record.extra["price_source"] = self.price_usd(record.model, record.prompt_tokens,
-                                                                           record.completion_tokens)
-            if self.settings.log_text:
-                record.output = tally.text
-            if first_byte_ms is not None:
-                record.extra["first_byte_ms"] = round(first_byte_ms, 3)
-            record.latency_ms = (time.perf_counter() - started) * 1000
-            self.record(record)
-            with anyio.CancelScope(shield=True):
-                await upstream.aclose()
-
-    # -- the other endpoints ------------------------------------------------------------------------------
-    def health(self) -> dict[str, Any]:
-        """GET /healthz: alive, and what it serves."""
-        return {"status": "ok", "routes": list(self.routes), "upstreams": [u.name for u in self.settings.upstreams],
-                "requests": int(self.stats["requests"]),
-                "ledger_pending": self.recorder.pending if self.recorder else 0}
-
-    def metrics_text(self) -> bytes:
-        """GET /metrics in Prometheus text format."""
-        from prometheus_client import generate_latest
-
-        for name, spent in self.budgets.spent_usd().items():
-            self.metrics.budget_spent.labels(name).set(spent)
-        self.metrics.ledger_pending.set(self.recorder.pending if self.recorder else 0)
-        return generate_latest(self.metrics.registry)
+    route = gw.routes.get(model)
+    if route is None and model not in gw.model_names:
+        gw.metrics.rejected.labels("unknown_model").inc()
+        return error_response(404, f"model {model!r} does not exist here; choose one of "
+                              f"{', '.join(gw.model_names)}", param="model", code="model_not_found")
+    caller = _caller(request, payload, key)
+    call = Call(endpoint, payload, caller, gw.new_record(model, caller, stream, routing_text), time.perf_counter(),
+                prompt, completion_limit, route, [model] if route is None else list(route.models))
+    if gw.cache is not None and (route is None or route.cache_ttl_s != 0) and _cache_wanted(request):
+        call.cache_key = cache_key(endpoint, payload, caller.key, gw.settings.cache.shared_across_keys)
+    refused = await gw.admit(call, key)
+    if refused is not None:
+        return refused
+    if route is not None and endpoint == "chat" and route.cascade is None:
+        planned = time.perf_counter()
+        call.candidates, call.record.router_score, router_error = await gw.plan(route, routing_text, knob)
+        call.record.extra["route_ms"] = round((time.perf_counter() - planned) * 1000, 3)
+        call.record.extra["knob"] = route.knob if knob is None else knob
+        if router_error:
+            call.record.extra["router_error"] = router_error
+    return call
 
 
-def create_app(settings: GatewaySettings, *, routers: dict[str, Any] | None = None, ledger: Any = None,
-               run_id: str | None = None, config: Any = None) -> FastAPI:
+def _checked(gw: Gateway, request: Request, payload: dict[str, Any], shape: type[M]
+             ) -> tuple[KeySettings | None, M] | JSONResponse:
+    """The caller's key and the request read as `shape`, or the 401/400 to answer."""
+    key = gw.authenticate(_bearer(request))
+    if isinstance(key, JSONResponse):
+        return key
+    try:
+        return key, shape.model_validate(payload)
+    except ValidationError as exc:
+        gw.metrics.rejected.labels("bad_request").inc()
+        return validation_error_response(exc)
+
+
+async def _chat(gw: Gateway, request: Request, payload: dict[str, Any]) -> tuple[Call, ChatRequest] | JSONResponse:
+    """Authenticate, validate and admit a chat request (OpenAI-shaped payload)."""
+    checked = _checked(gw, request, payload, ChatRequest)
+    if isinstance(checked, JSONResponse):
+        return checked
+    key, chat = checked
+    call = await _admitted(gw, request, payload, endpoint="chat", model=chat.model, prompt=prompt_texts(chat),
+                           routing_text=routing_prompt(chat), stream=chat.stream,
+                           completion_limit=chat.completion_limit, key=key)
+    return call if isinstance(call, JSONResponse) else (call, chat)
+
+
+async def _answer(gw: Gateway, call: Call, stream: bool) -> flows.Answer | JSONResponse:
+    """Cache, budget, upstream: the answer or the error response."""
+    cached = await flows.from_cache(gw, call)
+    if cached is not None:
+        answer = flows.cache_hit(gw, call, cached)
+        if stream:
+            answer.events = flows.replay(cached.completion)
+        return answer
+    refused = await gw.reserve(call, call.candidates)
+    if refused is not None:
+        return refused
+    if call.endpoint == "embeddings":
+        got = await flows.embed(gw, call)
+    else:
+        got = await (flows.stream(gw, call) if stream else flows.complete(gw, call))
+    if got is None:
+        await gw.settle(call)
+        return gw.all_failed(call)
+    return got
+
+
+# -- wire formats -----------------------------------------------------------------------------------------------
+async def _openai_events(events: AsyncIterator[StreamEvent], wants_usage: bool) -> AsyncIterator[bytes]:
+    errored = False
+    async for event in aclosing_iter(events):
+        if "error" in event.chunk:
+            errored = True
+        elif is_usage_only(event.chunk) and not wants_usage:
+            continue  # the gateway asked for it on its own behalf
+        yield b"data: " + event.data.encode() + b"\n\n"
+    if not errored:
+        yield b"data: [DONE]\n\n"
+
+
+async def _anthropic_events(events: AsyncIterator[StreamEvent], model: str, message_id: str) -> AsyncIterator[bytes]:
+    writer = anthropic_api.ChunksToAnthropic(model, message_id)
+    async for event in aclosing_iter(events):
+        if "error" in event.chunk:
+            error = anthropic_api.error_to_anthropic(event.chunk)
+            yield f"event: error\ndata: {json.dumps(error)}\n\n".encode()
+            return
+        for data in writer.feed(event.chunk):
+            yield data
+    for data in writer.finish():
+        yield data
+
+
+def _openai_response(answer: flows.Answer, wants_usage: bool) -> Response:
+    if answer.events is not None:
+        return StreamingResponse(_openai_events(answer.events, wants_usage), media_type="text/event-stream",
+                                 headers=answer.headers)
+    if answer.body is not None:
+        return Response(content=answer.body, media_type="application/json", headers=answer.headers)
+    return JSONResponse(answer.completion, headers=answer.headers)
+
+
+def _anthropic_response(answer: flows.Answer | JSONResponse, model: str) -> Response:
+    if isinstance(answer, JSONResponse):
+        body = json.loads(bytes(answer.body))
+        headers = {k: v for k, v in answer.headers.items() if k.startswith(("retry-after", "x-truecost"))}
+        return JSONResponse(anthropic_api.error_to_anthropic(body), status_code=answer.status_code, headers=headers)
+    message_id = f"msg_{answer.headers.get('x-truecost-request-id', '')}"
+    if answer.events is not None:
+        return StreamingResponse(_anthropic_events(answer.events, model, message_id), media_type="text/event-stream",
+                                 headers=answer.headers)
+    assert answer.completion is not None
+    return JSONResponse(anthropic_api.completion_to_message(answer.completion, model), headers=answer.headers)
+
+
+# -- endpoints --------------------------------------------------------------------------------------------------
+async def chat_completions(gw: Gateway, request: Request) -> Response:
+    """POST /v1/chat/completions."""
+    payload = await read_json_object(request, gw.settings.max_body_bytes)
+    if isinstance(payload, JSONResponse):
+        gw.metrics.rejected.labels("bad_request").inc()
+        return payload
+    admitted = await _chat(gw, request, payload)
+    if isinstance(admitted, JSONResponse):
+        return admitted
+    call, chat = admitted
+    answer = await _answer(gw, call, chat.stream)
+    return answer if isinstance(answer, JSONResponse) else _openai_response(answer, chat.wants_usage_in_stream)
+
+
+async def messages(gw: Gateway, request: Request) -> Response:
+    """POST /v1/messages: Anthropic's Messages API over the same routes and upstreams."""
+    payload = await read_json_object(request, gw.settings.max_body_bytes)
+    if isinstance(payload, JSONResponse):
+        gw.metrics.rejected.labels("bad_request").inc()
+        return _anthropic_response(payload, "")
+    if not isinstance(payload.get("messages"), list) or not payload.get("max_tokens"):
+        return _anthropic_response(error_response(400, "messages and max_tokens are required",
+                                                  code="invalid_value"), "")
+    chat_payload = anthropic_api.messages_to_chat(payload)
+    admitted = await _chat(gw, request, chat_payload)
+    if isinstance(admitted, JSONResponse):
+        return _anthropic_response(admitted, "")
+    call, chat = admitted
+    call.record.extra["api"] = "anthropic"
+    return _anthropic_response(await _answer(gw, call, chat.stream), chat.model)
+
+
+async def embeddings(gw: Gateway, request: Request) -> Response:
+    """POST /v1/embeddings."""
+    payload = await read_json_object(request, gw.settings.max_body_bytes)
+    if isinstance(payload, JSONResponse):
+        return payload
+    checked = _checked(gw, request, payload, EmbeddingsRequest)
+    if isinstance(checked, JSONResponse):
+        return checked
+    key, parsed = checked
+    call = await _admitted(gw, request, payload, endpoint="embeddings", model=parsed.model, prompt=parsed.texts,
+                           routing_text="", stream=False, completion_limit=None, key=key)
+    if isinstance(call, JSONResponse):
+        return call
+    call.completion_limit = 0
+    answer = await _answer(gw, call, False)
+    return answer if isinstance(answer, JSONResponse) else _openai_response(answer, False)
+
+
+def _when(raw: str | None, name: str) -> datetime | None | JSONResponse:
+    if raw is None:
+        return None
+    try:
+        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        return error_response(400, f"{name} must be an ISO 8601 time, got {raw!r}", param=name)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+async def spend(gw: Gateway, request: Request) -> Response:
+    """GET /v1/spend?group_by=team&since=...&until=...&team=...: spend from the ledger (admin key)."""
+    denied = gw.authorize_admin(_bearer(request))
+    if denied is not None:
+        return denied
+    from truecost.ledger.spend import GROUPS
+
+    query = request.query_params
+    group_by = query.get("group_by", "key")
+    if group_by not in GROUPS:
+        return error_response(400, f"group_by must be one of {', '.join(GROUPS)}", param="group_by")
+    since, until = _when(query.get("since"), "since"), _when(query.get("until"), "until")
+    for value in (since, until):
+        if isinstance(value, JSONResponse):
+            return value
+    if gw.ledger is None:
+        return error_response(404, "this gateway writes no ledger", code="no_ledger")
+    if gw.recorder is not None:
+        await anyio.to_thread.run_sync(gw.recorder.flush, 10.0)
+    where = {g: query[g] for g in GROUPS if g in query}
+    rows = await anyio.to_thread.run_sync(lambda: gw.ledger.spend(group_by, since=since, until=until, where=where))
+    return JSONResponse({"group_by": group_by, "since": since.isoformat() if isinstance(since, datetime) else None,
+                         "until": until.isoformat() if isinstance(until, datetime) else None, "where": where,
+                         "data": [r.to_dict() for r in rows],
+                         "total_cost_usd": sum(r.cost_usd for r in rows) if group_by != "tag" else None})
+
+
+async def metrics(gw: Gateway, request: Request) -> Response:
+    """GET /metrics (admin key)."""
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    denied = gw.authorize_admin(_bearer(request))
+    if denied is not None:
+        return denied
+    if gw.budgets is not None:
+        for name, spent in (await gw.budgets.spent_usd()).items():
+            gw.metrics.budget_spent.labels(name).set(spent)
+    gw.metrics.ledger_pending.set(gw.recorder.pending if gw.recorder else 0)
+    return Response(generate_latest(gw.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def create_app(settings: Any, *, routers: dict[str, Any] | None = None, ledger: Any = None,
+               run_id: str | None = None, config: Any = None, clock: Any = None, redis: Any = None) -> FastAPI:
     """The gateway as an ASGI app; `routers` gives ready router objects by route name (any object with
-    `models` and `route(prompt, knob)`), `ledger` receives one row per request, tagged with `run_id`.
+    `models` and `route(prompt, knob)`), `ledger` receives one row per request, tagged with `run_id`; `clock`
+    (a callable returning an aware datetime) replaces the wall clock for budget periods and rate windows.
     """
-    from prometheus_client import CONTENT_TYPE_LATEST
-
-    gateway = Gateway(settings, routers=routers, ledger=ledger, run_id=run_id, config=config)
+    gateway = Gateway(settings, routers=routers, ledger=ledger, run_id=run_id, config=config, clock=clock,
+                      redis=redis)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await gateway.start()
+        if gateway.semantic is not None:
+            await flows.warm_semantic_cache(gateway)
         try:
             yield
         finally:
@@ -433,9 +338,11 @@ def create_app(settings: GatewaySettings, *, routers: dict[str, Any] | None = No
     async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
         return error_response(400, str(exc.errors()[0].get("msg", "invalid request")))
 
-    @app.post("/v1/chat/completions")
-    async def chat_completions(request: Request) -> Response:
-        return await gateway.chat_completions(request)
+    for path, handler in (("/v1/chat/completions", chat_completions), ("/v1/messages", messages),
+                          ("/v1/embeddings", embeddings)):
+        app.add_api_route(path, _bind(gateway, handler), methods=["POST"])
+    for path, handler in (("/v1/spend", spend), ("/metrics", metrics)):
+        app.add_api_route(path, _bind(gateway, handler), methods=["GET"])
 
     @app.get("/v1/models")
     async def list_models() -> dict[str, Any]:
@@ -443,10 +350,16 @@ def create_app(settings: GatewaySettings, *, routers: dict[str, Any] | None = No
 
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:
-        return gateway.health()
-
-    @app.get("/metrics")
-    async def metrics() -> Response:
-        return Response(gateway.metrics_text(), media_type=CONTENT_TYPE_LATEST)
+        return {"status": "ok", "routes": list(gateway.routes), "upstreams": [u.name for u in settings.upstreams],
+                "requests": int(gateway.stats["requests"]),
+                "ledger_pending": gateway.recorder.pending if gateway.recorder else 0}
 
     return app
+
+
+def _bind(gateway: Gateway, handler: Any) -> Any:
+    async def endpoint(request: Request) -> Response:
+        return await handler(gateway, request)
+
+    endpoint.__name__ = handler.__name__
+    return endpoint

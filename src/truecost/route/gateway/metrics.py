@@ -27,5 +27,9 @@ class GatewayMetrics:
         self.cost = Counter("truecost_gateway_cost_usd", "Upstream spend in USD, by model.", ["model"], registry=r)
         self.budget_spent = Gauge("truecost_gateway_key_spent_usd", "USD spent per API key name.", ["key"],
                                   registry=r)
+        self.cache_hits = Counter("truecost_gateway_cache_hits", "Requests answered from the cache.", ["route"],
+                                  registry=r)
+        self.saved = Counter("truecost_gateway_saved_usd", "USD the cache saved (what the hits would have cost).",
+                             ["route"], registry=r)
         self.ledger_pending = Gauge("truecost_gateway_ledger_pending", "Request records queued for the ledger.",
                                     registry=r)

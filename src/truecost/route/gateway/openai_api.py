@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 from typing import Any, Literal
 
@@ -19,6 +18,24 @@ class ChatMessage(BaseModel):
     content: str | list[dict[str, Any]] | None = None
 
 
+class EmbeddingsRequest(BaseModel):
+    """The fields the gateway reads from an embeddings request."""
+
+    model_config = ConfigDict(extra="allow", protected_namespaces=())
+
+    model: str = Field(min_length=1)
+    input: str | list[str] | list[int] | list[list[int]]
+    user: str | None = None
+
+    @property
+    def texts(self) -> list[str]:
+        """The text inputs (token-id inputs count by their length)."""
+        if isinstance(self.input, str):
+            return [self.input]
+        return [item if isinstance(item, str) else " " * len(item) if isinstance(item, list) else " "
+                for item in self.input]
+
+
 class ChatRequest(BaseModel):
     """The fields the gateway reads from a chat completion request; every other field goes upstream as sent."""
 
@@ -28,6 +45,15 @@ class ChatRequest(BaseModel):
     messages: list[ChatMessage] = Field(min_length=1)
     stream: bool = False
     stream_options: dict[str, Any] | None = None
+    max_tokens: int | None = Field(None, ge=1)
+    max_completion_tokens: int | None = Field(None, ge=1)
+    user: str | None = None
+    metadata: dict[str, Any] | None = None
+
+    @property
+    def completion_limit(self) -> int | None:
+        """The most completion tokens the client allows (None: not said)."""
+        return self.max_completion_tokens or self.max_tokens
 
     @property
     def wants_usage_in_stream(self) -> bool:
@@ -45,18 +71,9 @@ def message_text(message: ChatMessage) -> str:
     return ""
 
 
-CHARS_PER_TOKEN = 4.0
-"""OpenAI's rule of thumb for English text; used only when an upstream reports no token usage."""
-
-
-def estimate_tokens(chars: int) -> int:
-    """Tokens in `chars` characters of text, roughly (see CHARS_PER_TOKEN)."""
-    return math.ceil(chars / CHARS_PER_TOKEN)
-
-
-def prompt_chars(request: ChatRequest) -> int:
-    """Characters of text in all messages, for estimating prompt tokens."""
-    return sum(len(message_text(m)) for m in request.messages)
+def prompt_texts(request: ChatRequest) -> list[str]:
+    """The text of every message, for counting prompt tokens."""
+    return [message_text(m) for m in request.messages]
 
 
 def routing_prompt(request: ChatRequest) -> str:
@@ -73,6 +90,14 @@ def error_response(status_code: int, message: str, *, type_: str = "invalid_requ
     """An error in OpenAI's shape, which the official clients turn into typed exceptions."""
     body = {"error": {"message": message, "type": type_, "param": param, "code": code}}
     return JSONResponse(body, status_code=status_code, headers=headers)
+
+
+def rate_limited(message: str, retry_after_s: float, *, code: str, type_: str = "rate_limit_exceeded",
+                 status_code: int = 429) -> JSONResponse:
+    """A 429 (or 503) with Retry-After in whole seconds, rounded up, as OpenAI sends it."""
+    seconds = max(1, int(retry_after_s + 0.999))
+    return error_response(status_code, message, type_=type_, code=code,
+                          headers={"retry-after": str(seconds), "retry-after-ms": str(int(retry_after_s * 1000))})
 
 
 def validation_error_response(exc: ValidationError) -> JSONResponse:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from truecost.errors import UserError
-from truecost.route.gateway.settings import GatewaySettings, RouteSettings
+from truecost.route.gateway.settings import CascadeSettings, GatewaySettings, RouteSettings
 
 
 class Decision(Protocol):
@@ -74,6 +74,8 @@ class Route:
     router: Any | None = None
     knob: float = 0.5
     fallback: bool = True
+    cascade: CascadeSettings | None = None
+    cache_ttl_s: float | None = None
 
     def order(self, chosen: str | None) -> list[str]:
         """The upstreams to try: the chosen model (None: the first listed), then, with fallback, the others."""
@@ -188,5 +190,8 @@ def build_routes(settings: GatewaySettings, routers: dict[str, Any] | None = Non
             if router is None or not hasattr(router, "knob_for_strong_share"):
                 raise UserError(f"routes.{name}.strong_share needs a fitted two-model router (router: DIR)")
             knob = float(router.knob_for_strong_share(rs.strong_share))
-        routes[name] = Route(name=name, models=models, router=router, knob=knob, fallback=rs.fallback)
+        if rs.cascade is not None and rs.cascade.verifier and not hasattr(router, "escalate"):
+            raise UserError(f"routes.{name}.cascade.verifier needs a cascade router (truecost route fit cascade)")
+        routes[name] = Route(name=name, models=models, router=router, knob=knob, fallback=rs.fallback,
+                             cascade=rs.cascade, cache_ttl_s=rs.cache_ttl_s)
     return routes

@@ -41,6 +41,7 @@ def serve_gateway(settings: GatewaySettings, *, ledger: Any, config: Any, router
                             "fallbacks": int(stats["fallbacks"]), "prompt_tokens": int(stats["prompt_tokens"]),
                             "completion_tokens": int(stats["completion_tokens"]),
                             "upstream_cost_usd": float(stats["cost_usd"]),
+                            "cache_hits": int(stats["cache_hits"]), "cache_saved_usd": float(stats["saved_usd"]),
                             "ledger_write_failures": gateway.recorder.failed if gateway.recorder else 0})
         return dict(run.results)
 

@@ -1,0 +1,255 @@
+"""The gateway's policies over real loopback HTTP: cache, budgets that reset on the calendar, rate limits,
+retries and circuit breakers, cascades and the spend API."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import openai
+import pytest
+
+from tests.route.gateway_servers import FakeUpstream, upstreams, words
+from tests.route.test_gateway import ADMIN, CHEAP, SHORT, STRONG, client, expected_cost, gateway
+from truecost.route.gateway.budget import period_bounds
+
+
+class Clock:
+    """An injected wall clock the test moves by hand."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def _config(servers: Any, **extra: Any) -> dict[str, Any]:
+    return {"upstreams": [{"name": "cheap", "base_url": f"{servers['cheap'].url}/v1", **CHEAP},
+                          {"name": "strong", "base_url": f"{servers['strong'].url}/v1", **STRONG}], **extra}
+
+
+@pytest.fixture()
+def two() -> Any:
+    cheap, strong = FakeUpstream("cheap"), FakeUpstream("strong")
+    with upstreams(cheap, strong) as servers:
+        yield servers, cheap, strong
+
+
+def test_a_repeated_request_is_a_cache_hit_with_its_saving_and_keys_do_not_share(two: Any) -> None:
+    servers, cheap, _ = two
+    config = _config(servers, cache={"enabled": True, "ttl_s": 60},
+                     keys=[{"name": "a", "key": "sk-a"}, {"name": "b", "key": "sk-b"}])
+    messages = [{"role": "user", "content": SHORT}]
+    with gateway(config) as (server, ledger):
+        first = client(server, "sk-a").chat.completions.with_raw_response.create(model="cheap", messages=messages)
+        hit = client(server, "sk-a").chat.completions.with_raw_response.create(model="cheap", messages=messages,
+                                                                                stream=False, user="someone")
+        streamed_hit = list(client(server, "sk-a").chat.completions.create(model="cheap", messages=messages,
+                                                                           stream=True))
+        other_key = client(server, "sk-b").chat.completions.create(model="cheap", messages=messages)
+        opted_out = client(server, "sk-a").chat.completions.create(model="cheap", messages=messages,
+                                                                   extra_headers={"X-Truecost-Cache": "off"})
+    assert "x-truecost-cache" not in first.headers and hit.headers["x-truecost-cache"] == "hit"
+    assert hit.parse().choices[0].message.content == first.parse().choices[0].message.content
+    assert "".join(c.choices[0].delta.content or "" for c in streamed_hit) == first.parse().choices[0].message.content
+    assert other_key.choices[0].message.content == first.parse().choices[0].message.content
+    assert len(cheap.received) == 3  # first, key b's own, the opted-out one
+    rows = ledger.list_requests()
+    assert [r.cache_hit for r in rows] == [False, True, True, False, False]
+    paid = rows[0].cost_usd
+    assert paid == pytest.approx(expected_cost(CHEAP, words(SHORT), rows[0].completion_tokens)) and paid > 0
+    for row in rows[1:3]:
+        assert row.cost_usd == 0 and row.saved_usd == pytest.approx(paid) and row.model == "cheap"
+    assert opted_out.choices[0].message.content == first.parse().choices[0].message.content
+
+
+def test_a_daily_budget_resets_at_midnight_utc(two: Any) -> None:
+    servers, cheap, _ = two
+    clock = Clock(datetime(2026, 3, 9, 23, 59, 0, tzinfo=UTC))
+    worst = expected_cost(CHEAP, len(SHORT.encode()) + 4, 10)
+    config = _config(servers, keys=[{"name": "a", "key": "sk-a", "team": "research"}],
+                     budgets=[{"scope": "team", "name": "research", "usd": worst * 1.2, "period": "daily"}])
+    messages = [{"role": "user", "content": SHORT}]
+    from tests.route.gateway_servers import serving
+    from truecost.ledger import Ledger
+    from truecost.route.gateway import parse_gateway_settings
+    from truecost.route.gateway.app import create_app
+
+    ledger = Ledger("sqlite:///daily.db")
+    app = create_app(parse_gateway_settings(config), ledger=ledger, clock=clock)
+    with serving(app) as server:
+        oai = client(server, "sk-a")
+        oai.chat.completions.create(model="cheap", messages=messages, max_tokens=10)
+        with pytest.raises(openai.RateLimitError) as caught:
+            oai.chat.completions.create(model="cheap", messages=messages, max_tokens=10)
+        clock.now += timedelta(minutes=2)  # 00:01 the next day: a new period
+        oai.chat.completions.create(model="cheap", messages=messages, max_tokens=10)
+    assert "team 'research' has used its daily budget" in caught.value.message
+    assert len(cheap.received) == 2
+    rows = ledger.list_requests()
+    assert [(r.team, r.status) for r in rows] == [("research", "ok"), ("research", "rejected"), ("research", "ok")]
+
+
+def test_calendar_periods() -> None:
+    now = datetime(2026, 12, 31, 15, 0, tzinfo=UTC)  # a Thursday
+    assert period_bounds("daily", now) == (datetime(2026, 12, 31, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC))
+    assert period_bounds("weekly", now) == (datetime(2026, 12, 28, tzinfo=UTC), datetime(2027, 1, 4, tzinfo=UTC))
+    assert period_bounds("monthly", now) == (datetime(2026, 12, 1, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC))
+    assert period_bounds("lifetime", now)[1] is None
+
+
+def test_rpm_limit_answers_429_with_retry_after_in_openai_shape(two: Any) -> None:
+    servers, cheap, _ = two
+    config = _config(servers, keys=[{"name": "a", "key": "sk-a", "rpm": 3}])
+    with gateway(config) as (server, ledger):
+        responses = [httpx.post(f"{server.url}/v1/chat/completions", headers={"Authorization": "Bearer sk-a"},
+                                json={"model": "cheap", "messages": [{"role": "user", "content": "hi"}]})
+                     for _ in range(5)]
+    assert [r.status_code for r in responses] == [200, 200, 200, 429, 429]
+    refused = responses[3]
+    assert 1 <= int(refused.headers["retry-after"]) <= 60
+    assert refused.json()["error"]["code"] == "rate_limit_exceeded"
+    assert len(cheap.received) == 3
+    assert [r.status for r in ledger.list_requests()] == ["ok"] * 3 + ["rejected"] * 2
+
+
+def test_a_failing_upstream_is_cooled_down_then_probed_back(two: Any) -> None:
+    servers, cheap, strong = two
+    cheap.fail_status = 503
+    config = _config(servers, routes={"auto": {"models": ["cheap", "strong"]}},
+                     breaker={"failures": 2, "cooldown_s": 0.5}, retry={"max_retries": 0})
+    with gateway(config) as (server, ledger):
+        oai = client(server)
+        for _ in range(5):
+            oai.chat.completions.create(model="auto", messages=[{"role": "user", "content": "hi"}])
+        assert len(cheap.received) == 2  # after two failures in a row it is skipped
+        cheap.fail_status = None
+        import time
+
+        time.sleep(0.6)
+        oai.chat.completions.create(model="auto", messages=[{"role": "user", "content": "hi"}])  # the probe
+        oai.chat.completions.create(model="auto", messages=[{"role": "user", "content": "hi"}])
+    assert len(cheap.received) == 4
+    models = [r.model for r in ledger.list_requests()]
+    assert models == ["strong"] * 5 + ["cheap", "cheap"]
+
+
+def test_the_last_upstream_is_retried_with_backoff(two: Any) -> None:
+    servers, cheap, _ = two
+    cheap.fail_status = 503
+    config = _config(servers, retry={"max_retries": 2, "backoff_base_s": 0.01, "backoff_max_s": 0.05})
+    with gateway(config) as (server, ledger), pytest.raises(openai.InternalServerError):
+        client(server).chat.completions.create(model="cheap", messages=[{"role": "user", "content": "hi"}])
+    assert len(cheap.received) == 3  # one try and two retries
+    (row,) = ledger.list_requests()
+    assert row.status == "error" and len(row.extra["attempts"]) == 3
+
+
+def test_a_cascade_escalates_when_the_cheap_answer_fails_its_check_and_records_both_calls(two: Any) -> None:
+    servers, cheap, strong = two
+    # The fake's answers say "<name> answers a N character prompt": demand a word only the strong one says.
+    config = _config(servers, routes={"cheap-first": {"models": ["cheap", "strong"],
+                                                      "cascade": {"pattern": "^strong"}},
+                                      "lenient": {"models": ["cheap", "strong"], "cascade": {"min_chars": 5}}})
+    with gateway(config) as (server, ledger):
+        escalated = client(server).chat.completions.create(model="cheap-first",
+                                                           messages=[{"role": "user", "content": SHORT}])
+        kept = client(server).chat.completions.create(model="lenient", messages=[{"role": "user", "content": SHORT}])
+    assert escalated.choices[0].message.content.startswith("strong answers")
+    assert kept.choices[0].message.content.startswith("cheap answers")
+    rows = ledger.list_requests()
+    assert [(r.model, r.status) for r in rows] == [("cheap", "escalated"), ("strong", "ok"), ("cheap", "ok")]
+    first, final = rows[0], rows[1]
+    assert first.extra["request_id"] == final.extra["request_id"] and "does not match" in first.extra[
+        "escalated_because"]
+    strong_own = expected_cost(STRONG, final.prompt_tokens, final.completion_tokens)
+    assert final.cost_usd == pytest.approx(strong_own + first.cost_usd)  # the request paid for both calls
+
+
+def test_spend_api_by_team_user_and_tag_over_a_time_range(two: Any) -> None:
+    servers, _, _ = two
+    config = _config(servers, keys=[{"name": "a", "key": "sk-a", "team": "red"},
+                                    {"name": "b", "key": "sk-b", "team": "blue"}])
+    with gateway(config) as (server, ledger):
+        client(server, "sk-a").chat.completions.create(model="cheap", messages=[{"role": "user", "content": "hi"}],
+                                                       user="ann", extra_headers={"X-Truecost-Tags": "x,y"})
+        client(server, "sk-b").chat.completions.create(model="strong", messages=[{"role": "user", "content": "hi"}],
+                                                       extra_headers={"X-Truecost-User": "bob"},
+                                                       metadata={"tags": ["y"]})
+        by = {g: httpx.get(f"{server.url}/v1/spend", params={"group_by": g}, headers=ADMIN).json()
+              for g in ("team", "user", "tag", "model")}
+        later = httpx.get(f"{server.url}/v1/spend", headers=ADMIN,
+                          params={"group_by": "team", "since": (datetime.now(UTC) + timedelta(hours=1)).isoformat()})
+        only_red = httpx.get(f"{server.url}/v1/spend", headers=ADMIN, params={"group_by": "user", "team": "red"})
+    rows = ledger.list_requests()
+    cost = {r.team: r.cost_usd for r in rows}
+    assert {d["group"]: d["cost_usd"] for d in by["team"]["data"]} == pytest.approx(cost)
+    assert {d["group"] for d in by["user"]["data"]} == {"ann", "bob"}
+    tags = {d["group"]: (d["requests"], d["cost_usd"]) for d in by["tag"]["data"]}
+    assert tags["y"][0] == 2 and tags["y"][1] == pytest.approx(sum(cost.values())) and tags["x"][0] == 1
+    assert later.json()["data"] == []
+    assert [d["group"] for d in only_red.json()["data"]] == ["ann"]
+    assert rows[0].tags == ["x", "y"] and rows[1].user == "bob" and rows[1].tags == ["y"]
+
+
+def test_catalogue_prices_cached_and_reasoning_tokens_through_estimate() -> None:
+    from truecost.config import Config
+    from truecost.route.gateway import parse_gateway_settings
+    from truecost.route.gateway.prices import UpstreamPrices
+    from truecost.route.gateway.tokens import Usage
+
+    settings = parse_gateway_settings({"upstreams": [
+        {"name": "4o", "base_url": "http://127.0.0.1:1/v1", "model": "gpt-4o"},
+        {"name": "r", "base_url": "http://127.0.0.1:1/v1", "input_usd_per_1m": 1.0, "output_usd_per_1m": 4.0,
+         "reasoning_usd_per_1m": 8.0},
+        {"name": "mystery", "base_url": "http://127.0.0.1:1/v1", "model": "no-such-model-anywhere"}]})
+    prices = UpstreamPrices(settings, Config())
+    # OpenAI's list price for gpt-4o (openai.com/api/pricing, 2026): $2.50 input, $1.25 cached input, $10 output.
+    cost = prices.cost_usd("4o", Usage(1000, 100, cached_prompt_tokens=400))
+    assert cost == pytest.approx((600 * 2.50 + 400 * 1.25 + 100 * 10.0) / 1e6)
+    assert prices.source("4o") == "catalogue" and prices.source("r") == "config"
+    assert prices.cost_usd("r", Usage(10, 100, reasoning_tokens=60)) == pytest.approx((10 + 40 * 4 + 60 * 8) / 1e6)
+    assert prices.worst_case_usd(["r"], 10, 100) == pytest.approx((10 + 100 * 8) / 1e6)
+    assert prices.source("mystery") == "unknown" and prices.cost_usd("mystery", Usage(10, 10)) == 0
+
+
+def test_without_usage_the_upstreams_own_tokenizer_counts(tmp_path: Any) -> None:
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    words_known = ["quiet", "answers", "a", "21", "character", "prompt"]
+    vocabulary = {"[UNK]": 0, **{w: i + 1 for i, w in enumerate(words_known)}}
+    tokenizer = Tokenizer(models.WordLevel(vocabulary, unk_token="[UNK]"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    tokenizer.save(str(tmp_path / "tokenizer.json"))
+    quiet = FakeUpstream("quiet", send_usage=False)
+    with upstreams(quiet) as servers:
+        config = {"upstreams": [{"name": "quiet", "base_url": f"{servers['quiet'].url}/v1",
+                                 "tokenizer": str(tmp_path), **CHEAP}]}
+        with gateway(config) as (server, ledger):
+            client(server).chat.completions.create(model="quiet", messages=[{"role": "user", "content": SHORT}])
+    (row,) = ledger.list_requests()
+    expected_prompt = len(tokenizer.encode(SHORT, add_special_tokens=False).ids) + 4  # + the chat template
+    assert (row.prompt_tokens, row.completion_tokens) == (expected_prompt, words("quiet answers a 21 character prompt"))
+    assert row.extra["tokens_counted"] == "tokenizer" and row.extra["tokens_estimated"] is False
+
+
+@pytest.mark.slow
+def test_the_semantic_cache_serves_a_paraphrase_and_not_a_different_question(two: Any) -> None:
+    pytest.importorskip("torch")
+    from truecost.minilm import minilm_dir
+
+    if minilm_dir() is None:
+        pytest.skip("the MiniLM package is not installed")
+    servers, cheap, _ = two
+    config = _config(servers, cache={"enabled": True, "semantic": {"threshold": 0.9}})
+    asked = ["What is the capital city of France?", "What's the capital city of France?",
+             "How many legs does a spider have?"]
+    with gateway(config) as (server, ledger):
+        for question in asked:
+            client(server).chat.completions.create(model="cheap", messages=[{"role": "user", "content": question}])
+    rows = ledger.list_requests()
+    assert [r.cache_hit for r in rows] == [False, True, False]
+    assert rows[1].extra["semantic_similarity"] >= 0.9 and rows[1].saved_usd == pytest.approx(rows[0].cost_usd)
+    assert len(cheap.received) == 2
