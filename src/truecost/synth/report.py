@@ -41,8 +41,9 @@ def _cost(generator: Generator, judge: Generator | None, budget: Budget, clock: 
     compute = clock.compute_usd()
     total = budget.api_usd + compute
     bases = {g.model_name: getattr(g, "price_basis", "local: compute only") for g in (generator, judge) if g}
-    return {"api_usd": round(budget.api_usd, 8), "compute_usd": round(compute, 8), "total_usd": round(total, 8),
-            "cost_per_accepted_usd": round(total / accepted, 8) if accepted else None,
+    # Dollars unrounded: a cheap example costs a few millionths of a cent, which rounding would erase.
+    return {"api_usd": budget.api_usd, "compute_usd": compute, "total_usd": total,
+            "cost_per_accepted_usd": total / accepted if accepted else None,
             "api_price_basis": bases, "compute_basis": COMPUTE_BASIS,
             "cpu_seconds": round(clock.cpu_seconds(), 3), "gpu_hours": round(clock.gpu_hours(), 6),
             "wall_seconds": round(clock.wall_seconds(), 3)}
