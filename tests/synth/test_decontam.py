@@ -21,7 +21,8 @@ def _set(*texts: str) -> EvalSet:
 
 
 def test_a_planted_13_gram_is_found_whatever_its_case_and_punctuation() -> None:
-    planted = "Q: Which worker? A: THE SCHEDULER -- assigns every incoming job, to the least loaded worker; and records!"
+    planted = ("Q: Which worker? A: THE SCHEDULER -- assigns every incoming job, to the least loaded worker; "
+               "and records!")
     index = NgramIndex.build([_set("An unrelated item about cooking pasta in salted boiling water for ten minutes.",
                                    planted)])
     hit = index.find(ANSWER)

@@ -30,7 +30,9 @@ _HOME = {"Budget": "budget", "EvalSet": "decontam", "NgramIndex": "decontam", "l
          "open_generator": "generators", "SynthRun": "run", "run_synth": "run", "SynthSettings": "settings",
          "make_settings": "settings", "Template": "templates", "load_template": "templates"}
 
-__all__ = sorted(_HOME)
+__all__ = ["Budget", "EvalSet", "Example", "FilterChain", "NgramIndex", "SynthRun", "SynthSettings", "Template",
+           "default_filter_settings", "load_eval_set", "load_template", "make_settings", "open_generator",
+           "run_synth"]
 
 
 def __getattr__(name: str) -> Any:

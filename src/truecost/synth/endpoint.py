@@ -187,11 +187,11 @@ def endpoint_price(model: str, options: EndpointOptions, config: Any) -> tuple[T
     from truecost.estimate.catalogue import api_prices
     from truecost.estimate.costing import model_token_price
 
-    price = model_token_price(model, config)
-    if price is None:
+    known = model_token_price(model, config)
+    if known is None:
         return None, "unpriced: no price known for this model"
     row = api_prices().get(model.lower())
-    if row is not None and (row.usd_per_1m_input, row.usd_per_1m_output) == (price.input_usd_per_1m,
-                                                                             price.output_usd_per_1m):
-        return price, f"sourced: {row.source} ({row.source_date})"
-    return price, "assumed: truecost.toml [estimate.api_prices]"
+    if row is not None and (row.usd_per_1m_input, row.usd_per_1m_output) == (known.input_usd_per_1m,
+                                                                             known.output_usd_per_1m):
+        return known, f"sourced: {row.source} ({row.source_date})"
+    return known, "assumed: truecost.toml [estimate.api_prices]"

@@ -103,9 +103,10 @@ class LocalGenerator:
         self._torch = torch
         try:
             self.tokenizer: Any = AutoTokenizer.from_pretrained(str(folder))
-            self.model: Any = AutoModelForCausalLM.from_pretrained(str(folder)).to(self.device).eval()
+            model: Any = AutoModelForCausalLM.from_pretrained(str(folder))
         except (OSError, ValueError, KeyError) as exc:
             raise UserError(f"generator {spec!r}: cannot load the model from {folder}: {exc}") from None
+        self.model: Any = model.to(self.device).eval()
         config = self.model.config
         self.max_positions = int(getattr(config, "max_position_embeddings", None) or 2048)
         self.gpu_seconds = 0.0
@@ -177,8 +178,9 @@ class LocalGenerator:
         with torch.no_grad():
             output = self.model.generate(
                 ids, attention_mask=mask, max_new_tokens=max_new_tokens, do_sample=sample,
-                temperature=self.sampling.temperature if sample else None, top_p=self.sampling.top_p if sample else None,
-                top_k=None, pad_token_id=pad, stopping_criteria=StoppingCriteriaList([_Budget()]))
+                temperature=self.sampling.temperature if sample else None,
+                top_p=self.sampling.top_p if sample else None, top_k=None, pad_token_id=pad,
+                stopping_criteria=StoppingCriteriaList([_Budget()]))
         if self.device.startswith("cuda"):
             self.gpu_seconds += time.perf_counter() - wall0
         results: list[tuple[str | None, int]] = []

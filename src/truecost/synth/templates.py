@@ -77,7 +77,8 @@ def check_template(template: Template) -> Template:
         found |= fields_of(template.system, where + " (system)")
     missing, unknown = required - found, found - required - optional
     if missing:
-        raise UserError(f"{where}: the {template.task} prompt needs {', '.join('{' + m + '}' for m in sorted(missing))}")
+        needed = ", ".join("{" + m + "}" for m in sorted(missing))
+        raise UserError(f"{where}: the {template.task} prompt needs {needed}")
     if unknown:
         allowed = ", ".join("{" + f + "}" for f in sorted(required | optional))
         raise UserError(f"{where}: unknown placeholder {', '.join('{' + u + '}' for u in sorted(unknown))} "
