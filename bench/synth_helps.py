@@ -98,21 +98,9 @@ def synthesize(args: argparse.Namespace, work: Path, train: list[Any], heldout: 
 
 def tiny_base(work: Path, texts: list[str]) -> Path:
     """A random-init 2-layer Llama with a tokenizer trained on `texts` (both arms share it)."""
-    import torch
-    from transformers import AutoModelForCausalLM, LlamaConfig
+    from truecost.demo.models import tiny_model
 
-    from truecost.train.data import train_tokenizer
-
-    folder = work / "tiny-base"
-    tokenizer = train_tokenizer(texts, 2048)
-    torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=128, intermediate_size=384, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=512,
-                         bos_token_id=tokenizer.eos_token_id, eos_token_id=tokenizer.eos_token_id,
-                         tie_word_embeddings=True)
-    AutoModelForCausalLM.from_config(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
+    return tiny_model(work / "tiny-base", texts, hidden_size=128, layers=2, seed=0)
 
 
 def base_config(args: argparse.Namespace, base: Path | None) -> dict[str, Any]:

@@ -38,18 +38,6 @@ def seed_docs(tmp_path: Path) -> Path:
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 2-layer Llama with random weights and a byte-level BPE tokenizer trained on the seed texts."""
-    import torch
-    from transformers import AutoModelForCausalLM, LlamaConfig
+    from truecost.demo.models import tiny_model as build
 
-    from truecost.train.data import train_tokenizer
-
-    folder = tmp_path_factory.mktemp("tiny-model")
-    tokenizer = train_tokenizer(list(DOCS.values()) * 4, 300)
-    torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=512,
-                         bos_token_id=tokenizer.eos_token_id, eos_token_id=tokenizer.eos_token_id,
-                         tie_word_embeddings=True)
-    AutoModelForCausalLM.from_config(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
+    return build(tmp_path_factory.mktemp("tiny") / "model", list(DOCS.values()) * 4, hidden_size=32, layers=2, seed=0)

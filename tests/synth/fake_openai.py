@@ -11,14 +11,11 @@ import asyncio
 import hashlib
 import re
 import socket
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
@@ -47,9 +44,8 @@ def reply_to(user: str, state: ServerState) -> str:
     """The deterministic reply to one prompt of synth's built-in templates."""
     doc = re.search(r"Read this text:\n\n(.*)\n\nWrite one question", user, re.DOTALL)
     if doc:
-        words = doc.group(1).split()
-        return (f"Question: What does the text say about {' '.join(words[:6])}?\n"
-                f"Answer: {first_sentence(doc.group(1))}")
+        subject = doc.group(1).split()[1].strip(",.")
+        return f"Question: What does the passage explain about the {subject}?\nAnswer: {first_sentence(doc.group(1))}"
     if "Rate the answer" in user:
         return str(state.judge_score)
     if "Write one new task" in user:
@@ -58,7 +54,7 @@ def reply_to(user: str, state: ServerState) -> str:
     if user.startswith("Rewrite the following request"):
         text = user.split("\n\n", 1)[1]
         return f"Could you please do this for me: {text}"
-    return f"Here is a careful answer to the request about {' '.join(user.split()[:8])}, with the steps explained."
+    return "Here is a careful answer: first read the input, then check each case, and finally return the result."
 
 
 def make_app(state: ServerState) -> FastAPI:
@@ -101,19 +97,9 @@ def free_port() -> int:
 
 @contextmanager
 def serve(state: ServerState | None = None) -> Iterator[tuple[str, ServerState]]:
-    """(base URL ending in /v1, state) of a server running for the `with` block."""
+    """(base URL ending in /v1, state) of a server running for the `with` block (review's server runner)."""
+    from tests.review.servers import serve as run_app
+
     state = state or ServerState()
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(make_app(state), host="127.0.0.1", port=port, log_level="error"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 30
-    while not server.started:
-        if time.time() > deadline:
-            raise RuntimeError("fake OpenAI server did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}/v1", state
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with run_app(make_app(state)) as url:
+        yield url, state

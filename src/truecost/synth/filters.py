@@ -3,10 +3,12 @@ the rest: curate's normalisation and quality rules, decontamination against eval
 near de-duplication (within the synthetic set and against the real training set), and an optional LLM judge.
 
 Curate's defaults are for web pages (Gopher wants 50 words); a Q/A pair is a few dozen words, so synth's default
-keeps Gopher's quality rules with a 10-word minimum and leaves out the repetition rules, whose n-gram fractions
-mean nothing at that length (a question that repeats the key phrase of its answer is already past 20% of
-characters in its top 2-gram). Pass the recipe you curate real data with (`--filters recipe.toml`) to hold
-synthetic data to exactly the same rules.
+keeps Gopher's quality rules with a 10-word minimum, and Gopher's repetition rules without the top 2-4-gram
+limits, which mean nothing at that length (a question that names its subject once and an answer that names it
+again already pass 20% of characters in one 2-gram). The duplicate line, paragraph and 5-10-gram rules stay: they
+catch the loops small generators fall into ("The answer is: The answer is: ...") and answers that only repeat
+the question. Pass the recipe you curate real data with (`--filters recipe.toml`) to hold synthetic data to
+exactly the same rules.
 """
 
 from __future__ import annotations
@@ -31,8 +33,9 @@ SNIPPET_CHARS = 200
 
 def default_filter_settings() -> CurateSettings:
     """Curate's settings with the quality rules fitted to short examples (see the module docstring)."""
-    return CurateSettings.model_validate({"quality": {"rules": ["gopher_quality"],
-                                                      "gopher": {"min_words": 10}}})
+    return CurateSettings.model_validate({"quality": {
+        "rules": ["gopher_quality", "gopher_repetition"],
+        "gopher": {"min_words": 10, "max_top_ngram_char_fraction": {}}}})
 
 
 @dataclass

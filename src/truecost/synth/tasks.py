@@ -86,20 +86,30 @@ def _unreadable(out: Generated, key: str, text: str, rule: str) -> None:
     out.rejections.append(Rejection(key, "parse", rule, {}, text[:200]))
 
 
+def _read(ctx: TaskContext, out: Generated, label: str, requests: list[Request],
+          parse: Callable[[str], Any], rule: str) -> dict[str, Any]:
+    """Send `requests` and read each reply with `parse`; a reply it cannot read is a `parse` rejection."""
+    found = {}
+    for key, reply in ctx.ask(label, requests, out).items():
+        out.parse.seen += 1
+        value = parse(reply.text)
+        if value is None:
+            _unreadable(out, key, reply.text, rule)
+        else:
+            found[key] = value
+    return found
+
+
 def qa_task(ctx: TaskContext, seeds: list[Row]) -> Generated:
     """Grounded Q/A: one request per seed document (times `per_seed`); the first pair of each reply."""
     out, opts = Generated(), ctx.options
     docs = {seed.id: seed.prompt[:opts.max_document_chars] for seed in seeds}
     requests = [Request(f"{seed.id}#{k}", ctx.template.render(document=docs[seed.id], seed_id=seed.id),
                         opts.max_new_tokens) for seed in seeds for k in range(opts.per_seed)]
-    for key, reply in ctx.ask("generating Q/A", requests, out).items():
-        out.parse.seen += 1
-        pairs = parse_qa(reply.text)
-        if not pairs:
-            _unreadable(out, key, reply.text, "no_question_answer")
-            continue
+    first_pair = _read(ctx, out, "generating Q/A", requests, lambda text: next(iter(parse_qa(text)), None),
+                       "no_question_answer")
+    for key, (question, answer) in first_pair.items():
         seed_id = key.rsplit("#", 1)[0]
-        question, answer = pairs[0]
         prompt = f"{docs[seed_id]}\n\n{question}" if opts.qa_context else question
         out.examples.append(_example(ctx, key, prompt, answer, seed_id))
     out.parse.kept = len(out.examples)
@@ -136,14 +146,8 @@ def evolve_task(ctx: TaskContext, seeds: list[Row]) -> Generated:
         key = f"evolve-{i}"
         chosen[key] = ",".join(seed.id for seed in picked)
         requests.append(Request(key, ctx.template.render(examples=examples), opts.max_new_tokens))
-    instructions: dict[str, tuple[str, str]] = {}
-    for key, reply in ctx.ask("writing instructions", requests, out).items():
-        out.parse.seen += 1
-        instruction = parse_instruction(reply.text)
-        if instruction is None:
-            _unreadable(out, key, reply.text, "no_instruction")
-        else:
-            instructions[key] = (instruction, chosen[key])
+    written = _read(ctx, out, "writing instructions", requests, parse_instruction, "no_instruction")
+    instructions = {key: (instruction, chosen[key]) for key, instruction in written.items()}
     for key, answer in _answer(ctx, out, instructions, "answering instructions").items():
         instruction, seed_ids = instructions[key]
         out.examples.append(_example(ctx, key, instruction, answer, seed_ids,
@@ -158,14 +162,7 @@ def paraphrase_task(ctx: TaskContext, seeds: list[Row]) -> Generated:
     by_key = {f"{seed.id}#{k}": seed for seed in seeds for k in range(opts.per_seed)}
     requests = [Request(key, ctx.template.render(text=seed.prompt), opts.max_new_tokens)
                 for key, seed in by_key.items()]
-    rewritten: dict[str, str] = {}
-    for key, reply in ctx.ask("paraphrasing", requests, out).items():
-        out.parse.seen += 1
-        text = parse_paraphrase(reply.text)
-        if text is None:
-            _unreadable(out, key, reply.text, "no_paraphrase")
-        else:
-            rewritten[key] = text
+    rewritten = _read(ctx, out, "paraphrasing", requests, parse_paraphrase, "no_paraphrase")
     to_answer = {k: (text, by_key[k].id) for k, text in rewritten.items() if by_key[k].response is None}
     answers = _answer(ctx, out, to_answer, "answering paraphrases") if to_answer else {}
     for key, text in rewritten.items():
