@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from truecost.synth.decontam import EvalItem, EvalSet, NgramIndex
 from truecost.synth.files import Row
-from truecost.synth.filters import Example, FilterChain
+from truecost.synth.filters import Example, FilterChain, grounding
 
 GOOD_ANSWER = ("The cache keeps the most recently used pages in memory and evicts the oldest page when the memory "
                "budget is exceeded.")
@@ -46,8 +46,8 @@ def test_each_filter_removes_what_it_should_and_counts_it() -> None:
     leak_record = next(r for r in result.rejections if r.id == "synth-6").to_dict()
     assert leak_record["eval_set"] == "exam" and leak_record["eval_id"] == "e7" and leak_record["n"] == 13
     counts = {c.name: (c.seen, c.kept) for c in result.counts}
-    assert counts == {"normalize": (7, 6), "quality": (6, 5), "decontaminate": (5, 4), "exact": (4, 2),
-                      "near": (2, 1), "judge": (1, 1)}
+    assert counts == {"normalize": (7, 6), "quality": (6, 5), "grounding": (5, 5), "decontaminate": (5, 4),
+                      "exact": (4, 2), "near": (2, 1), "judge": (1, 1)}
     near = next(r for r in result.rejections if r.id == "synth-3").to_dict()
     assert near["kept"] == "real:r1" and near["similarity"] >= 0.75
 
@@ -75,3 +75,20 @@ def test_judge_keeps_scores_at_the_threshold() -> None:
     assert [e.id for e in result.kept] == ["synth-0"] and result.kept[0].judge_score == 9
     assert {r.id: r.rule for r in result.rejections} == {"synth-1": "judge_below_threshold",
                                                          "synth-2": "judge_no_score", "synth-3": "judge_not_run"}
+
+
+def test_grounding_keeps_answers_made_of_the_documents_words() -> None:
+    doc = ("The cache keeps the most recently used pages in memory and evicts the oldest page when the memory "
+           "budget is exceeded by a new page.")
+    grounded = _ex(0, "What does the cache evict when memory runs out?", "It evicts the oldest page from memory.")
+    invented = _ex(1, "What does the cache evict when memory runs out?",
+                   "It compresses every stored record with zstandard before archiving them offsite.")
+    for ex in (grounded, invented):
+        ex.source = doc
+    result = FilterChain().run([grounded, invented])
+    assert [e.id for e in result.kept] == ["synth-0"]
+    (rejection,) = result.rejections
+    # content words of the invented answer: compresses, every, stored, record, zstandard, before, archiving, offsite
+    assert (rejection.rule, rejection.detail["value"], rejection.detail["threshold"]) == (
+        "answer_not_in_source", 0.0, 0.5)
+    assert grounding("It evicts the oldest page.", doc) == 1.0  # evicts, oldest, page: all in the document

@@ -53,6 +53,9 @@ def register(app: typer.Typer) -> None:
         eval_sets: list[str] = typer.Option(None, "--eval", help="NAME=PATH evaluation set to decontaminate "
                                                                  "against (13-grams). Repeatable."),
         ngram: int = typer.Option(13, "--ngram", help="Decontamination n-gram size, in words."),
+        min_grounding: float = typer.Option(0.5, "--min-grounding",
+                                            help="qa: least share of an answer's content words found in its "
+                                                 "document (0: off)."),
         filters: Path | None = typer.Option(None, "--filters", help="Curate recipe for the quality and dedup rules."),
         judge: str | None = typer.Option(None, "--judge", help="Score examples with this model ('self': the "
                                                                "generator) and keep those at the threshold."),
@@ -70,6 +73,7 @@ def register(app: typer.Typer) -> None:
             concurrency=concurrency, retries=retries, timeout_s=timeout_s, max_requests=max_requests,
             max_usd=max_usd, price_in_usd_per_1m=price_in, price_out_usd_per_1m=price_out,
             real=[str(p) for p in real or []], eval_sets=list(eval_sets or []), ngram=ngram,
+            min_grounding=min_grounding,
             ngram_min=min(8, ngram), filters=str(filters) if filters else None, judge=judge,
             judge_threshold=judge_threshold, format=output_format, qa_context=qa_context,
             template=str(template) if template else None,

@@ -20,13 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from truecost.curate.document import Document
+from truecost.curate.document import Document, split_words
 from truecost.curate.settings import CurateSettings
 from truecost.synth.decontam import NgramIndex
 from truecost.synth.files import Row
 
 # The filters after parsing, in the order they run (parsing a reply is the first gate, counted by the task).
-FILTERS = ("normalize", "quality", "decontaminate", "exact", "near", "judge")
+FILTERS = ("normalize", "quality", "grounding", "decontaminate", "exact", "near", "judge")
 REAL_PREFIX = "real:"
 SNIPPET_CHARS = 200
 
@@ -38,6 +38,21 @@ def default_filter_settings() -> CurateSettings:
         "gopher": {"min_words": 10, "max_top_ngram_char_fraction": {}}}})
 
 
+# Function words that say nothing about where an answer came from (Gopher's stop words and a few more).
+_FUNCTION_WORDS = frozenset((
+    "the", "be", "to", "of", "and", "that", "have", "with", "this", "from", "what", "which", "when", "where", "there",
+    "their", "they", "them", "will", "would", "could", "should", "about", "into", "your", "you", "are", "was", "were",
+    "been", "being", "does", "used", "uses", "using"))
+
+
+def grounding(answer: str, source: str) -> float:
+    """Share of the answer's content words (4+ letters, not function words) found in the source document: a
+    grounded answer is mostly made of the document's own words. 1.0 for an answer with no content words."""
+    source_words = set(split_words(source.lower()))
+    content = [w for w in split_words(answer.lower()) if len(w) >= 4 and w not in _FUNCTION_WORDS]
+    return sum(w in source_words for w in content) / len(content) if content else 1.0
+
+
 @dataclass
 class Example:
     """One generated training example and where it came from."""
@@ -47,6 +62,7 @@ class Example:
     response: str
     provenance: dict[str, Any]
     judge_score: int | None = None
+    source: str | None = None  # qa: the document the answer must come from (not written out)
 
     @property
     def text(self) -> str:
@@ -102,11 +118,12 @@ class FilterChain:
 
     def __init__(self, settings: CurateSettings | None = None, *, real: list[Row] | None = None,
                  eval_index: NgramIndex | None = None, judge: JudgeFn | None = None,
-                 judge_threshold: int = 7) -> None:
+                 judge_threshold: int = 7, min_grounding: float = 0.5) -> None:
         self.settings = settings or default_filter_settings()
         self.real = [Document(f"{REAL_PREFIX}{row.id}", row.text) for row in real or []]
         self.eval_index = eval_index
         self.judge, self.judge_threshold = judge, judge_threshold
+        self.min_grounding = min_grounding
         self.counts = {name: FilterCount(name) for name in FILTERS}
         self.rejections: list[Rejection] = []
 
@@ -118,7 +135,8 @@ class FilterChain:
     def run(self, examples: list[Example]) -> FilterResult:
         """Every filter in order; each sees only what the one before kept."""
         stages: list[tuple[str, Callable[[list[Example]], list[Example]]]] = [
-            ("normalize", self._normalize), ("quality", self._quality), ("decontaminate", self._decontaminate),
+            ("normalize", self._normalize), ("quality", self._quality), ("grounding", self._grounding),
+            ("decontaminate", self._decontaminate),
             ("exact", self._exact), ("near", self._near), ("judge", self._judge)]
         for name, stage in stages:
             self.counts[name].seen += len(examples)
@@ -151,6 +169,20 @@ class FilterChain:
             reason = dict(removal.reason)
             self.reject("quality", removal.id, str(reason.pop("rule")), by_id[removal.id].text, **reason)
         return [by_id[doc.id] for doc in docs]
+
+    def _grounding(self, examples: list[Example]) -> list[Example]:
+        if self.min_grounding <= 0 or all(ex.source is None for ex in examples):
+            self.counts["grounding"].skipped = "no source documents" if self.min_grounding > 0 else "turned off"
+            return examples
+        kept = []
+        for ex in examples:
+            share = grounding(ex.response, ex.source) if ex.source is not None else 1.0
+            if share >= self.min_grounding:
+                kept.append(ex)
+            else:
+                self.reject("grounding", ex.id, "answer_not_in_source", ex.text, value=round(share, 4),
+                            threshold=self.min_grounding)
+        return kept
 
     def _decontaminate(self, examples: list[Example]) -> list[Example]:
         if self.eval_index is None:

@@ -146,7 +146,8 @@ def run_synth(settings: SynthSettings, out_dir: Path | None = None, *, ledger: A
             judge_fn = (_judge_fn(judge, inputs.judge_template, budget, settings, generated, progress)
                         if judge is not None and inputs.judge_template is not None else None)
             chain = FilterChain(inputs.filter_settings, real=inputs.real, eval_index=inputs.eval_index,
-                                judge=judge_fn, judge_threshold=settings.judge_threshold)
+                                judge=judge_fn, judge_threshold=settings.judge_threshold,
+                                min_grounding=settings.min_grounding)
             filtered = chain.run(generated.examples)
         finally:
             for g in {id(g): g for g in (generator, judge) if g is not None}.values():

@@ -49,6 +49,7 @@ class SynthSettings(Section):
     filters: str | None = None  # a curate recipe (TOML/JSON); default: curate's rules fitted to short examples
     real: list[str] = Field(default_factory=list)  # the real training set: synthetic copies of it are dropped
     eval_sets: list[str] = Field(default_factory=list)  # NAME=PATH: evaluation sets to decontaminate against
+    min_grounding: float = Field(0.5, ge=0, le=1)  # qa: share of the answer's content words from the document
     ngram: int = Field(13, ge=1)
     ngram_min: int = Field(8, ge=1)
     judge: str | None = None  # a generator spec, or "self" for the generator itself

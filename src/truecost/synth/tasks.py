@@ -111,7 +111,9 @@ def qa_task(ctx: TaskContext, seeds: list[Row]) -> Generated:
     for key, (question, answer) in first_pair.items():
         seed_id = key.rsplit("#", 1)[0]
         prompt = f"{docs[seed_id]}\n\n{question}" if opts.qa_context else question
-        out.examples.append(_example(ctx, key, prompt, answer, seed_id))
+        example = _example(ctx, key, prompt, answer, seed_id)
+        example.source = docs[seed_id]
+        out.examples.append(example)
     out.parse.kept = len(out.examples)
     return out
 
