@@ -114,14 +114,17 @@ def build_streams(count: int) -> dict[str, list[Any]]:
 
 
 # -- the two tools, each giving per-window verdicts ---------------------------------------------------------------
-def truecost_windows(stream: Any, seed: int) -> tuple[list[dict[str, bool]], float]:
-    """(per-window verdicts, CPU-seconds per window) of one truecost monitor run."""
+def truecost_windows(stream: Any, seed: int) -> tuple[list[dict[str, Any]], float]:
+    """(per-window verdicts, CPU-seconds per window) of one truecost monitor run; the last window also carries
+    the retrain decision (Evidently makes none)."""
     from truecost.monitor import run_monitor
 
     cpu0 = time.process_time()
     result = run_monitor(stream.reference, stream.current, window=WINDOW, seed=seed)
     cpu = time.process_time() - cpu0
-    windows = [{"quality": w.signals["quality_drift"].alarm, "any": w.alarm} for w in result.windows]
+    windows: list[dict[str, Any]] = [{"quality": w.signals["quality_drift"].alarm, "any": w.alarm}
+                                     for w in result.windows]
+    windows[-1]["action"] = result.decision.action
     return windows, cpu / len(result.windows)
 
 
@@ -167,7 +170,8 @@ def score_stream(windows: list[dict[str, Any]], drifting: bool) -> dict[str, Any
     after the drift window, with its delay in windows. An early alarm stays early; it is never a miss."""
     before = windows[:DRIFT_WINDOW] if drifting else windows
     first = next((i for i, w in enumerate(windows[DRIFT_WINDOW:]) if w["quality"]), None) if drifting else None
-    return {"false_alarm": any(w["any"] for w in before), "detected": first is not None, "delay": first}
+    return {"false_alarm": any(w["any"] for w in before), "detected": first is not None, "delay": first,
+            "retrain": windows[-1].get("action") == "retrain"}
 
 
 def wilson(k: int, n: int) -> tuple[float, float]:
@@ -194,7 +198,8 @@ def summarise(scored: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, rows in scored.items():
         delays = [r["delay"] for r in rows if r["delay"] is not None]
-        out[name] = {"false_alarm": rate([r["false_alarm"] for r in rows])}
+        out[name] = {"false_alarm": rate([r["false_alarm"] for r in rows]),
+                     "retrain": sum(r["retrain"] for r in rows)}
         if name != "no drift":
             out[name]["detected"] = rate([r["detected"] for r in rows])
             out[name]["median_delay_windows"] = statistics.median(delays) if delays else None
@@ -286,6 +291,8 @@ def print_table(report: dict[str, Any]) -> None:
         where = "anywhere" if name == "no drift" else "before drift"
         rows.append([f"{name}: false alarm ({where})", _rate_cell(ours[name]["false_alarm"]),
                      _rate_cell(theirs[name]["false_alarm"]), f"{p[name]['false_alarm']:.3f}"])
+        rows.append([f"{name}: retrain decisions", f"{ours[name]['retrain']}/{ours[name]['false_alarm']['n']}",
+                     "no decision", ""])
         if name != "no drift":
             o, t = ours[name], theirs[name]
             rows.append([f"{name}: quality alarm after drift", _rate_cell(o["detected"]), _rate_cell(t["detected"]),

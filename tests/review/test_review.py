@@ -16,8 +16,10 @@ from truecost.review import run_review
 from truecost.review.targets import HFTarget, OpenAITarget
 
 
-def truecost(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "COLUMNS": "200"}
+def truecost(*args: str, embedder: str = "bag-of-words") -> subprocess.CompletedProcess[str]:
+    # Bag-of-words signals keep each CLI run from loading torch for MiniLM (tens of seconds on a loaded machine);
+    # the MiniLM pipeline itself is measured in-process in test_verdicts.py.
+    env = {**os.environ, "COLUMNS": "200", "TRUECOST_REVIEW_EMBEDDER": embedder}
     return subprocess.run([sys.executable, "-m", "truecost", *args], capture_output=True, text=True, timeout=600,
                           env=env)
 

@@ -2,22 +2,42 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
 from truecost.review import scorers
-from truecost.review.stats import bootstrap_ci, compare, stat_gap, stat_p95
+from truecost.review.stats import compare, confidence_interval, stat_gap, stat_p95
 
 
-def test_bootstrap_mean_interval_matches_scipy() -> None:
-    values = np.random.default_rng(1).normal(3.0, 2.0, size=300)
-    point, low, high = bootstrap_ci(values, "mean", n_resamples=4000, seed=2)
-    ref = scipy_stats.bootstrap((values,), np.mean, method="percentile", n_resamples=4000,
-                                random_state=np.random.default_rng(3)).confidence_interval
-    assert point == pytest.approx(values.mean())
-    assert low == pytest.approx(ref.low, abs=0.04)
-    assert high == pytest.approx(ref.high, abs=0.04)
+def _wilson_by_hand(k: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
+    """Wilson (1927) score interval from its closed form, as an independent reference."""
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return centre - half, centre + half
+
+
+@pytest.mark.parametrize(("k", "n"), [(0, 21), (21, 21), (1, 1), (7, 40), (0, 1)])
+def test_proportions_get_a_wilson_interval_that_never_collapses(k: int, n: int) -> None:
+    point, low, high, method = confidence_interval([1.0] * k + [0.0] * (n - k))
+    assert method == "wilson" and point == pytest.approx(k / n)
+    assert (low, high) == pytest.approx(_wilson_by_hand(k, n), abs=1e-9)
+    assert high > low  # today's percentile bootstrap gave [0, 0] for 0/21 and [1, 1] for n = 1
+    if k == 0:
+        assert low == pytest.approx(0.0, abs=1e-12) and high > 0.1  # 0/21: upper bound about 0.155
+
+
+def test_other_statistics_get_scipy_bca() -> None:
+    values = np.random.default_rng(1).lognormal(0.0, 1.0, size=200)
+    point, low, high, method = confidence_interval(values, "p50", n_resamples=2000, seed=2)
+    ref = scipy_stats.bootstrap((values,), np.median, method="BCa", n_resamples=2000,
+                                rng=np.random.default_rng(2)).confidence_interval
+    assert method == "bca" and point == pytest.approx(np.median(values))
+    assert low == pytest.approx(ref.low, rel=0.05) and high == pytest.approx(ref.high, rel=0.05)
+    assert confidence_interval([2.0], "p50")[3] == "none"  # one latency: no interval rather than [x, x]
 
 
 def test_percentile_and_gap_statistics_by_hand() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import math
 from pathlib import Path
 from typing import Any
 
@@ -35,10 +36,16 @@ def find_regressions(current: list[Metric], baseline: dict[str, Metric], *, alph
             continue
         c = compare(metric.values, before.values, metric.statistic, metric.better, metric.ideal, alpha=alpha,
                     seed=seed)
-        out.append({"metric": metric.name, "baseline": c.baseline, "current": c.current, "worse_by": c.worse_by,
-                    "worse_by_ci": [c.worse_by_low, c.worse_by_high], "p_value": c.p_value,
-                    "regression": c.regression})
+        out.append({"metric": metric.name, "baseline": _json_float(c.baseline), "current": _json_float(c.current),
+                    "worse_by": _json_float(c.worse_by),
+                    "worse_by_ci": [_json_float(c.worse_by_low), _json_float(c.worse_by_high)],
+                    "p_value": c.p_value, "regression": c.regression})
     return out
+
+
+def _json_float(value: float) -> float | None:
+    """JSON has no NaN: an undefined number (an interval of one item) is null."""
+    return value if math.isfinite(value) else None
 
 
 def matches(selector: str, metric_name: str) -> bool:
@@ -56,8 +63,8 @@ def failed_checks(regressions: list[dict[str, Any]], fail_on: list[str], securit
     reasons = []
     for r in regressions:
         if r["regression"] and any(matches(s, r["metric"]) for s in fail_on if s != "findings"):
-            reasons.append(f"regression: {r['metric']} {r['baseline']:.4g} -> {r['current']:.4g} "
-                           f"(p={r['p_value']:.3f})")
+            was, now = (f"{v:.4g}" if v is not None else "-" for v in (r["baseline"], r["current"]))
+            reasons.append(f"regression: {r['metric']} {was} -> {now} (p={r['p_value']:.3f})")
     if "findings" in fail_on:
         reasons += [f"security finding: {f}" for f in security_findings]
     return reasons

@@ -106,4 +106,7 @@ def run_performance(session: Session, items: list[EvalItem]) -> SuiteResult:
     details["examples"] = [{"correct": o.correct, "scorer": o.scorer, "response": o.response[:200]}
                            for o in outcomes[:5]]
     result.details = details
+    result.items = [{"dataset": "eval", "prompt": item.prompt, "answer": o.response, "expected": str(item.expected),
+                     "correct": bool(o.correct), "decided_by": f"scorer: {o.scorer}"}
+                    for item, o in zip(items, outcomes, strict=False)]
     return result

@@ -33,13 +33,23 @@ def metrics_chart(metrics: list[dict[str, Any]], title: str) -> str | None:
                           ideals=[m.get("ideal") if m.get("better") == "ideal" else None for m in rows])
 
 
-def _examples(details: dict[str, Any]) -> list[str]:
-    """Up to three successful attacks per security family, so a finding can be checked by eye."""
-    out: list[str] = []
-    for family, info in details.items():
-        if isinstance(info, dict) and info.get("examples") and "attack" in info["examples"][0]:
-            out.extend(f"{family}\nattack: {ex['attack']}\nanswer: {ex['response']}" for ex in info["examples"])
-    return out
+ITEMS_SHOWN = 200  # the page shows the first ones; results.json and items.csv hold every item
+
+
+def items_table(items: list[dict[str, Any]]) -> Table | None:
+    """Every judged item's set, prompt, answer, verdict, what decided it and why (the first ITEMS_SHOWN)."""
+    if not items:
+        return None
+    rows = []
+    for item in items[:ITEMS_SHOWN]:
+        verdict = next((item[k] for k in ("succeeded", "correct", "refused", "toxicity") if k in item), None)
+        rows.append([item.get("family") or item.get("dataset") or "", str(item.get("prompt", ""))[:600],
+                     str(item.get("answer", ""))[:600], _fmt(verdict), item.get("decided_by", ""),
+                     item.get("reason", "") or ""])
+    more = f" ({len(items) - ITEMS_SHOWN} more in items.csv)" if len(items) > ITEMS_SHOWN else ""
+    return Table(["set", "prompt", "answer", "verdict", "decided by", "why"], rows,
+                 caption=f"Every item, with its verdict and what decided it{more}",
+                 basis=[basis("measured", "this review")] * len(rows))
 
 
 def _metric_table(metrics: list[dict[str, Any]], regressions: dict[str, dict[str, Any]]) -> Table:
@@ -65,13 +75,17 @@ def _suite_section(result: dict[str, Any], suite: str, regressions: dict[str, di
     if suite == "security":
         section.paragraphs.append(f"Verdict: {info['details'].get('verdict', '-')}.")
         section.paragraphs.extend(info["findings"])
-        section.preformatted.extend(_examples(info["details"]))
+        if info["details"].get("unjudged"):
+            section.paragraphs.append(f"{info['details']['unjudged']} answers could not be judged (no rule fits and "
+                                      "no --judge was given): the rates leave them out, and say so below.")
     chart = metrics_chart(metrics, f"{suite}: value and 95% interval")
     section.charts.extend([chart] if chart else [])
     latency = next((m for m in metrics if m["name"] == "performance.latency_p50_s"), None)
     if latency and len(latency["values"]) >= 2:
         section.charts.append(histogram_chart(latency["values"], title="Latency per request (s)", x_label="s"))
     section.tables.append(_metric_table(metrics, regressions))
+    table = items_table(info.get("items", []))
+    section.tables.extend([table] if table else [])
     section.notes.extend(f"skipped: {line}" for line in info.get("skipped", []))
     return section
 
@@ -87,11 +101,17 @@ def render_html(result: dict[str, Any]) -> str:
                         "completion_tokens", "cpu_seconds", "wall_seconds") if k in cost]
     sections = [Section("What this review cost", tables=[Table(["", ""], [[k, cost[k]] for k in keys],
                                                                basis=[basis("measured", "this review")] * len(keys))])]
+    load = result.get("load") or {}
+    sections[0].paragraphs.append("Every item, with its verdict and what decided it: items.csv beside this page "
+                                  "(filter it in any spreadsheet) and results.json.")
+    sections[0].notes.extend([*(f"{name}: {n} malformed record(s) skipped" for name, n in
+                                (load.get("skipped") or {}).items()),
+                              *(f"not used: {u}" for u in load.get("unused") or [])])
     if result.get("failed_on"):
         sections.append(Section("CI gate", paragraphs=list(result["failed_on"])))
     sections += [_suite_section(result, suite, regressions) for suite in result["suites"]
                  if suite in result["suite_results"]]
-    sections[-1].notes.append("Intervals: 95% percentile bootstrap over items. Regressions: one-sided two-sample "
-                              "bootstrap test at the 5% level. Bias scores follow the definitions of their papers "
-                              "(see docs/review.md).")
+    sections[-1].notes.append("Intervals: 95% Wilson score interval for proportions, BCa bootstrap over items for "
+                              "other statistics (both scipy). Regressions: one-sided two-sample bootstrap test at the "
+                              "5% level. Bias scores follow the definitions of their papers (see docs/review.md).")
     return render_report(Report(f"Review of {result['target']}", subtitle, sections))

@@ -6,15 +6,19 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from truecost.estimate import ComputePrices, compute_cost_usd, token_price_usd
 from truecost.review.targets import Generation, Message, Target, TokenLogprob
+
+if TYPE_CHECKING:
+    from truecost.config import Config
 
 T = TypeVar("T")
 R = TypeVar("R")
 ProgressHook = Callable[[int, int, str], None]  # (done, total, label)
 LETTERS = "ABCDEFGHIJ"
+BATCH = 8  # items per batched request to a local model: enough to amortise Python overhead, small for memory
 
 
 class BudgetExhausted(Exception):
@@ -39,6 +43,7 @@ class Spend:
     api_usd: float = 0.0
     unpriced_requests: int = 0  # API requests to a model the catalogue has no price for
     gpu_seconds: float = 0.0
+    judge_requests: int = 0  # requests to the judge model (their tokens and dollars are in the totals above)
 
 
 @dataclass
@@ -48,13 +53,14 @@ class Session:
     target: Target
     budget: Budget = field(default_factory=Budget)
     prices: ComputePrices = field(default_factory=ComputePrices)
-    config: Any = None
+    config: Config | None = None
     max_new_tokens: int = 64
     progress: ProgressHook | None = None
     spend: Spend = field(default_factory=Spend)
     stop_reason: str | None = None
     total_items: int = 0
     done_items: int = 0
+    judge: Target | None = None  # the model that answers yes/no questions about answers (see review.judge)
     _cpu0: float = field(default_factory=time.process_time)
 
     # -- money -----------------------------------------------------------------------------------------
@@ -83,22 +89,53 @@ class Session:
             raise BudgetExhausted(self.stop_reason)
 
     # -- calls -----------------------------------------------------------------------------------------
-    def generate(self, messages: list[Message], max_new_tokens: int | None = None) -> Generation:
-        """One chat request, counted against the budget."""
-        self._check()
-        generation = self.target.generate(messages, max_new_tokens or self.max_new_tokens)
+    def _bill(self, target: Target, generation: Generation) -> None:
         s = self.spend
-        s.requests += 1
         s.prompt_tokens += generation.prompt_tokens
         s.completion_tokens += generation.completion_tokens
         s.gpu_seconds += generation.gpu_seconds
-        if self.target.kind == "api":
-            price = self.request_price_usd(generation)
+        if target.kind == "api":
+            price = token_price_usd(target.model_name, generation.prompt_tokens, generation.completion_tokens,
+                                    self.config)
             if price is None:
                 s.unpriced_requests += 1
             else:
                 s.api_usd += price
+
+    def generate(self, messages: list[Message], max_new_tokens: int | None = None) -> Generation:
+        """One chat request, counted against the budget."""
+        self._check()
+        generation = self.target.generate(messages, max_new_tokens or self.max_new_tokens)
+        self.spend.requests += 1
+        self._bill(self.target, generation)
         return generation
+
+    def generate_many(self, conversations: list[list[Message]], max_new_tokens: int | None = None
+                      ) -> list[Generation]:
+        """Several chat requests in one batch when the target can batch them (each counted against the budget)."""
+        self._check()
+        if self.budget.max_requests is not None and len(conversations) > self.budget.max_requests - self.spend.requests:
+            conversations = conversations[: self.budget.max_requests - self.spend.requests]
+            self.stop_reason = f"max_requests={self.budget.max_requests} reached"
+        batch = getattr(self.target, "generate_batch", None)
+        tokens = max_new_tokens or self.max_new_tokens
+        out = batch(conversations, tokens) if batch else [self.target.generate(c, tokens) for c in conversations]
+        for generation in out:
+            self.spend.requests += 1
+            self._bill(self.target, generation)
+        return out
+
+    def ask_judge(self, prompt: str) -> str:
+        """One question to the judge model; its cost is part of this review's bill (and of --max-usd)."""
+        if self.judge is None:
+            raise ValueError("no judge model was given")
+        if self.budget.max_usd is not None and self.spent_usd() >= self.budget.max_usd:
+            self.stop_reason = f"max_usd={self.budget.max_usd} reached"
+            raise BudgetExhausted(self.stop_reason)
+        generation = self.judge.generate([{"role": "user", "content": prompt}], 4)
+        self.spend.judge_requests += 1
+        self._bill(self.judge, generation)
+        return generation.text
 
     def logprobs(self, prefix: str, text: str) -> list[TokenLogprob]:
         """Token log-probabilities of `text` after `prefix`, counted against the budget."""
@@ -106,6 +143,19 @@ class Session:
         out = self.target.continuation_logprobs(prefix, text)
         self.spend.requests += 1
         self.spend.prompt_tokens += len(out)
+        return out
+
+    def logprobs_many(self, requests: list[tuple[str, str]]) -> list[list[TokenLogprob]]:
+        """Several (prefix, text) log-probability requests, in one batch when the target batches (each request
+        counts against the budget; a batch that would pass --max-requests is cut, then the review stops)."""
+        self._check()
+        if self.budget.max_requests is not None and len(requests) > self.budget.max_requests - self.spend.requests:
+            requests = requests[: self.budget.max_requests - self.spend.requests]
+            self.stop_reason = f"max_requests={self.budget.max_requests} reached"
+        batch = getattr(self.target, "continuation_logprobs_batch", None)
+        out = batch(requests) if batch else [self.target.continuation_logprobs(p, t) for p, t in requests]
+        self.spend.requests += len(out)
+        self.spend.prompt_tokens += sum(len(x) for x in out)
         return out
 
     def logprob_sum(self, prefix: str, text: str) -> float:
@@ -123,7 +173,10 @@ class Session:
 
         if self.target.has_logprobs():
             prefix = f"{question}\nAnswer:"
-            scores = [self.logprob_sum(prefix, " " + option) for option in options]
+            rows = self.logprobs_many([(prefix, " " + option) for option in options])
+            if len(rows) < len(options):
+                raise BudgetExhausted(str(self.stop_reason))
+            scores = [sum(v for _, v in row if v is not None) for row in rows]
             return max(range(len(options)), key=lambda i: scores[i])
         lettered = "\n".join(f"{LETTERS[i]}. {option}" for i, option in enumerate(options))
         messages: list[Message] = [{"role": "system", "content": system}] if system else []
@@ -131,8 +184,9 @@ class Session:
         return picked_choice(self.generate(messages, max_new_tokens=16).text, options)
 
     # -- iteration -------------------------------------------------------------------------------------
-    def map(self, items: Iterable[T], fn: Callable[[T], R], label: str) -> list[R]:
-        """fn over items until the budget runs out; the progress bar moves one step per item."""
+    def map(self, items: Iterable[T], fn: Callable[[T], R], label: str,
+            weight: Callable[[T], int] | None = None) -> list[R]:
+        """fn over items until the budget runs out; the progress bar moves `weight(item)` steps per item (1)."""
         out: list[R] = []
         if self.stop_reason:
             return out
@@ -141,7 +195,7 @@ class Session:
                 out.append(fn(item))
             except BudgetExhausted:
                 break
-            self.done_items += 1
+            self.done_items += weight(item) if weight else 1
             if self.progress:
                 self.progress(self.done_items, self.total_items, label)
         return out

