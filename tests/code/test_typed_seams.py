@@ -15,14 +15,7 @@ from tests.code._source import functions, is_busy, modules
 SEAMS = {"ledger", "config", "settings", "meter", "project"}
 # Busy areas (another helper is rewriting them while issue 18 lands): `file::function` -> why it is still here.
 ALLOWED = {
-    "review/runner.py::review_settings": "review helper's area (busy): config: Any",
-    "review/runner.py::run_review": "review helper's area (busy): ledger: Any, config: Any",
     "demo/run.py::demo": "demo helper's area (busy): ledger: Any",
-    "train/loop.py::train": "train helper's area (busy): ledger: Any, project: Any",
-    "train/plan.py::plan": "train helper's area (busy): project: Any",
-    "train/preflight.py::target_for": "train helper's area (busy): project: Any",
-    "train/preflight.py::preflight": "train helper's area (busy): project: Any",
-    "train/tune.py::tune": "train helper's area (busy): ledger: Any, project: Any",
 }
 
 

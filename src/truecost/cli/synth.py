@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.markup import escape
 
 from truecost.cli._common import JSON_OPTION, console, err_console, load_config, open_ledger, print_json
 
@@ -103,7 +104,7 @@ def _run_with_progress(settings: Any, out: Path, run_synth: Any) -> Any:
         tenth = done * 10 // max(total, 1)
         if not live and (done == 0 or tenth > shown.get(label, -1)):
             shown[label] = tenth
-            err_console.print(f"{label}: {done}/{total}", highlight=False)
+            err_console.print(f"{label}: {done}/{total}", highlight=False, markup=False)
 
     def say(message: str) -> None:
         (progress.console if live else err_console).print(message, highlight=False)
@@ -131,11 +132,13 @@ def _render(report: dict[str, Any]) -> None:
     console.print(table)
     cost, tokens, req = report["cost"], report["tokens"], report["requests"]
     console.print(f"requests {req['sent']} (failed {req['failed']}, refused by budget {req['not_sent_budget']}); "
-                  f"tokens in {tokens['in']:,}, out {tokens['out']:,}")
-    console.print(f"accepted {report['accepted']} of {report['generated']} generated; cost {_money(cost['total_usd'])}"
-                  f" (API {_money(cost['api_usd'])}, compute {_money(cost['compute_usd'])}); per accepted example "
-                  f"[bold]{_money(cost['cost_per_accepted_usd'])}[/]")
+                  f"tokens in {tokens['in']:,}, out {tokens['out']:,}", markup=False)
+    console.print(f"accepted {escape(str(report['accepted']))} of {escape(str(report['generated']))} generated; "
+                  f"cost {escape(_money(cost['total_usd']))}"
+                  f" (API {escape(_money(cost['api_usd']))}, compute {escape(_money(cost['compute_usd']))}); "
+                  f"per accepted example [bold]{escape(_money(cost['cost_per_accepted_usd']))}[/]")
     if report["budget"]["stopped_by"]:
-        console.print(f"[yellow]stopped early: {report['budget']['stopped_by']}[/]")
+        console.print(f"[yellow]stopped early: {escape(str(report['budget']['stopped_by']))}[/]")
     if report.get("output"):
-        console.print(f"examples in {report['output']['dir']}/kept/examples.jsonl; ledger run {report['run_id']}")
+        console.print(f"examples in {report['output']['dir']}/kept/examples.jsonl; ledger run {report['run_id']}",
+                      markup=False)

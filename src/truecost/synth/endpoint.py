@@ -12,12 +12,15 @@ import asyncio
 import os
 import random
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from truecost.errors import MissingExtra, UserError
 from truecost.estimate.pricing import TokenPrice, token_cost_usd
 from truecost.synth.budget import Budget, Reservation
 from truecost.synth.generators import Completion, EndpointOptions, ProgressFn, Request, Sampling
+
+if TYPE_CHECKING:
+    from truecost.config import Config
 
 BUDGET_STOP = "budget"
 # Chat formatting adds a few tokens per message (role markers) and per reply (priming); 16 is generous.
@@ -40,7 +43,7 @@ class EndpointGenerator:
     device = "remote"
 
     def __init__(self, spec: str, url: str, model: str, *, sampling: Sampling, options: EndpointOptions,
-                 config: Any = None) -> None:
+                 config: Config | None = None) -> None:
         try:
             import openai
         except ImportError as exc:  # pragma: no cover - depends on the install
@@ -178,7 +181,7 @@ def _retry_after(exc: Any) -> float | None:
         return None
 
 
-def endpoint_price(model: str, options: EndpointOptions, config: Any) -> tuple[TokenPrice | None, str]:
+def endpoint_price(model: str, options: EndpointOptions, config: Config | None) -> tuple[TokenPrice | None, str]:
     """(price, basis) of `model`: the user's `--price-in/--price-out`, else truecost.estimate's (truecost.toml
     `[estimate.api_prices]`, then the dated catalogue); (None, 'unpriced') when nobody knows it."""
     if options.price_in_usd_per_1m is not None or options.price_out_usd_per_1m is not None:

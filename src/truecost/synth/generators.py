@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from truecost.errors import UserError
 from truecost.synth.budget import Budget
+
+if TYPE_CHECKING:
+    from truecost.config import Config
 
 Message = dict[str, str]
 ProgressFn = Callable[[int], None]  # called with how many requests have finished so far
@@ -80,7 +83,7 @@ class EndpointOptions:
 
 
 def open_generator(spec: str, *, sampling: Sampling, batch_size: int = 8, threads: int | None = None,
-                   endpoint: EndpointOptions | None = None, config: object = None,
+                   endpoint: EndpointOptions | None = None, config: Config | None = None,
                    say: Callable[[str], None] | None = None) -> Generator:
     """A generator from its spec (see the module docstring)."""
     kind, _, rest = spec.partition(":")

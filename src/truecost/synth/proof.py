@@ -14,7 +14,10 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from truecost.ledger import Ledger
 
 Pair = tuple[str, str]  # (prompt, response)
 TEXT_FORMAT = "Question: {prompt}\nAnswer: "
@@ -61,8 +64,8 @@ class ArmResult:
                 "heldout_nll_high": high, "heldout_items": len(self.heldout_nll)}
 
 
-def train_arm(name: str, rows: list[dict[str, Any]], base: dict[str, Any], work_dir: Path, *, ledger: Any = None,
-              chat: bool = True) -> dict[str, Any]:
+def train_arm(name: str, rows: list[dict[str, Any]], base: dict[str, Any], work_dir: Path, *,
+              ledger: Ledger | None = None, chat: bool = True) -> dict[str, Any]:
     """Train one arm with `truecost.train` on `rows`; `base` holds everything the arms share (model, steps...)."""
     from truecost.train import make_config, train
 

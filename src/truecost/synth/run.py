@@ -12,7 +12,7 @@ import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from truecost.errors import UserError
 from truecost.estimate.pricing import ComputePrices
@@ -26,6 +26,10 @@ from truecost.synth.seeds import load_seeds
 from truecost.synth.settings import SynthSettings
 from truecost.synth.tasks import TASK_FUNCTIONS, Generated, PhaseProgress, TaskContext, TaskOptions
 from truecost.synth.templates import Template, load_template
+
+if TYPE_CHECKING:
+    from truecost.config import Config
+    from truecost.ledger import Ledger
 
 Say = Callable[[str], None]
 
@@ -72,7 +76,7 @@ def _read_inputs(settings: SynthSettings) -> _Inputs:
     return _Inputs(template, answer, judge, seeds, real, index, [s.name for s in eval_sets], filters)
 
 
-def _open(spec: str, settings: SynthSettings, config: Any, say: Say | None) -> Generator:
+def _open(spec: str, settings: SynthSettings, config: Config | None, say: Say | None) -> Generator:
     endpoint = EndpointOptions(concurrency=settings.concurrency, retries=settings.retries,
                                backoff_s=settings.backoff_s, timeout_s=settings.timeout_s, api_key=settings.api_key,
                                price_in_usd_per_1m=settings.price_in_usd_per_1m,
@@ -107,7 +111,7 @@ def _judge_fn(judge: Generator, template: Template, budget: Budget, settings: Sy
 
 
 @contextlib.contextmanager
-def _metered(ledger: Any, settings: SynthSettings, prices: ComputePrices) -> Iterator[Any]:
+def _metered(ledger: Ledger | None, settings: SynthSettings, prices: ComputePrices) -> Iterator[Any]:
     if ledger is None:
         yield None
         return
@@ -116,8 +120,8 @@ def _metered(ledger: Any, settings: SynthSettings, prices: ComputePrices) -> Ite
         yield meter
 
 
-def run_synth(settings: SynthSettings, out_dir: Path | None = None, *, ledger: Any = None, config: Any = None,
-              progress: PhaseProgress | None = None, say: Say | None = None) -> SynthRun:
+def run_synth(settings: SynthSettings, out_dir: Path | None = None, *, ledger: Ledger | None = None,
+              config: Config | None = None, progress: PhaseProgress | None = None, say: Say | None = None) -> SynthRun:
     """Generate, filter, price and write one synthetic data set (see the module docstring)."""
     from truecost.config import Config
     from truecost.synth.report import build_report, write_outputs
