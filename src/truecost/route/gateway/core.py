@@ -19,7 +19,8 @@ from typing import Any, TypeVar
 import anyio
 from starlette.responses import JSONResponse
 
-from truecost.ledger import RequestRecord
+from truecost.config import Config
+from truecost.ledger import Ledger, RequestRecord
 from truecost.route.gateway import cache as caching
 from truecost.route.gateway.budget import Budgets, Caller, Reservation, make_store
 from truecost.route.gateway.limits import MemoryLimiter, RateLimits, RedisLimiter
@@ -68,16 +69,14 @@ class Call:
 class Gateway:
     """Everything one running gateway holds: routes, upstream clients, budgets, limits, cache, ledger, metrics."""
 
-    def __init__(self, settings: GatewaySettings, *, routers: dict[str, Any] | None = None, ledger: Any = None,
-                 run_id: str | None = None, config: Any = None, clock: Clock | None = None,
-                 redis: Any = None) -> None:
-        from truecost.config import load_config
-
+    def __init__(self, settings: GatewaySettings, *, routers: dict[str, Any] | None = None,
+                 ledger: Ledger | None = None, run_id: str | None = None, config: Config | None = None,
+                 clock: Clock | None = None, redis: Any = None) -> None:
         self.settings = settings
         self.routes: dict[str, Route] = build_routes(settings, routers)
         self.ledger = ledger
         self.run_id = run_id
-        self.config = config if config is not None else load_config()
+        self.config = config if config is not None else Config()  # None: the defaults, never ./truecost.toml
         self.clock: Clock = clock or (lambda: datetime.now(UTC))
         self.redis = redis
         self.prices = UpstreamPrices(settings, self.config)
@@ -355,24 +354,6 @@ class Gateway:
         if record.cache_hit:
             headers["x-truecost-cache"] = "hit"
         return headers
-
-    async def warm_up(self) -> None:
-        """Load what each router's first decision needs (its embedding model, the cached ONNX export) before the
-        gateway takes traffic, so the first requests do not pay for it. A router that fails here is reported on
-        stderr and its requests fall back to the route's listed order, as when it fails later."""
-        import sys
-
-        warmed: set[int] = set()
-        for route in self.routes.values():
-            router = route.router
-            if router is None or isinstance(router, LengthRouter) or id(router) in warmed:
-                continue
-            warmed.add(id(router))
-            warm = getattr(router, "warm_up", None) or (lambda r=router, k=route.knob: r.route("warm up", k))
-            try:
-                await anyio.to_thread.run_sync(warm, limiter=self.router_limiter)
-            except Exception as exc:  # noqa: BLE001 - the gateway still serves; the rows will say router_error
-                print(f"truecost gateway: route {route.name}: the router failed to warm up: {exc}", file=sys.stderr)
 
     async def route(self, call: Call) -> None:
         """Order a chat request's candidates with its route's router (a cascade tries them in listed order)."""
