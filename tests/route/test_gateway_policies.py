@@ -65,6 +65,46 @@ def test_a_repeated_request_is_a_cache_hit_with_its_saving_and_keys_do_not_share
     assert opted_out.choices[0].message.content == first.parse().choices[0].message.content
 
 
+class CountingRouter:
+    """Routes like LengthRouter (off the event loop, as a fitted router does) and counts its decisions."""
+
+    def __init__(self) -> None:
+        from truecost.route.gateway import LengthRouter
+
+        self.inner = LengthRouter(["cheap", "strong"], threshold_chars=50)
+        self.models = self.inner.models
+        self.prompts: list[str] = []
+
+    def route(self, prompt: str, knob: float) -> Any:
+        self.prompts.append(prompt)
+        return self.inner.route(prompt, knob)
+
+
+def test_a_cache_hit_on_a_routed_route_skips_the_router_and_the_knob_is_part_of_the_key(two: Any) -> None:
+    """The cache is looked up before the routing decision, so a hit pays for no router call; the knob decides the
+    routed answer, so the same request under another knob is a miss routed afresh."""
+    servers, cheap, strong = two
+    router = CountingRouter()
+    config = _config(servers, cache={"enabled": True, "ttl_s": 60}, routes={"auto": {"models": ["cheap", "strong"]}})
+    messages = [{"role": "user", "content": SHORT}]
+    with gateway(config, routers={"auto": router}) as (server, ledger):
+        oai = client(server)
+        first = oai.chat.completions.with_raw_response.create(model="auto", messages=messages)
+        hit = oai.chat.completions.with_raw_response.create(model="auto", messages=messages)
+        other_knob = oai.chat.completions.with_raw_response.create(model="auto", messages=messages,
+                                                                    extra_headers={"X-Truecost-Knob": "0"})
+        other_hit = oai.chat.completions.with_raw_response.create(model="auto", messages=messages,
+                                                                  extra_headers={"X-Truecost-Knob": "0"})
+    assert router.prompts == [SHORT, SHORT]  # the first request and the other knob's: never a hit
+    assert [r.headers.get("x-truecost-cache") for r in (first, hit, other_knob, other_hit)] == [None, "hit", None,
+                                                                                                 "hit"]
+    assert (len(cheap.received), len(strong.received)) == (1, 1)  # knob 0 sends even a short prompt to strong
+    assert other_hit.parse().choices[0].message.content == other_knob.parse().choices[0].message.content
+    rows = ledger.list_requests()
+    assert [r.cache_hit for r in rows] == [False, True, False, True]
+    assert ["route_ms" in r.extra for r in rows] == [True, False, True, False]
+
+
 def test_a_daily_budget_resets_at_midnight_utc(two: Any) -> None:
     servers, cheap, _ = two
     clock = Clock(datetime(2026, 3, 9, 23, 59, 0, tzinfo=UTC))
