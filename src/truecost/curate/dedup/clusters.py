@@ -180,21 +180,33 @@ def verify_pairs(pairs: np.ndarray, source: WordSource, threshold: float
 
 
 def components(edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(nodes, roots): every gid in `edges`, ascending, and the smallest gid of its connected component."""
+    """(nodes, roots): every gid in `edges`, ascending, and the smallest gid of its connected component.
+
+    Min-label propagation with pointer jumping, in numpy: each round hooks the larger root of every edge whose
+    ends still differ onto the smaller, then shortcuts every label to its root. (scipy's connected_components
+    gives the same answer, but importing it costs a quarter of a CPU-second per run.)
+    """
     if len(edges) == 0:
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-
     nodes, inverse = np.unique(edges.ravel(), return_inverse=True)
-    inverse = inverse.reshape(-1, 2)
-    graph = coo_matrix((np.ones(len(inverse), dtype=np.int8), (inverse[:, 0], inverse[:, 1])),
-                       shape=(len(nodes), len(nodes)))
-    _, labels = connected_components(graph, directed=False)
-    # Nodes are ascending, so a label's first node is its smallest.
-    _, first = np.unique(labels, return_index=True)
-    return nodes, nodes[first][labels]
+    ends = inverse.reshape(-1, 2)
+    a, b = ends[:, 0], ends[:, 1]
+    label = np.arange(len(nodes))
+    while True:
+        la, lb = label[a], label[b]
+        open_edges = la != lb
+        if not open_edges.any():
+            break
+        # Labels are roots here, so each hook joins two trees; the smaller index wins, so a label never grows.
+        np.minimum.at(label, np.maximum(la, lb)[open_edges], np.minimum(la, lb)[open_edges])
+        while True:
+            jumped = label[label]
+            if np.array_equal(jumped, label):
+                break
+            label = jumped
+    # A component's smallest node is its own label (labels only point lower), so every member ends there.
+    return nodes, nodes[label]
 
 
 def iter_groups(nodes: np.ndarray, roots: np.ndarray) -> Iterator[np.ndarray]:
