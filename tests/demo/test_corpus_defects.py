@@ -47,13 +47,15 @@ def test_mojibake_is_the_real_kind_that_ftfy_repairs() -> None:
 
 
 def test_defects_follow_the_rates_and_the_seed(docs) -> None:
-    rates = DefectRates()
+    rates = DefectRates(exact_dup=0.15, near_dup=0.1, mojibake=0.08, boilerplate=0.3, pii=0.1, junk=0.1)
     poor = make_poor_copy(docs, seed=7, rates=rates)
     counts = poor.counts()
     n = len(docs)
     assert counts["exact_dup"] == int(n * rates.exact_dup) and counts["near_dup"] == int(n * rates.near_dup)
     assert counts["junk"] == int(n * rates.junk) and counts["boilerplate"] == int(n * rates.boilerplate)
     assert len(poor.docs) == n + counts["exact_dup"] + counts["near_dup"] + counts["junk"]
+    default = make_poor_copy(docs, seed=7).counts()  # the data file's rates: no near-duplicates injected
+    assert "near_dup" not in default and default["exact_dup"] == int(n * DefectRates.from_data().exact_dup)
     texts = {d.id: d.text for d in poor.docs}
     for doc_id, kinds in poor.defects.items():
         if "exact_dup" in kinds:

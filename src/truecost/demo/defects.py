@@ -1,22 +1,17 @@
 """Make a "poorly prepared" copy of a clean corpus by injecting the defects real scraped data has.
 
 Every injected defect is recorded in a manifest, so the demo can measure how many the curation caught. The rates
-below are the defaults (fractions of clean documents affected), chosen to sit inside what web-crawl studies report
-(e.g. RefinedWeb/FineWeb: a third or more of raw crawl removed by dedup and quality filtering):
-
-- exact duplicates (`exact_dup`, 0.15): a verbatim extra copy of a document;
-- near duplicates (`near_dup`, 0.15): an extra copy with ~3% of words replaced or dropped and a changed header;
-- mojibake (`mojibake`, 0.08): typographic quotes/dashes then UTF-8 bytes read as cp1252, the classic â€™;
-- boilerplate (`boilerplate`, 0.30): navigation/cookie/copyright lines repeated across many documents;
-- PII (`pii`, 0.10): a made-up e-mail address, phone number and Luhn-valid card number in the text;
-- junk (`junk`, 0.10 extra documents): menus, symbol runs and repeated fragments that carry no prose.
-"""
+are read from `data/defect_rates.csv`, one row per defect with its basis: *sourced* rows quote a published
+measurement of a real corpus (citation and date), *assumed* rows say that no published rate was verified."""
 
 from __future__ import annotations
 
+import csv
 import random
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
 
 from truecost.demo.corpus import TextDoc
 
@@ -32,15 +27,57 @@ _JUNK_WORDS = ("click", "here", "login", "menu", "next", "prev", "top", "skip", 
 
 
 @dataclass(frozen=True)
+class RateSource:
+    """One row of data/defect_rates.csv: a defect's rate, its basis and, when sourced, the quote it rests on."""
+
+    name: str
+    value: float
+    unit: str
+    basis: str  # sourced or assumed
+    what: str
+    quote: str
+    source: str
+    source_date: str
+
+    def citation(self) -> str:
+        """The source, its date and the quoted sentence; or why the rate is assumed."""
+        return f"{self.source} ({self.source_date}): {self.quote}" if self.basis == "sourced" and self.source \
+            else self.what
+
+
+@lru_cache(maxsize=1)
+def rate_sources() -> dict[str, RateSource]:
+    """Every row of data/defect_rates.csv, by defect name."""
+    text = resources.files("truecost.demo").joinpath("data", "defect_rates.csv").read_text(encoding="utf-8")
+    return {row["name"]: RateSource(**{**row, "value": float(row["value"])})  # type: ignore[arg-type]
+            for row in csv.DictReader(text.splitlines())}
+
+
+def copy_fraction(duplicate_document_share: float) -> float:
+    """Share of clean documents to copy once so that `duplicate_document_share` of all documents are in a pair.
+
+    With a fraction f copied, 2f of the 1 + f documents are pair members: 2f / (1 + f) = s gives f = s / (2 - s).
+    """
+    return duplicate_document_share / (2.0 - duplicate_document_share)
+
+
+@dataclass(frozen=True)
 class DefectRates:
     """Fractions of clean documents that get each defect (junk: extra documents, as a fraction of the corpus)."""
 
-    exact_dup: float = 0.15
-    near_dup: float = 0.15
-    mojibake: float = 0.08
-    boilerplate: float = 0.30
-    pii: float = 0.10
-    junk: float = 0.10
+    exact_dup: float
+    near_dup: float
+    mojibake: float
+    boilerplate: float
+    pii: float
+    junk: float
+
+    @classmethod
+    def from_data(cls) -> DefectRates:
+        """The rates of data/defect_rates.csv (exact duplicates converted from a share of documents to copies)."""
+        rows = rate_sources()
+        values = {name: rows[name].value for name in ("near_dup", "mojibake", "boilerplate", "pii", "junk")}
+        return cls(exact_dup=copy_fraction(rows["exact_dup"].value), **values)
 
 
 @dataclass
@@ -107,7 +144,7 @@ def _junk(rng: random.Random) -> str:
 
 def make_poor_copy(clean: list[TextDoc], seed: int = 0, rates: DefectRates | None = None) -> PoorCorpus:
     """The clean documents with defects injected at `rates`, deterministically for a seed."""
-    rates = rates or DefectRates()
+    rates = rates or DefectRates.from_data()
     rng = random.Random(seed)
     poor = PoorCorpus(docs=[])
 
