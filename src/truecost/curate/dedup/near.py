@@ -30,9 +30,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from truecost.curate.dedup import clusters, hashing
-from truecost.curate.document import normalise_words
 from truecost.curate.dedup.exact import HasWords
 from truecost.curate.dedup.result import DedupResult
+from truecost.curate.document import normalise_words
 from truecost.errors import UserError
 
 if TYPE_CHECKING:
