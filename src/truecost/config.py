@@ -12,7 +12,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
-from truecost.errors import UserError
+from truecost.errors import UserError, existing_file
+from truecost.estimate.pricing import ComputePrices
 from truecost.units import parse_quantity
 
 CONFIG_FILENAME = "truecost.toml"
@@ -39,11 +40,11 @@ class HardwareSettings(Section):
     gpus: int = Field(8, ge=1)
     pricing: Literal["on-demand", "spot", "reserved"] = "on-demand"
     price_per_gpu_hour: float | None = Field(None, gt=0)
-    # AWS c7i on-demand: $0.08925/h for 2 vCPU (read 2026-11).
-    cpu_usd_per_core_hour: float = Field(0.0446, ge=0)
-    cpu_watts_per_core: float = Field(8.0, ge=0)
-    pue: float = Field(1.2, ge=1.0)
-    grid_kg_co2_per_kwh: float = Field(0.37, ge=0)
+    # The defaults and their sources are defined once, in `truecost.estimate.pricing.ComputePrices`.
+    cpu_usd_per_core_hour: float = Field(ComputePrices.cpu_usd_per_core_hour, ge=0)
+    cpu_watts_per_core: float = Field(ComputePrices.cpu_watts_per_core, ge=0)
+    pue: float = Field(ComputePrices.pue, ge=1.0)
+    grid_kg_co2_per_kwh: float = Field(ComputePrices.grid_kg_co2_per_kwh, ge=0)
 
 
 class TargetSettings(Section):
@@ -86,10 +87,8 @@ class Config(Section):
     monitor: dict[str, Any] = Field(default_factory=dict)
     gpus: list[dict[str, Any]] = Field(default_factory=list)
 
-    def compute_prices(self) -> Any:
+    def compute_prices(self) -> ComputePrices:
         """The unit prices used to price metered CPU/GPU time (see `truecost.estimate.pricing`)."""
-        from truecost.estimate.pricing import ComputePrices
-
         hw = self.hardware
         return ComputePrices(cpu_usd_per_core_hour=hw.cpu_usd_per_core_hour, cpu_watts_per_core=hw.cpu_watts_per_core,
                              gpu_usd_per_hour=hw.price_per_gpu_hour or 0.0, pue=hw.pue,
@@ -113,9 +112,7 @@ def load_config(path: str | Path | None = None) -> Config:
         if not candidate.exists():
             return Config()
         path = candidate
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"config file {path} does not exist")
+    path = existing_file(path, "config file")
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 
 def truecost(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "truecost", *args], capture_output=True, text=True, timeout=120,
@@ -41,3 +43,49 @@ def test_building_the_package_prints_no_deprecation(tmp_path: Path) -> None:
                              str(tmp_path / "dist"), str(copy)], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "project.license" not in result.stdout + result.stderr
+
+
+def test_model_config_names_the_hf_config_and_the_old_spelling_still_reads(tmp_path: Path) -> None:
+    """`--config` means truecost.toml everywhere else; in `estimate train` it meant an HF config.json."""
+    import json
+
+    from truecost.estimate.catalogue import models
+
+    (tmp_path / "config.json").write_text(json.dumps(models()["qwen2.5-7b"].config))
+    new = truecost("estimate", "train", "--model-config", "config.json", "--tokens", "1B", "--json", cwd=tmp_path)
+    assert new.returncode == 0, new.stderr
+    assert json.loads(new.stdout)["params_total"] == 7615616512 and "deprecated" not in new.stderr
+    old = truecost("estimate", "train", "--config", "config.json", "--tokens", "1B", "--json", cwd=tmp_path)
+    assert old.returncode == 0 and json.loads(old.stdout)["params_total"] == 7615616512
+    assert "warning: `estimate ... --config` is now --model-config" in old.stderr
+    assert "--model-config" in truecost("estimate", "train", "--help", cwd=tmp_path).stdout
+
+
+@pytest.mark.parametrize("args", [
+    ("estimate", "train", "--model-config", "folder"),
+    ("--config", "folder", "estimate"),
+    ("route", "fit", "--data", "folder", "--router", "knn", "--out", "x"),
+    ("monitor", "-r", "folder", "-c", "folder", "--no-ledger"),
+    ("gateway", "--config", "folder", "--check"),
+])
+def test_a_folder_given_for_a_file_is_named_as_a_folder(tmp_path: Path, args: tuple[str, ...]) -> None:
+    """It used to say "folder does not exist", which sends a newcomer looking for a typo."""
+    (tmp_path / "folder").mkdir()
+    result = truecost(*args, cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "folder is a folder, not a file" in result.stderr, result.stderr
+
+
+def test_monitor_reasons_keep_their_truecost_toml_sections(tmp_path: Path) -> None:
+    """Rich read "([monitor] value_of_quality_usd)" as a style tag and printed "( value_of_quality_usd)"."""
+    import json
+    import random
+
+    rng = random.Random(0)
+    for name in ("ref", "cur"):
+        rows = [{"prompt": f"question {i} on topic {rng.randint(0, 9)}", "quality": rng.random()} for i in range(60)]
+        (tmp_path / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    result = truecost("monitor", "-r", "ref.jsonl", "-c", "cur.jsonl", "--window", "20", "--value-of-quality",
+                      "0.002", "--no-ledger", cwd=tmp_path, env={"COLUMNS": "300"})
+    assert result.returncode == 0, result.stderr
+    assert "([monitor] value_of_quality_usd)" in result.stdout, result.stdout

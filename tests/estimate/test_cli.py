@@ -62,7 +62,7 @@ def test_params_and_config_paths(tmp_path: Path) -> None:
     from truecost.estimate.catalogue import models
 
     config.write_text(json.dumps(models()["qwen2.5-7b"].config))
-    data = _json("estimate", "train", "--config", str(config), "--tokens", "1B", "--method", "qlora")
+    data = _json("estimate", "train", "--model-config", str(config), "--tokens", "1B", "--method", "qlora")
     assert data["params_total"] == 7615616512 and data["params_trainable"] < 1e8
 
 

@@ -62,6 +62,26 @@ def cheap_strong() -> Iterator[tuple[dict[str, ThreadServer], FakeUpstream, Fake
         yield servers, cheap, strong
 
 
+class _WarmingRouter(LengthRouter):
+    """A router that counts its warm-ups (a fitted router loads its embedding model there)."""
+
+    def __init__(self, models: list[str]) -> None:
+        super().__init__(models, threshold_chars=THRESHOLD_CHARS)
+        self.warm_ups = 0
+
+    def warm_up(self) -> _WarmingRouter:
+        self.warm_ups += 1
+        return self
+
+
+def test_a_router_is_warmed_up_while_the_gateway_starts(cheap_strong: Any) -> None:
+    """`Router.warm_up` runs at startup, so the first request does not pay for loading the embedding model."""
+    servers, _, _ = cheap_strong
+    router = _WarmingRouter(["cheap", "strong"])
+    with gateway(two_tier(servers["cheap"], servers["strong"]), routers={"auto": router}):
+        assert router.warm_ups == 1
+
+
 def test_routes_by_prompt_and_knob_and_logs_each_request(cheap_strong: Any) -> None:
     servers, cheap, strong = cheap_strong
     router = LengthRouter(["cheap", "strong"], threshold_chars=THRESHOLD_CHARS)

@@ -43,7 +43,7 @@ def test_fit_then_eval_json_two_models(shared_data: Path, tmp_path: Path) -> Non
     summary = json.loads(fit.stdout)
     assert summary["strong_model"] == "gpt-4-1106-preview" and summary["queries"] == 400
     assert load_router(tmp_path / "knn").models == summary["models"]
-    done = _run("route", "eval", "--router", "knn", "--data", "te.jsonl", "--json", "--plot", "f.png", cwd=tmp_path)
+    done = _run("route", "eval", "--router", "knn", "--data", "te.jsonl", "--json", "--plot", "f.html", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert set(result["routers"]) == {"random", "zero", "oracle", "knn"}
@@ -52,7 +52,9 @@ def test_fit_then_eval_json_two_models(shared_data: Path, tmp_path: Path) -> Non
         assert 0 <= scores["cpt_50"] <= scores["cpt_80"] <= 1
         costs = [c for c, _ in scores["frontier"]]
         assert costs == sorted(costs)
-    assert (tmp_path / "f.png").read_bytes()[:4] == b"\x89PNG"
+    page = (tmp_path / "f.html").read_text()  # one chart, drawn by truecost.report: every router and both models
+    assert page.count("<svg") == 1 and "<script" not in page
+    assert all(f">{name}</text>" in page for name in result["routers"]) and page.count('class="tc-point"') == 2
     # The run is in the ledger.
     runs = json.loads(_run("ledger", "list", "--kind", "route", "--json", cwd=tmp_path).stdout)
     assert len(runs) == 2

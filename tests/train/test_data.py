@@ -1,4 +1,4 @@
-"""Data in: built-in docstrings, JSONL, Parquet and `truecost curate` output; packing and stateless batches."""
+"""Data in: built-in docstrings, JSONL, Parquet and complete `truecost curate` output; packing."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 
 from truecost.errors import UserError
-from truecost.train.data import EOS_TOKEN, Batches, pack, read_texts, split_documents, train_tokenizer
+from truecost.outputs import clear_complete, mark_complete
+from truecost.train.data import EOS_TOKEN, pack, read_texts, split_documents, train_tokenizer
 
 
 def test_builtin_text_is_real_prose_from_the_standard_library() -> None:
@@ -38,7 +38,16 @@ def test_jsonl_parquet_and_a_curate_output_folder(tmp_path: Path, shared_data: P
     (out / "kept" / "corpus.jsonl").write_text("".join(json.dumps({"text": d}) + "\n" for d in docs[:3]))
     (out / "removed.jsonl").write_text(json.dumps({"text": "REMOVED"}) + "\n")
     (out / "report.json").write_text("{}")
+    # Without curate's completion marker the folder may be a kill mid-write: refused, naming the folder.
+    with pytest.raises(UserError, match=r"curate output folder .*curated is incomplete \(no _COMPLETE marker\)"):
+        read_texts(str(out))
+    mark_complete(out)
     assert read_texts(str(out)) == docs[:3]
+    (out / "report.json").unlink()
+    (out / "manifest.json").write_text("{}")  # curate's other mark of its folders
+    clear_complete(out)
+    with pytest.raises(UserError, match="incomplete"):
+        read_texts(str(out))
 
     with pytest.raises(UserError, match="does not exist"):
         read_texts(str(tmp_path / "missing.jsonl"))
@@ -60,13 +69,3 @@ def test_packing_joins_documents_with_eos_and_wastes_no_padding() -> None:
     assert blocks.shape == (len(stream) // 32, 32)
     assert blocks.flatten().tolist() == stream[: blocks.numel()]
     assert tokenizer.convert_ids_to_tokens(tokenizer.eos_token_id) == EOS_TOKEN
-
-
-def test_batches_are_a_pure_function_of_the_index_and_ranks_never_overlap() -> None:
-    blocks = torch.arange(40 * 4).view(40, 4)
-    one = Batches(blocks, micro_batch=4, seed=1)
-    assert torch.equal(one.get(7), Batches(blocks, micro_batch=4, seed=1).get(7))
-    assert not torch.equal(one.get(0), one.get(10))  # the next epoch is reshuffled
-    ranks = [Batches(blocks, micro_batch=4, seed=1, rank=r, world_size=2) for r in (0, 1)]
-    seen = [set(ranks[r].get(i)[:, 0].tolist()) for r in (0, 1) for i in range(ranks[0].per_epoch)]
-    assert sum(len(s) for s in seen) == len(set().union(*seen)) == 40  # one epoch covers each block once

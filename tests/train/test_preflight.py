@@ -16,7 +16,7 @@ from truecost.errors import UserError
 from truecost.estimate.training import TrainingSpec, estimate_training
 from truecost.train import train
 from truecost.train.plan import plan
-from truecost.train.preflight import preflight
+from truecost.train.preflight import preflight, shape_of_config
 
 BIG = {"architecture": {"model_type": "llama", "hidden_size": 4096, "intermediate_size": 11008,
                         "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 32,
@@ -54,7 +54,7 @@ def test_checkpointing_is_turned_on_when_only_that_makes_it_fit(tmp_path: Path) 
     between = (without + with_recompute) / 2
     config = tiny(tmp_path, model=deep, seq_len=128, micro_batch=64, max_steps=2,
                   eval={"every_steps": 2, "batches": 1}, hardware={"device_memory_gib": between, "threads": 1})
-    check = preflight(config, project=Config(), device="cpu")
+    check = preflight(shape_of_config(config, device="cpu"), Config(), config.gradient_checkpointing)
     assert check.fits and check.recompute
     assert check.memory_gib == pytest.approx(with_recompute, rel=1e-3)
     result = train(config)

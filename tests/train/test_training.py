@@ -55,7 +55,7 @@ def test_early_stopping_stops_before_max_steps(tmp_path: Path) -> None:
     assert result.stopped_by == "early_stopping"
     assert result.steps == 2 * config.eval.every_steps
     assert result.status == "stopped"
-    assert Path(result.checkpoint or "").is_file()
+    assert (Path(result.checkpoint or "") / "_COMPLETE").is_file()
     # without a ledger the result still carries the estimate beside the measurement
     assert result.measured_vs_estimate["cost_usd"]["measured"] == pytest.approx(result.cost_usd)
 
@@ -67,7 +67,7 @@ def test_budget_stops_with_a_checkpoint_and_resume_continues_from_the_same_step(
     stopped = train(tiny(tmp_path, name="r", max_steps=30, budget=budget), ledger=ledger)
     assert stopped.stopped_by == "budget" and stopped.budget_limit == "max_tokens"
     assert stopped.steps == steps_allowed
-    assert Path(stopped.checkpoint or "").is_file()
+    assert Path(stopped.checkpoint or "").name == f"checkpoint-{steps_allowed}"
     assert ledger.get_run(stopped.run_id).status == "stopped"
 
     # Still over budget: resuming stops again at once, without training a step.
@@ -88,7 +88,7 @@ def test_budget_stops_with_a_checkpoint_and_resume_continues_from_the_same_step(
 
 
 def test_resume_without_a_checkpoint_is_a_user_error(tmp_path: Path) -> None:
-    with pytest.raises(UserError, match="no checkpoint"):
+    with pytest.raises(UserError, match="no complete checkpoint"):
         train(tiny(tmp_path, name="never"), resume=True)
 
 
@@ -96,10 +96,11 @@ def test_lora_trains_only_adapters_and_qlora_on_cpu_says_why_not(tmp_path: Path)
     result = train(tiny(tmp_path, method="lora", max_steps=10, lora={"rank": 4}))
     assert 0 < result.params_trainable < result.params_total / 2
     assert result.eval_loss_end < result.eval_loss_start
-    import torch
+    from safetensors import safe_open
 
-    saved = torch.load(result.checkpoint, weights_only=False)["model"]
-    assert saved and all("lora_" in name for name in saved)  # only the adapters; the base reloads from its source
+    with safe_open(str(Path(result.checkpoint or "") / "adapter_model.safetensors"), framework="pt") as saved:
+        names = list(saved.keys())
+    assert names and all("lora_" in name for name in names)  # only the adapters; the base reloads from its source
     more = train(tiny(tmp_path, method="lora", max_steps=14, lora={"rank": 4}), resume=True)
     assert more.start_step == 10 and more.steps == 14
     with pytest.raises(UserError, match="qlora needs a CUDA GPU"):

@@ -28,6 +28,7 @@ def _flags_show_no_type() -> None:
 _flags_show_no_type()
 
 if TYPE_CHECKING:
+    from truecost.config import Config
     from truecost.ledger import Ledger
 
 # Rich output for people goes to stdout; progress and messages go to stderr so `--json` stdout stays clean.
@@ -49,7 +50,7 @@ class GlobalOptions:
 STATE = GlobalOptions()
 
 
-def load_config() -> Any:
+def load_config() -> Config:
     """The project config from `--config`, or ./truecost.toml, or defaults."""
     from truecost.config import load_config as _load
 

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from truecost.cli._common import JSON_OPTION, console, err_console, load_config, open_ledger, print_json
 from truecost.errors import UserError
 
+if TYPE_CHECKING:
+    from truecost.config import Config
+    from truecost.curate.settings import CurateSettings
 
-def _settings(cfg: Any, steps: str | None, recipe: Path | None, text_field: str | None, id_field: str | None,
-              dedup_index: Path | None) -> Any:
+
+def _settings(cfg: Config, steps: str | None, recipe: Path | None, text_field: str | None, id_field: str | None,
+              dedup_index: Path | None) -> CurateSettings:
     """truecost.toml [curate], then the recipe file, then command-line options (each overrides the one before)."""
     from truecost.curate.settings import ALL_STEPS, load_recipe, settings_from_dict
 
@@ -117,24 +122,13 @@ def register(app: typer.Typer) -> None:
             raise UserError("--sample must be above 0 for --dry-run")
         cfg = load_config()
         settings = _settings(cfg, steps, recipe, text_field, id_field, dedup_index)
-        ledger = open_ledger()
-        params = {"inputs": list(inputs), "steps": settings.steps, "engine": engine,
-                  "workers": workers, "dry_run": dry_run, "sample": sample if dry_run else None}
-        name = ("dry-run " if dry_run else "") + ", ".join(p.rstrip("/").rsplit("/", 1)[-1] for p in inputs)[:120]
-        with ledger.run("curate", name, params=params, prices=cfg.compute_prices()) as meter:
-            progress_ctx, progress_fn = _progress(quiet)
-            with progress_ctx:
-                run = run_curate(inputs, settings, output_dir=output, engine=engine,  # type: ignore[arg-type]
-                                 workers=workers, dry_run=dry_run, sample=sample, progress=progress_fn,
-                                 config=cfg)
-            report = run.report() if output is None else _read_report(run.outputs["report_json"])
-            meter.tokens = report["totals"]["tokens_in"]
-            meter.results.update({"docs_in": report["totals"]["docs_in"], "docs_out": report["totals"]["docs_out"],
-                                  "tokens_removed": report["savings"]["tokens_removed"],
-                                  "tokens_removed_fraction": report["totals"]["tokens_removed_fraction"],
-                                  "usd_saved_per_training_run": report["savings"]["usd_saved_per_training_run"],
-                                  "bad_input": report["input"]["bad_input"], "output": str(output or "")})
-        report["ledger_run_id"] = meter.id
+        progress_ctx, progress_fn = _progress(quiet)
+        with progress_ctx:
+            run = run_curate(inputs, settings, output_dir=output, engine=engine,  # type: ignore[arg-type]
+                             workers=workers, dry_run=dry_run, sample=sample, progress=progress_fn,
+                             config=cfg, ledger=open_ledger())
+        report = run.report() if output is None else _read_report(run.outputs["report_json"])
+        report["ledger_run_id"] = run.ledger_run_id
         _warn_if_empty(report)
         if as_json:
             print_json(report)
@@ -164,18 +158,10 @@ def _read_report(url: str) -> dict[str, Any]:
     return result
 
 
-class _NoProgress:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-
 def _progress(quiet: bool) -> tuple[Any, Any]:
     """A Rich progress bar on stderr (stdout stays clean for --json), and the callback the pipeline calls."""
     if quiet:
-        return _NoProgress(), None
+        return contextlib.nullcontext(), None
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),

@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from truecost.cli._common import JSON_OPTION, console, load_config, print_json
-from truecost.errors import UserError
+from truecost.cli._common import JSON_OPTION, console, err_console, load_config, print_json
+from truecost.errors import UserError, existing_file
+
+if TYPE_CHECKING:
+    from truecost.config import Config
+    from truecost.estimate.tco import TcoResult
 
 MODEL_OPTION = typer.Option(None, "--model", help="Catalogue model name, e.g. llama-3.1-8b (see docs/estimate.md).")
-CONFIG_OPTION = typer.Option(None, "--config", help="Path to a Hugging Face config.json to count exactly.")
+MODEL_CONFIG_OPTION = typer.Option(None, "--model-config", help="Path to a Hugging Face config.json to count "
+                                   "exactly (the model's config; the project file is the global --config).")
+# Before --model-config this was --config, which everywhere else names truecost.toml: still read, with a warning.
+OLD_CONFIG_OPTION = typer.Option(None, "--config", hidden=True, help="Deprecated: use --model-config.")
 PARAMS_OPTION = typer.Option(None, "--params", help="Parameter count instead of a model, e.g. 7B or 7e9.")
 ACTIVE_OPTION = typer.Option(None, "--active-params", help="Active parameters per token (MoE), e.g. 13B.")
 GPU_OPTION = typer.Option(None, "--gpu", help="GPU type (see `truecost gpus`); default: truecost.toml \\[hardware].")
@@ -28,21 +35,31 @@ def _quantity(text: str | None, what: str) -> float | None:
     return None if text is None else parse_quantity(text, what=what)
 
 
+def _model_config(model_config: Path | None, old_config: Path | None) -> Path | None:
+    """The HF config.json path from --model-config, or from the deprecated --config with a warning."""
+    if old_config is None:
+        return model_config
+    if model_config is not None:
+        raise UserError("give --model-config only (--config is its old name)")
+    err_console.print("warning: `estimate ... --config` is now --model-config (the global `truecost --config` "
+                      "names truecost.toml); --config here will go", markup=False, highlight=False)
+    return old_config
+
+
 def _model_fields(model: str | None, config_path: Path | None, params: str | None, active: str | None,
-                  cfg: Any) -> dict[str, Any]:
+                  cfg: Config) -> dict[str, Any]:
     """Exactly one way of naming the model; the project's [target] when none is given."""
     given = [x for x in (model, config_path, params) if x is not None]
     if len(given) > 1:
-        raise UserError("give only one of --model, --config and --params")
+        raise UserError("give only one of --model, --model-config and --params")
     if config_path is not None:
         from truecost.estimate import architecture_from_hf_config
 
-        if not config_path.is_file():
-            raise UserError(f"--config {config_path} does not exist")
+        existing_file(config_path, "--model-config")
         try:
             data = json.loads(config_path.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise UserError(f"--config {config_path}: not valid JSON ({exc})") from exc
+            raise UserError(f"--model-config {config_path}: not valid JSON ({exc})") from exc
         return {"architecture": architecture_from_hf_config(data, config_path.parent.name or config_path.stem)}
     if params is not None:
         return {"params": _quantity(params, "--params"), "active_params": _quantity(active, "--active-params")}
@@ -97,7 +114,7 @@ def _render_training(result: dict[str, Any]) -> None:
         console.print(levers)
 
 
-def _training(cfg: Any, fields: dict[str, Any]) -> dict[str, Any]:
+def _training(cfg: Config, fields: dict[str, Any]) -> dict[str, Any]:
     from truecost.estimate.costing import target_spec
     from truecost.estimate.training import estimate_training
 
@@ -122,7 +139,8 @@ def estimate_callback(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
 
 
 def train_command(
-    model: str | None = MODEL_OPTION, config: Path | None = CONFIG_OPTION, params: str | None = PARAMS_OPTION,
+    model: str | None = MODEL_OPTION, model_config: Path | None = MODEL_CONFIG_OPTION,
+    params: str | None = PARAMS_OPTION, config: Path | None = OLD_CONFIG_OPTION,
     active_params: str | None = ACTIVE_OPTION,
     tokens: str | None = typer.Option(None, "--tokens", help="Training tokens, e.g. 2T (default: truecost.toml)."),
     gpu: str | None = GPU_OPTION,
@@ -148,8 +166,9 @@ def train_command(
     """GPU-hours, wall time, $, energy, CO2 (p10/p50/p90), memory per GPU and levers for one training run."""
     cfg = load_config()
     fields: dict[str, Any] = {
-        **_model_fields(model, config, params, active_params, cfg), "tokens": _quantity(tokens, "--tokens"),
-        "gpu": gpu, "gpus": gpus, "precision": precision, "seq_len": seq_len, "method": method,
+        **_model_fields(model, _model_config(model_config, config), params, active_params, cfg),
+        "tokens": _quantity(tokens, "--tokens"), "gpu": gpu, "gpus": gpus, "precision": precision,
+        "seq_len": seq_len, "method": method,
         "lora_rank": lora_rank, "zero": zero, "tp": tp, "pp": pp, "recompute": recompute,
         "micro_batch": micro_batch, "pricing": pricing, "price_per_gpu_hour": price, "mfu": mfu,
         "device_memory_gib": device_memory_gib, "power_utilisation": power_utilisation, "pue": pue,
@@ -205,7 +224,8 @@ def size_command(
 
 
 def serve_command(
-    model: str | None = MODEL_OPTION, config: Path | None = CONFIG_OPTION, params: str | None = PARAMS_OPTION,
+    model: str | None = MODEL_OPTION, model_config: Path | None = MODEL_CONFIG_OPTION,
+    params: str | None = PARAMS_OPTION, config: Path | None = OLD_CONFIG_OPTION,
     active_params: str | None = ACTIVE_OPTION, gpu: str | None = GPU_OPTION,
     requests_per_day: str | None = typer.Option(None, "--requests-per-day", help="Requests per day, e.g. 100k."),
     prompt_tokens: int | None = typer.Option(None, "--prompt-tokens", min=0, help="Prompt tokens per request."),
@@ -225,7 +245,7 @@ def serve_command(
     from truecost.estimate.training import resolve
 
     cfg = load_config()
-    fields = _model_fields(model, config, params, active_params, cfg)
+    fields = _model_fields(model, _model_config(model_config, config), params, active_params, cfg)
     if "params" in fields or "architecture" in fields:
         fields["model"] = None
     spec = target_spec(cfg, **{k: v for k, v in {**fields, "gpu": gpu}.items() if v is not None or k == "model"})
@@ -308,7 +328,7 @@ def tco_command(
         return
     _render_tco(result)
     if report is not None:
-        console.print(f"report: {data['report_html']}", highlight=False)
+        console.print(f"report: {data['report_html']}", highlight=False, markup=False)
 
 
 def calibrate_command(
@@ -334,14 +354,14 @@ def calibrate_command(
         return
     if not result.runs:
         console.print(f"no measured train/tune run to calibrate on ({len(result.skipped)} skipped); nothing written",
-                      highlight=False)
+                      highlight=False, markup=False)
     for gpu, factor in data["mfu_factor"].items():
         label = "all GPUs" if gpu == "*" else gpu
-        console.print(f"{label}: utilisation x{factor:.3f} of the published prior", highlight=False)
+        console.print(f"{label}: utilisation x{factor:.3f} of the published prior", highlight=False, markup=False)
     console.print(f"{len(result.runs)} run(s) read; the prior weighs as much as {result.prior_strength_runs:.1f} "
-                  f"run(s); {len(result.skipped)} skipped", highlight=False)
+                  f"run(s); {len(result.skipped)} skipped", highlight=False, markup=False)
     if "written_to" in data:
-        console.print(f"written: {data['written_to']}", highlight=False)
+        console.print(f"written: {data['written_to']}", highlight=False, markup=False)
 
 
 def gpus_command(as_json: bool = JSON_OPTION) -> None:
@@ -406,8 +426,8 @@ def _pairs(items: list[str], option: str, example: str) -> dict[str, str]:
     return parsed
 
 
-def _tco_result(cfg: Any, overrides: dict[str, str], arms: dict[str, str] | None, from_ledger: bool,
-                ledger_url: str | None, run_tree: str | None) -> Any:
+def _tco_result(cfg: Config, overrides: dict[str, str], arms: dict[str, str] | None, from_ledger: bool,
+                ledger_url: str | None, run_tree: str | None) -> TcoResult:
     from truecost.estimate.tco import build_tco, tco_from_ledger
 
     if not from_ledger:
@@ -456,10 +476,10 @@ def _render_tco(result: Any) -> None:
     split = ", ".join(f"{k} ${v:,.0f}" for k, v in result.by_basis.items())
     low, high = result.sensitivity_range_usd
     console.print(f"difference ${result.difference_usd:,.0f} = {split}; with the assumptions across their ranges "
-                  f"${low:,.0f} to ${high:,.0f}", highlight=False)
+                  f"${low:,.0f} to ${high:,.0f}", highlight=False, markup=False)
     for row in result.sensitivity[:5]:
         console.print(f"  {row.name} {row.low:g}..{row.high:g}: ${row.difference_at_low:,.0f} .. "
-                      f"${row.difference_at_high:,.0f}", highlight=False)
+                      f"${row.difference_at_high:,.0f}", highlight=False, markup=False)
     for note in [*result.aligned, *result.ignored_overrides, *((result.ledger or {}).get("notes") or [])]:
         console.print(f"note: {escape(note)}", highlight=False)
     levers = result.optional_levers()

@@ -49,11 +49,12 @@ def register(app: typer.Typer) -> None:
                 print_json(doc)
             else:
                 console.print(f"{config_path}: valid; routes: " + ", ".join(
-                    f"{n} -> {', '.join(r['models'])}" for n, r in summary_routes.items()))
+                    f"{n} -> {', '.join(r['models'])}" for n, r in summary_routes.items()), markup=False)
             return
         ledger = open_ledger(settings.ledger)
         listen = f"http://{host or settings.listen.host}:{settings.listen.port if port is None else port}"
-        err_console.print(f"truecost gateway on {listen}/v1 (routes: {', '.join(routes)}); Ctrl-C stops it")
+        err_console.print(f"truecost gateway on {listen}/v1 (routes: {', '.join(routes)}); Ctrl-C stops it",
+                          markup=False)
         results = serve_gateway(settings, ledger=ledger, config=load_config(),
                                 routers={n: r.router for n, r in routes.items() if r.router is not None},
                                 host=host, port=port)
@@ -62,4 +63,5 @@ def register(app: typer.Typer) -> None:
         else:
             console.print(f"served {results['requests']} requests ({results['ok']} ok, {results['errors']} failed, "
                           f"{results['rejected']} refused, {results['cache_hits']} from the cache), upstream spend "
-                          f"${results['upstream_cost_usd']:.4f}, saved by the cache ${results['cache_saved_usd']:.4f}")
+                          f"${results['upstream_cost_usd']:.4f}, saved by the cache ${results['cache_saved_usd']:.4f}",
+                          markup=False)

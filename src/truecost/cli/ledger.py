@@ -115,7 +115,8 @@ def _print_children(tree: RunTree) -> None:
                               depths=[depth - 1 for depth, _ in nodes]))
     total = tree.total
     console.print(f"with the {len(nodes)} run(s) under it: {total.cpu_seconds:.1f} CPU-s, {total.gpu_hours:.3g} "
-                  f"GPU-h, ${_dollars(total.cost_usd)}, {total.tokens:,} tokens, each counted once", highlight=False)
+                  f"GPU-h, ${_dollars(total.cost_usd)}, {total.tokens:,} tokens, each counted once", highlight=False,
+                  markup=False)
 
 
 @ledger_app.command("reap")
@@ -134,7 +135,7 @@ def reap_runs(as_json: bool = JSON_OPTION) -> None:
         return
     console.print(_runs_table(lost, f"{len(lost)} run(s) marked lost"))
     for run in lost:
-        console.print(f"{run.id[:8]}: {run.results['lost']['reason']}", highlight=False)
+        console.print(f"{run.id[:8]}: {run.results['lost']['reason']}", highlight=False, markup=False)
 
 
 @ledger_app.command("export")
@@ -157,7 +158,7 @@ def export_runs(
             count = write_runs(runs, handle, fmt)
     except OSError as exc:
         raise UserError(f"cannot write {output}: {exc.strerror}") from exc
-    console.print(f"wrote {count} run(s) to {output}", highlight=False)
+    console.print(f"wrote {count} run(s) to {output}", highlight=False, markup=False)
 
 
 @ledger_app.command("spend")

@@ -20,6 +20,7 @@ from truecost.cli import monitor as monitor_cli
 from truecost.cli import report as report_cli
 from truecost.cli import review as review_cli
 from truecost.cli import route as route_cli
+from truecost.cli import synth as synth_cli
 from truecost.cli import train as train_cli
 from truecost.errors import UserError
 
@@ -54,7 +55,7 @@ def _root(
 
 
 for _part in (estimate_cli, curate_cli, train_cli, route_cli, gateway_cli, review_cli, monitor_cli, ledger_cli,
-              report_cli, demo_cli):
+              report_cli, demo_cli, synth_cli):
     _part.register(app)
 
 

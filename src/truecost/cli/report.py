@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from truecost.cli._common import JSON_OPTION, console, load_config, open_ledger, print_json
 from truecost.errors import UserError
 
+if TYPE_CHECKING:
+    from truecost.ledger import Ledger
+    from truecost.report import Report
 
-def _tco(ledger: Any, built: Any) -> dict[str, Any] | None:
+
+def _tco(ledger: Ledger, built: Report) -> dict[str, Any] | None:
     """Append the TCO from the ledger's measurements to the report; its `to_dict()`, or None without runs."""
     from truecost.estimate.tco import tco_from_ledger
     from truecost.report import Section
@@ -55,5 +59,5 @@ def register(app: typer.Typer) -> None:
                         "summary": summary, **({"tco": extra["tco"]} if "tco" in extra else {})})
             return
         console.print(f"{summary['runs']} run(s), {summary['requests']} request(s), "
-                      f"${summary['total_cost_usd']:,.4f} in all", highlight=False)
-        console.print(f"report: {html_path.resolve()}", highlight=False)
+                      f"${summary['total_cost_usd']:,.4f} in all", highlight=False, markup=False)
+        console.print(f"report: {html_path.resolve()}", highlight=False, markup=False)

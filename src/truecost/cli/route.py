@@ -48,7 +48,7 @@ def import_cmd(
     if as_json:
         print_json(summary)
         return
-    console.print(f"wrote {count} queries to {out}")
+    console.print(f"wrote {count} queries to {out}", markup=False)
     if stats.missing:
         by_model = ", ".join(f"{m}: {n}" for m, n in sorted(stats.missing_by_model.items()))
         console.print(f"{stats.missing} missing outcomes kept as missing ({by_model})", markup=False)
@@ -65,9 +65,9 @@ def fit_cmd(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Fit a router on outcomes and save it; the gateway loads it with `truecost.route.load_router`."""
-    from truecost.route.base import router_class
     from truecost.route.outcomes import read_outcomes
     from truecost.route.routers import LEARNED_ROUTERS
+    from truecost.route.runs import fit_router
 
     if router not in LEARNED_ROUTERS:
         raise UserError(f"unknown router {router!r}; choose one of {', '.join(LEARNED_ROUTERS)}")
@@ -76,23 +76,19 @@ def fit_cmd(
     if models:
         dataset = dataset.select_models([m.strip() for m in models.split(",") if m.strip()])
     _report_missing(dataset)
-    params = {"router": router, "data": str(data), "embedder": embedder, "seed": seed}
-    with open_ledger().run("route", f"fit {router}", params=params, prices=cfg.compute_prices()) as run:
-        err_console.print(f"fitting {router} on {len(dataset)} queries x {len(dataset.models)} models")
-        fitted = router_class(router)(embedder=embedder, seed=seed).fit(dataset)
-        fitted.save(out)
-        embedder_kind = fitted.embedder_.kind
-        run.results.update({"queries": len(dataset), "models": dataset.models, "out": str(out),
-                            "embedder": embedder_kind})
+    err_console.print(f"fitting {router} on {len(dataset)} queries x {len(dataset.models)} models", markup=False)
+    done = fit_router(router, dataset, embedder=embedder, seed=seed, out=out, ledger=open_ledger(), config=cfg,
+                      params={"data": str(data)})
+    fitted, embedder_kind = done.router, done.router.embedder_.kind
     summary = {"router": router, "out": str(out), "queries": len(dataset), "models": dataset.models,
-               "embedder": embedder_kind, "run_id": run.id}
+               "embedder": embedder_kind, "run_id": done.run_id}
     if len(dataset.models) == 2:
         summary["strong_model"] = fitted.strong_model
         summary["knob_for_strong_share"] = {f"{s:.0%}": fitted.knob_for_strong_share(s) for s in (0.2, 0.5, 0.8)}
     if as_json:
         print_json(summary)
     else:
-        console.print(f"saved {router} router ({embedder_kind} embeddings) to {out}")
+        console.print(f"saved {router} router ({embedder_kind} embeddings) to {out}", markup=False)
 
 
 def _fmt(value: object) -> str:
@@ -129,7 +125,8 @@ def eval_cmd(
     folds: int = typer.Option(5, "--folds", min=2, help="--fit: number of folds (at most the number of groups)."),
     embedder: str = typer.Option("auto", help="--fit: auto, minilm[-int8|-onnx|-torch] or tfidf."),
     models: str | None = typer.Option(None, help="Comma-separated models to route between (default: all)."),
-    plot: Path | None = typer.Option(None, "--plot", help="--router: write the cost/quality frontiers to this PNG."),
+    plot: Path | None = typer.Option(None, "--plot", help="--router: write the cost/quality frontiers to this HTML "
+                                     "page (.html)."),
     seed: int = typer.Option(0, help="Seed of the random baseline and the folds."),
     as_json: bool = JSON_OPTION,
 ) -> None:
@@ -139,27 +136,26 @@ def eval_cmd(
     once on random folds and once holding whole groups out (MMLU subjects, RouterBench tasks: the `group` of each
     query), so the second score says how the router does on kinds of prompt it never saw.
     """
-    from truecost.route.evaluate import evaluate, evaluate_cv, plot_frontiers
+    from truecost.route.evaluate import plot_frontiers
     from truecost.route.outcomes import read_outcomes
+    from truecost.route.runs import evaluate_routers
 
     if bool(router) == bool(fit):
         raise UserError("give either --router (saved routers) or --fit (router kinds to cross-validate)")
     if fit and plot is not None:
         raise UserError("--plot draws saved routers' frontiers on one held-out file: use it with --router")
+    if plot is not None and plot.suffix.lower() not in (".html", ".htm"):
+        raise UserError(f"--plot {plot}: the frontier is an HTML page; give a path ending in .html")
     saved = _load_routers(router)  # a wrong folder is reported before the data is read
+    makers = _makers(fit, embedder, seed) if fit else None
     cfg = load_config()
     dataset = read_outcomes(data, cfg)
     if models:
         dataset = dataset.select_models([m.strip() for m in models.split(",") if m.strip()])
     _report_missing(dataset)
     params = {"routers": [str(r) for r in router] or fit, "data": str(data), "folds": folds if fit else None}
-    with open_ledger().run("route", "eval", params=params, prices=cfg.compute_prices()) as run:
-        if router:
-            results = {"held_out": evaluate(saved, dataset, seed=seed)}
-        else:
-            makers = _makers(fit, embedder, seed)
-            results = {scheme: evaluate_cv(makers, dataset, scheme, folds, seed) for scheme in ("random", "groups")}
-        run.results.update(_ledger_scores(results))
+    results = evaluate_routers(dataset, routers=saved, makers=makers, folds=folds, seed=seed, ledger=open_ledger(),
+                               config=cfg, params=params)
     result: dict[str, Any] = results["held_out"] if router else {"splits": results}
     if plot is not None:
         result["plot"] = str(plot_frontiers(result, plot))
@@ -169,7 +165,7 @@ def eval_cmd(
     for scheme, one in results.items():
         _print_scores(one, scheme)
     if plot is not None:
-        console.print(f"frontier plot: {plot}")
+        console.print(f"frontier plot: {plot}", markup=False)
 
 
 def _report_missing(dataset: OutcomeDataset) -> None:
@@ -178,16 +174,6 @@ def _report_missing(dataset: OutcomeDataset) -> None:
         by_model = ", ".join(f"{m}: {n}" for m, n in missing.items())
         err_console.print(f"{sum(missing.values())} missing outcomes ({by_model}): skipped when fitting; queries "
                           "with any are left out of the scores", markup=False)
-
-
-def _ledger_scores(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """The scores recorded on the ledger run: per router (held-out file), or per split and router (--fit)."""
-    def strip(one: dict[str, Any]) -> dict[str, Any]:
-        return {name: {k: v for k, v in s.items() if k != "frontier"} for name, s in one["routers"].items()}
-
-    if set(results) == {"held_out"}:
-        return strip(results["held_out"])
-    return {scheme: strip(one) for scheme, one in results.items()}
 
 
 def _print_scores(result: dict[str, Any], scheme: str) -> None:

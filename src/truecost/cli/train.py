@@ -64,6 +64,7 @@ def _render_train(result: Any) -> None:
         ("energy kWh", _fmt(result.energy_kwh)),
         ("cost USD", f"{result.cost_usd:.6f}"),
         ("checkpoint", result.checkpoint or "-"),
+        ("task / strategy", f"{result.task} / {result.strategy}"),
     ):
         table.add_row(label, value)
     console.print(table)
@@ -127,7 +128,11 @@ def register(app: typer.Typer) -> None:
         Before starting, the estimate predicts memory and cost for this exact run: a run that cannot fit is
         refused with the changes that would make it fit, and gradient checkpointing is turned on when that alone
         makes it fit. The run stops at the first budget limit (dollars, GPU-hours, minutes, tokens) or by early
-        stopping, always with a checkpoint. Multi-GPU: `torchrun --nproc_per_node N -m truecost train CONFIG`.
+        stopping, always with a checkpoint; checkpoints are also written every `checkpoint.every_steps` steps or
+        `checkpoint.every_minutes` minutes, so a killed run resumes (--resume) losing at most one interval, with
+        what it spent counted. Training runs on the Hugging Face Trainer (TRL's DPOTrainer for `task: dpo`).
+        Several GPUs or machines: `torchrun --nproc_per_node N -m truecost train CONFIG` (DDP, or FSDP/DeepSpeed
+        with `distributed.strategy`). Exit status 1 when the run failed (a non-finite loss).
         """
         config = _load(config_path, overrides)
         project = load_config()
@@ -150,6 +155,10 @@ def register(app: typer.Typer) -> None:
             print_json(outcome.to_dict())
         else:
             _render_train(outcome)
+        if outcome.status == "failed":  # e.g. a non-finite loss: the result is shown, the exit status says so
+            err_console.print(f"train: the run failed ({outcome.failure}); nothing after the last good "
+                              f"checkpoint was saved", highlight=False, markup=False)
+            raise typer.Exit(1)
 
     @app.command("tune")
     def tune(

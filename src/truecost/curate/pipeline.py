@@ -18,8 +18,9 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from truecost.config import Config
 from truecost.curate import stages
 from truecost.curate.document import Document
 from truecost.curate.engine import EngineName, Executor, ProgressFn, make_executor
@@ -30,6 +31,9 @@ from truecost.curate.sources import Shard, filesystem, is_url, join, list_shards
 from truecost.curate.steps.base import Removal, Step, StepStats
 from truecost.curate.workdir import WORK_DIR, WorkDir, write_bytes
 from truecost.errors import UserError
+
+if TYPE_CHECKING:
+    from truecost.ledger import Ledger, Meter
 
 FORMAT_VERSION = 1
 OUTPUT_FILES = ("kept", "removed.jsonl", "duplicates.jsonl", "bad_input.jsonl", "report.json", "report.html",
@@ -99,7 +103,7 @@ class CurateRun:
     output_dir: str
     dry_run: bool = False
     sample_fraction: float = 1.0
-    config: Any = None
+    config: Config | None = None
     outputs: dict[str, str] = field(default_factory=dict)
     tasks: dict[str, int] = field(default_factory=dict)
     nodes: int = 1
@@ -107,6 +111,7 @@ class CurateRun:
     dedup_counts: dict[str, dict[str, int]] = field(default_factory=dict)
     docs_per_shard: list[tuple[int, int]] = field(default_factory=list)  # (kept documents, kept bytes)
     docs_read_per_shard: list[int] = field(default_factory=list)
+    ledger_run_id: str | None = None  # the ledger run that recorded this one, when `run_curate` had a ledger
 
     @property
     def docs_processed(self) -> int:
@@ -159,7 +164,8 @@ class CurateRun:
             return []
         return [json.loads(line) for line in iter_jsonl(join(self.output_dir, name))]
 
-    def report(self, config: Any = None) -> dict[str, Any]:
+    def report(self, config: Config | None = None) -> dict[str, Any]:
+        """The report as one JSON-ready dict, priced with `config` (None: the run's own config, else defaults)."""
         from truecost.curate.report import build_report
 
         return build_report(self, config)
@@ -309,13 +315,52 @@ def _partitions(shards: list[Shard], executor: Executor) -> int:
 def run_curate(inputs: list[Path] | list[str], settings: CurateSettings, *, output_dir: Path | str | None = None,
                engine: EngineName = "local", workers: int = 1, dry_run: bool = False, sample: float = 0.01,
                progress: ProgressFn | None = None, docs: list[Document] | None = None,
-               config: Any = None) -> CurateRun:
+               config: Config | None = None, ledger: Ledger | None = None, parent_id: str | None = None) -> CurateRun:
     """Run the pipeline over `inputs` (or over `docs` given directly) and write outputs to `output_dir`.
 
     Without `output_dir` the outputs go to a temporary folder (`run.output_dir`). With `dry_run`, only a
     deterministic `sample` fraction of documents is processed, nothing but the report is written, and the report
-    scales the sample's figures to the whole input.
+    scales the sample's figures to the whole input. `config` prices the run (None: the defaults). With `ledger`,
+    the run is recorded there (kind "curate", under `parent_id` when given; `run.ledger_run_id` names it) with
+    what it removed and saved (see `ledger_results`); without, nothing is recorded.
     """
+    def curate() -> CurateRun:
+        return _curate(inputs, settings, output_dir, engine, workers, dry_run, sample, progress, docs, config)
+
+    if ledger is None:
+        return curate()
+    cfg = config if config is not None else Config()
+    params = {"inputs": [str(i) for i in inputs], "steps": settings.steps, "engine": engine, "workers": workers,
+              "dry_run": dry_run, "sample": sample if dry_run else None}
+    name = ("dry-run " if dry_run else "") + (", ".join(str(p).rstrip("/").rsplit("/", 1)[-1] for p in inputs)
+                                             or "documents")[:120]
+    with ledger.run("curate", name, params=params, prices=cfg.compute_prices(), parent_id=parent_id) as meter:
+        run = curate()
+        record(meter, run.report(), output_dir)
+    run.ledger_run_id = meter.id
+    return run
+
+
+def ledger_results(report: dict[str, Any], output_dir: Path | str | None) -> dict[str, Any]:
+    """What a curate run leaves in its ledger record's `results` (the TCO reads `tokens_removed_fraction` and
+    `tokens_removed`: see `truecost.estimate.tco_ledger`)."""
+    return {"docs_in": report["totals"]["docs_in"], "docs_out": report["totals"]["docs_out"],
+            "tokens_removed": report["savings"]["tokens_removed"],
+            "tokens_removed_fraction": report["totals"]["tokens_removed_fraction"],
+            "usd_saved_per_training_run": report["savings"]["usd_saved_per_training_run"],
+            "bad_input": report["input"]["bad_input"], "output": str(output_dir or "")}
+
+
+def record(meter: Meter, report: dict[str, Any], output_dir: Path | str | None) -> None:
+    """Put a finished run's report on its ledger meter: tokens in, and `ledger_results`."""
+    meter.tokens = report["totals"]["tokens_in"]
+    meter.results.update(ledger_results(report, output_dir))
+
+
+def _curate(inputs: list[Path] | list[str], settings: CurateSettings, output_dir: Path | str | None,
+            engine: EngineName, workers: int, dry_run: bool, sample: float, progress: ProgressFn | None,
+            docs: list[Document] | None, config: Config | None) -> CurateRun:
+    """`run_curate` without the ledger: list the shards, run the stages, finish the outputs."""
     wall0, cpu0 = time.perf_counter(), _cpu_seconds()
     scratch = tempfile.mkdtemp(prefix="truecost-curate-")
     try:
@@ -345,7 +390,7 @@ def run_curate(inputs: list[Path] | list[str], settings: CurateSettings, *, outp
 
 
 def _run(shards: list[Shard], settings: CurateSettings, output: str, executor: Executor, engine: str, workers: int,
-         dry_run: bool, sample: float, progress: ProgressFn | None, config: Any) -> CurateRun:
+         dry_run: bool, sample: float, progress: ProgressFn | None, config: Config | None) -> CurateRun:
     plan = make_plan(settings)
     partitions = _partitions(shards, executor)
     segments = _index_segments(settings)

@@ -40,10 +40,6 @@ class Plan:
         """Whether pass `index` must write every text (a later pass reads it), or only changed ones."""
         return index + 1 < len(self.passes)
 
-    @property
-    def reads_input_once(self) -> bool:
-        return len(self.passes) == 1
-
 
 @dataclass
 class _Building:

@@ -13,6 +13,7 @@ from truecost.report import render_html as render_report
 from truecost.report.charts import bar_chart
 
 if TYPE_CHECKING:
+    from truecost.config import Config
     from truecost.curate.pipeline import CurateRun
 
 
@@ -20,12 +21,13 @@ def _tokens(n_bytes: float, bytes_per_token: float) -> int:
     return int(round(n_bytes / bytes_per_token))
 
 
-def build_report(run: CurateRun, config: Any = None) -> dict[str, Any]:
-    """The report as one JSON-ready dict. Dollars come from `truecost.estimate` only."""
-    from truecost.config import load_config
+def build_report(run: CurateRun, config: Config | None = None) -> dict[str, Any]:
+    """The report as one JSON-ready dict, priced with `config`, else the run's config, else the defaults.
+    Dollars come from `truecost.estimate` only."""
+    from truecost.config import Config
     from truecost.estimate import compute_cost_usd, training_tokens_cost_usd
 
-    cfg = config or run.config or load_config()
+    cfg = config if config is not None else run.config if run.config is not None else Config()
     bpt = run.settings.bytes_per_token
     steps = []
     for st in run.stats:

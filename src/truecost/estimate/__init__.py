@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from truecost.estimate.architecture import Architecture, architecture_from_hf_config, architecture_from_params
     from truecost.estimate.costing import retrain_cost_usd, token_price_usd, training_tokens_cost_usd
     from truecost.estimate.pricing import ComputePrices, co2_kg, compute_cost_usd, compute_energy_kwh
+    from truecost.estimate.quality import break_even_quality_drop, quality_loss_usd, retried_answer_usd
     from truecost.estimate.training import TrainingEstimate, TrainingSpec, estimate_training, make_spec
 
 _HOME = {
@@ -20,13 +21,15 @@ _HOME = {
     "architecture_from_params": "architecture",
     "retrain_cost_usd": "costing", "token_price_usd": "costing", "training_tokens_cost_usd": "costing",
     "ComputePrices": "pricing", "co2_kg": "pricing", "compute_cost_usd": "pricing", "compute_energy_kwh": "pricing",
+    "break_even_quality_drop": "quality", "quality_loss_usd": "quality", "retried_answer_usd": "quality",
     "TrainingEstimate": "training", "TrainingSpec": "training", "estimate_training": "training",
     "make_spec": "training",
 }
 
 __all__ = ["Architecture", "ComputePrices", "TrainingEstimate", "TrainingSpec", "architecture_from_hf_config",
-           "architecture_from_params", "co2_kg", "compute_cost_usd", "compute_energy_kwh", "estimate_training",
-           "make_spec", "retrain_cost_usd", "token_price_usd", "training_tokens_cost_usd"]
+           "architecture_from_params", "break_even_quality_drop", "co2_kg", "compute_cost_usd",
+           "compute_energy_kwh", "estimate_training", "make_spec", "quality_loss_usd", "retrain_cost_usd",
+           "retried_answer_usd", "token_price_usd", "training_tokens_cost_usd"]
 
 
 def __getattr__(name: str) -> Any:

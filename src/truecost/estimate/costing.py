@@ -3,6 +3,8 @@
 - curate: what are N removed training tokens worth for the target plan?
 - monitor: what does one retrain of the target cost?
 - route/gateway/review: what does a request to model M with these token counts cost?
+
+Each takes the project's `Config` explicitly; None means the defaults (only the CLI reads ./truecost.toml).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from truecost.config import Config, load_config
+from truecost.config import Config
 from truecost.errors import UserError
 from truecost.estimate.catalogue import api_prices, find_model
 from truecost.estimate.pricing import TokenPrice, token_cost_usd
@@ -38,15 +40,16 @@ def target_spec(cfg: Config, **changes: Any) -> TrainingSpec:
 
 
 def training_tokens_cost_usd(tokens: float, config: Config | None = None) -> float:
-    """Median (p50) dollars to train the target model (truecost.toml `[target]`) on `tokens` tokens, once."""
-    cfg = config or load_config()
+    """Median (p50) dollars to train the target model (`config.target`; None: the defaults) on `tokens` tokens,
+    once."""
+    cfg = config if config is not None else Config()
     est = estimate_training(target_spec(cfg), with_levers=False)
     return float(tokens) * est.cost_usd["p50"] / cfg.target.training_tokens
 
 
 def retrain_cost_usd(config: Config | None = None) -> float:
-    """Median dollars of one retraining run of the target plan (its `training_tokens` once)."""
-    cfg = config or load_config()
+    """Median dollars of one retraining run of the target plan (its `training_tokens` once; None: the defaults)."""
+    cfg = config if config is not None else Config()
     return training_tokens_cost_usd(cfg.target.training_tokens, cfg)
 
 
@@ -54,8 +57,9 @@ def model_token_price(model: str, config: Config | None = None) -> TokenPrice | 
     """The per-token price of `model`: truecost.toml `[estimate.api_prices]` first, then the dated catalogue
     (`data/api_prices.csv`), then the `genai-prices` package's snapshot (hundreds of models, kept up to date by
     its maintainers; `pip install -U genai-prices` refreshes it); None when none knows the model. A catalogue row
-    takes its cached-input rate from genai-prices when both list the same input and output rates."""
-    cfg = config or load_config()
+    takes its cached-input rate from genai-prices when both list the same input and output rates. `config` None:
+    no project prices, only the catalogues (the library never reads ./truecost.toml itself)."""
+    cfg = config if config is not None else Config()
     for name, setting in estimate_settings(cfg).api_prices.items():
         if name.lower() == model.lower():
             return setting.to_price()

@@ -22,7 +22,7 @@ import json
 import math
 import statistics
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, replace
 from datetime import date
 from pathlib import Path
@@ -45,9 +45,6 @@ CANDIDATES: dict[str, tuple[str, ...]] = {
                                      "sequence"),
 }
 DEFAULT_RUNS = "/work/shared/data/published_runs/runs.csv"
-
-Fitter = Callable[[Sequence[RunObservation]], dict[str, float]]
-
 
 def fit_coefficients(obs: Sequence[RunObservation], names: tuple[str, ...]) -> dict[str, float]:
     """MAP coefficients of log steady MFU on the named features (robust loss, Gaussian priors)."""

@@ -15,7 +15,7 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
-from truecost.errors import UserError
+from truecost.errors import UserError, existing_file
 from truecost.estimate.calibration import Priors, imputed_gpus
 from truecost.estimate.catalogue import find_gpu, find_model
 from truecost.estimate.training import TrainingSpec, model_flops, resolve, run_shape
@@ -96,9 +96,7 @@ def _run_from_row(row: dict[str, str], tier: str) -> PublishedRun | None:
 def read_runs(path: str | Path, tiers: tuple[str, ...] = FIT_TIERS, pretrain_only: bool = True
               ) -> list[PublishedRun]:
     """Runs from a published-runs CSV with numeric tokens, GPU-hours and a catalogued GPU."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"published runs file {path} does not exist")
+    path = existing_file(path, "published runs file")
     runs = []
     with path.open(encoding="utf-8") as handle:
         for row in csv.DictReader(handle):

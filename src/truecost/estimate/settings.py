@@ -52,9 +52,6 @@ class TokenPriceSetting(Section):
                           self.reasoning_usd_per_1m)
 
 
-ApiPriceSetting = TokenPriceSetting  # the name `[estimate.api_prices]` used before the vocabulary was unified
-
-
 class EstimateSettings(Section):
     """`[estimate]`: `api_prices."model" = {input_usd_per_1m = 2.5, output_usd_per_1m = 10}` and `[estimate.tco]`
     overrides."""

@@ -38,7 +38,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
-from truecost.config import Config, load_config
+from truecost.config import Config
 from truecost.errors import UserError
 
 if TYPE_CHECKING:
@@ -466,8 +466,9 @@ def build_tco(config: Config, overrides: Mapping[str, Any] | None = None,
 
 
 def tco(config: Config | None = None, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Horizon-long dollars for both projects from defaults and overrides only (no ledger); `TcoResult.to_dict()`."""
-    return build_tco(config or load_config(), overrides).to_dict()
+    """Horizon-long dollars for both projects from defaults and overrides only (no ledger); `TcoResult.to_dict()`.
+    `config` None: the defaults."""
+    return build_tco(config if config is not None else Config(), overrides).to_dict()
 
 
 def tco_from_ledger(ledger: Ledger, *, run_tree: str | None = None, arms: Mapping[str, Arm] | None = None,
@@ -481,7 +482,7 @@ def tco_from_ledger(ledger: Ledger, *, run_tree: str | None = None, arms: Mappin
       here is read even when it lies outside `run_tree`. Without it a run's project is `params["tco_arm"]` or
       `results["tco_arm"]` on it or an ancestor; an untagged run is the user's own, well-prepared project, except
       curate and route runs, whose measurements define both sides (see `truecost.estimate.tco_ledger`).
-    - `config`: truecost.toml (`[target]` is the plan the measurements are carried to); None reads ./truecost.toml.
+    - `config`: the project (`[target]` is the plan the measurements are carried to); None: the defaults.
     - `overrides`: {"poor.bad_output_rate": 0.1, ...} for inputs nothing measured; measured values are kept and
       the ignored override is listed in `ignored_overrides`.
     Returns a `TcoResult`: `.difference_usd` (poor minus well over the horizon), `.by_basis` {"measured",
@@ -492,7 +493,7 @@ def tco_from_ledger(ledger: Ledger, *, run_tree: str | None = None, arms: Mappin
     """
     from truecost.estimate.tco_ledger import read_measurements
 
-    cfg = config or load_config()
+    cfg = config if config is not None else Config()
     measurements, info = read_measurements(ledger, run_tree=run_tree, arms=arms, config=cfg)
     return build_tco(cfg, overrides, measurements, ledger_info=info)
 

@@ -14,7 +14,7 @@ from truecost.config import describe_validation_error
 from truecost.errors import UserError
 from truecost.estimate.architecture import Architecture, architecture_from_params
 from truecost.estimate.calibration import Priors, imputed_gpus, load_priors
-from truecost.estimate.catalogue import GPU, default_price_usd, find_gpu, find_model, with_memory
+from truecost.estimate.catalogue import GPU, Pricing, default_price_usd, find_gpu, find_model, with_memory
 from truecost.estimate.memory import CUDA_CONTEXT_GIB, GIB, MemoryBreakdown, training_memory
 from truecost.estimate.parallelism import (
     Communication,
@@ -23,6 +23,7 @@ from truecost.estimate.parallelism import (
     link_bandwidth_gb_s,
     step_communication,
 )
+from truecost.estimate.pricing import ComputePrices
 from truecost.estimate.settings import DEFAULT_DUPLICATE_SHARE
 from truecost.estimate.utilisation import RunShape
 from truecost.units import parse_quantity
@@ -54,13 +55,13 @@ class TrainingSpec(BaseModel):
     pp: int = Field(1, ge=1)
     recompute: Literal["none", "selective", "full"] = "selective"
     flash_attention: bool = True
-    pricing: Literal["on-demand", "spot", "reserved"] = "on-demand"
+    pricing: Pricing = "on-demand"
     price_per_gpu_hour: float | None = Field(None, gt=0)
     device_memory_gib: float | None = Field(None, gt=0)
     mfu: float | None = Field(None, gt=0, le=1, description="override the fitted utilisation")
     power_utilisation: float = Field(0.7, gt=0, le=1.2, description="average draw as a share of TDP")
-    pue: float = Field(1.2, ge=1.0)
-    grid_kg_co2_per_kwh: float = Field(0.37, ge=0)
+    pue: float = Field(ComputePrices.pue, ge=1.0)
+    grid_kg_co2_per_kwh: float = Field(ComputePrices.grid_kg_co2_per_kwh, ge=0)
     gpu_overrides: list[dict[str, Any]] = Field(default_factory=list)
     duplicate_share: float = Field(DEFAULT_DUPLICATE_SHARE, ge=0, lt=1,
                                    description="share of training tokens that are duplicates (de-duplication lever)")

@@ -27,10 +27,6 @@ ACTIVE_RANGE = (1e9, 4e11)
 NVLINK_RANGE_GB_S = (400.0, 1800.0)
 SMALL_MEMORY_GIB = 60.0
 
-ALL_FEATURES = ("intercept", "hardware", "hardware_x_size", "small_memory", "moe_sparsity", "interconnect",
-                "sequence")
-
-
 @dataclass(frozen=True)
 class RunShape:
     """What the utilisation model needs to know about a training run and its hardware."""

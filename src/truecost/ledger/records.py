@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-RUN_KINDS = ("estimate", "curate", "train", "tune", "serve", "route", "review", "monitor", "demo", "other")
+RUN_KINDS = ("estimate", "curate", "train", "tune", "serve", "route", "review", "monitor", "demo", "synth", "other")
 # `lost`: the process died without closing the run (kill -9, OOM, preemption); the spend is what it last flushed.
 RUN_STATUSES = ("running", "completed", "failed", "stopped", "lost")
 

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from truecost.errors import UserError
+from truecost.errors import UserError, existing_file
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -67,8 +67,7 @@ def requests_frame(requests: Sequence[Any]) -> pd.DataFrame:
 def _read_path(path: Path) -> pd.DataFrame:
     import pandas as pd
 
-    if not path.is_file():
-        raise UserError(f"{path} does not exist")
+    existing_file(path)
     suffix = path.suffix.lower()
     try:
         if suffix in (".jsonl", ".ndjson"):

@@ -31,26 +31,31 @@ class Economics:
 
     def loss_usd(self, quality_drop: float) -> float:
         """Dollars lost over the horizon when quality is `quality_drop` lower (0..1 scale) on every request."""
-        return max(quality_drop, 0.0) * self.value_of_quality_usd * self.requests_per_day * self.horizon_days
+        from truecost.estimate.quality import quality_loss_usd
+
+        return quality_loss_usd(quality_drop, self.value_of_quality_usd, self.requests_per_day, self.horizon_days)
 
     def break_even_drop(self) -> float | None:
         """The quality drop at which one retrain pays for itself; None when quality is worth nothing."""
-        per_unit = self.loss_usd(1.0)
-        return self.retrain_cost_usd / per_unit if per_unit > 0 else None
+        from truecost.estimate.quality import break_even_quality_drop
+
+        return break_even_quality_drop(self.retrain_cost_usd, self.value_of_quality_usd, self.requests_per_day,
+                                       self.horizon_days)
 
 
 def economics_from_config(config: Config, settings: MonitorSettings) -> Economics:
     """Retrain cost from `truecost.estimate`; value, traffic and horizon from `[monitor]`, else their defaults."""
-    from truecost.estimate import retrain_cost_usd, token_price_usd
+    from truecost.estimate import retrain_cost_usd, retried_answer_usd, token_price_usd
 
     target = config.target
     if settings.value_of_quality_usd is not None:
         value, value_reason = settings.value_of_quality_usd, "[monitor] value_of_quality_usd"
     else:
-        price = token_price_usd("gpt-4o-mini", target.prompt_tokens, target.output_tokens, config) or 0.0
-        value = 2.0 * price
+        request_usd = token_price_usd("gpt-4o-mini", target.prompt_tokens, target.output_tokens, config) or 0.0
+        value = retried_answer_usd(request_usd)
         value_reason = (f"default: a wrong answer wastes the call and costs one retry, 2 x the price of a "
-                        f"{target.prompt_tokens}+{target.output_tokens}-token request on gpt-4o-mini (${price:.6f})")
+                        f"{target.prompt_tokens}+{target.output_tokens}-token request on gpt-4o-mini "
+                        f"(${request_usd:.6f})")
     if settings.horizon_days is not None:
         horizon, horizon_reason = settings.horizon_days, "[monitor] horizon_days"
     elif target.retrains_per_year > 0:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 PALETTE = ("#2563eb", "#dc2626", "#16a34a", "#d97706", "#7c3aed", "#0891b2", "#db2777", "#4b5563")
 
@@ -103,12 +103,17 @@ class Panel:
     bands: Sequence[tuple[float, float]] = ()
     levels: Sequence[float] = ()
     y_label: str = ""
+    points: Mapping[str, tuple[float, float]] = field(default_factory=dict)  # labelled single points
 
 
 def line_chart(series: dict[str, Sequence[tuple[float, float]]], *, title: str, x_label: str = "",
-               y_label: str = "", width: int = 560, markers: Sequence[float] = ()) -> str:
-    """Lines through (x, y) points, one per series; optional vertical markers (e.g. alarms, drift points)."""
-    body, height = _panels([Panel("", series, y_label=y_label)], width=width, x_label=x_label, markers=markers)
+               y_label: str = "", width: int = 560, markers: Sequence[float] = (),
+               points: Mapping[str, tuple[float, float]] | None = None) -> str:
+    """Lines through (x, y) points, one per series; optional vertical markers (e.g. alarms, drift points) and
+    labelled single points (e.g. the models a frontier is compared with)."""
+    panel = Panel("", series, y_label=y_label, points=dict(points or {}))
+    width = max(width, 150 * len(series) + 80)  # room for the legend, 150 px a series
+    body, height = _panels([panel], width=width, x_label=x_label, markers=markers)
     return _frame(width, height, title, body)
 
 
@@ -126,7 +131,7 @@ def _panels(panels: Sequence[Panel], *, width: int, x_label: str, markers: Seque
             ) -> tuple[list[str], int]:
     """The body of a stacked chart and its height; every panel shares the x range."""
     left, right, panel_h, gap, top = 64, 20, 190, 34, 40
-    xs = [x for p in panels for pts in p.series.values() for x, y in pts if _finite(x)]
+    xs = [x for p in panels for pts in [*p.series.values(), p.points.values()] for x, y in pts if _finite(x)]
     xs += [b for p in panels for band in p.bands for b in band]
     if not xs:
         return ['<text x="50%" y="50%" class="tc-label">no data</text>'], 120
@@ -152,7 +157,8 @@ def _panels(panels: Sequence[Panel], *, width: int, x_label: str, markers: Seque
 def _panel(panel: Panel, sx: Callable[[float], float], top: float, plot_h: float, left: float, right: float,
            markers: Sequence[float]) -> list[str]:
     """One panel: axes, shaded bands, reference levels, markers, lines and legend."""
-    ys = [y for pts in panel.series.values() for _, y in pts if _finite(y)] + list(panel.levels)
+    ys = [y for pts in [*panel.series.values(), panel.points.values()] for _, y in pts if _finite(y)]
+    ys += list(panel.levels)
     y0, y1 = min([*ys, 0.0]), max(ys, default=1.0)
     y1 = y1 if y1 > y0 else y0 + 1
 
@@ -187,6 +193,11 @@ def _panel(panel: Panel, sx: Callable[[float], float], top: float, plot_h: float
         legend_x = right - 150 * (len(panel.series) - s)
         body.append(f'<rect x="{legend_x}" y="{top - 15}" width="10" height="10" fill="{color}"/>'
                     f'<text x="{legend_x + 14}" y="{top - 6}" class="tc-label">{_esc(name)}</text>')
+    for label, (x, y) in panel.points.items():
+        if _finite(x) and _finite(y):
+            body.append(f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="4" class="tc-point">'
+                        f"<title>{_esc(label)}: {_esc(_fmt(x))}, {_esc(_fmt(y))}</title></circle>"
+                        f'<text x="{sx(x) + 6:.1f}" y="{sy(y) - 6:.1f}" class="tc-label">{_esc(label)}</text>')
     return body
 
 

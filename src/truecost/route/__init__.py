@@ -6,10 +6,12 @@
     decision.model, decision.score, decision.expected_quality
 
 Two models: `router.knob_for_strong_share(0.3)` gives the knob that sends ~30% of calls to the strong model.
+`fit_router` and `evaluate_routers` do what `truecost route fit|eval` do, recorded on a ledger when given one.
 """
 
 from truecost.route.base import RouteDecision, Router, load_router, router_class
 from truecost.route.outcomes import OutcomeDataset, read_outcomes, write_outcomes
+from truecost.route.runs import FittedRouter, evaluate_routers, fit_router
 
-__all__ = ["OutcomeDataset", "RouteDecision", "Router", "load_router", "read_outcomes", "router_class",
-           "write_outcomes"]
+__all__ = ["FittedRouter", "OutcomeDataset", "RouteDecision", "Router", "evaluate_routers", "fit_router",
+           "load_router", "read_outcomes", "router_class", "write_outcomes"]

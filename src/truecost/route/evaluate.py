@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,11 +13,11 @@ from truecost.errors import UserError
 from truecost.route import metrics
 from truecost.route.base import Router, choose, router_class
 from truecost.route.outcomes import OutcomeDataset
-from truecost.route.routers import CascadeRouter
+from truecost.route.routers import BASELINE_ROUTERS, CascadeRouter
 
 # Knob values swept for every router: 0 (best quality), a geometric grid, and "cheapest always".
 KNOB_GRID = np.concatenate([[0.0], np.geomspace(1e-3, 1e3, 121), [1e12]])
-BASELINES = ("random", "zero", "oracle")
+BASELINES = BASELINE_ROUTERS
 
 
 @dataclass(frozen=True)
@@ -253,26 +253,22 @@ def evaluate_cv(makers: Mapping[str, Callable[[], Router]], data: OutcomeDataset
 
 
 def plot_frontiers(result: dict[str, Any], path: str | Path, title: str = "Routing frontier") -> Path:
-    """Write the routers' cost/quality frontiers and the single models as a PNG."""
-    import matplotlib
+    """Write the routers' cost/quality frontiers and the single models as one self-contained HTML page (`.html`),
+    drawn by `truecost.report` like every other chart in truecost."""
+    from truecost.report import Report, Section, Table, render_html
+    from truecost.report.charts import line_chart
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for name, scores in result["routers"].items():
-        points = np.array(scores["frontier"])
-        style = "--" if name in BASELINES else "-"
-        ax.plot(points[:, 0], points[:, 1], style, marker=".", label=name)
-    for model, stats in result["models"].items():
-        ax.scatter([stats["cost_usd"]], [stats["quality"]], marker="x", color="black")
-        ax.annotate(model.split("/")[-1], (stats["cost_usd"], stats["quality"]), fontsize=7)
-    ax.set_xlabel("mean cost per query (USD)")
-    ax.set_ylabel("mean quality")
-    ax.set_title(title)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
     out = Path(path)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
+    if out.suffix.lower() not in (".html", ".htm"):
+        raise UserError(f"--plot {out}: the frontier is an HTML page; give a path ending in .html")
+    series: dict[str, Sequence[tuple[float, float]]] = {
+        name: [(float(c), float(q)) for c, q in scores["frontier"]] for name, scores in result["routers"].items()}
+    models = {model.split("/")[-1]: (stats["cost_usd"], stats["quality"]) for model, stats in result["models"].items()}
+    chart = line_chart(series, title=title, x_label="mean cost per query (USD)", y_label="mean quality",
+                       points=models)
+    table = Table(["model", "mean cost per query (USD)", "mean quality"],
+                  [[model, cost, quality] for model, (cost, quality) in models.items()])
+    section = Section(title, paragraphs=[f"{result['n_queries']} held-out queries; each line is a router swept "
+                                         "over its knob, each point a single model."], tables=[table], charts=[chart])
+    out.write_text(render_html(Report("truecost route eval", sections=[section])), encoding="utf-8")
     return out

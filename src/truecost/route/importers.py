@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from truecost.errors import UserError
+from truecost.errors import UserError, existing_file
 
 FORMATS = ("routerbench", "routellm")
 _COST_SUFFIX = "|total_cost"
@@ -109,9 +109,7 @@ def _routerbench_outcome(row: dict[str, str], model: str, where: str, with_respo
 def import_routerbench(path: str | Path, with_responses: bool = True, stats: ImportStats | None = None
                        ) -> Iterator[dict[str, Any]]:
     """Outcome records from a RouterBench CSV (correctness in [0, 1] and the real per-query cost)."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"RouterBench file {path} does not exist")
+    path = existing_file(path, "RouterBench file")
     stats = stats if stats is not None else ImportStats()
     models: list[str] | None = None
     for line, row in _open_csv(path):
@@ -132,8 +130,7 @@ def import_routerbench(path: str | Path, with_responses: bool = True, stats: Imp
 def _contaminated(path: Path | None) -> set[str]:
     if path is None:
         return set()
-    if not path.is_file():
-        raise UserError(f"contamination file {path} does not exist")
+    existing_file(path, "contamination file")
     prompts: set[str] = set()
     with path.open(encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, start=1):

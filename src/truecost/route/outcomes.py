@@ -21,7 +21,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from truecost.config import Config, describe_validation_error
-from truecost.errors import UserError
+from truecost.errors import UserError, existing_file
 from truecost.estimate.settings import TokenPriceSetting
 
 
@@ -196,9 +196,7 @@ def write_outcomes(records: Iterable[dict[str, Any]], path: str | Path) -> int:
 
 def read_outcomes(path: str | Path, config: Config | None = None) -> OutcomeDataset:
     """Read an outcomes JSONL file; any malformed line raises a UserError naming the file, line and field."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"outcomes file {path} does not exist")
+    path = existing_file(path, "outcomes file")
     queries = list(_parse_lines(path))
     if not queries:
         raise UserError(f"{path}: no queries in the file")

@@ -10,7 +10,7 @@ import copy
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from truecost.config import describe_validation_error
 from truecost.errors import UserError
@@ -80,12 +80,39 @@ class LoraSettings(_Section):
 
 
 class DataSettings(_Section):
-    """Training text: built-in, a JSONL/Parquet file, or a folder (e.g. `truecost curate` output)."""
+    """Training data: built-in text, a JSONL/Parquet file, or a folder (e.g. `truecost curate` output).
+
+    `task: lm` reads `text_field`; `task: sft` reads chat `messages` lists or `prompt` + `response`/`completion`;
+    `task: dpo` reads `prompt` + `chosen` + `rejected` (strings or message lists).
+    """
 
     source: str = BUILTIN_TEXT
     text_field: str = "text"
     max_chars: int = Field(1_500_000, ge=1000)  # read at most this much text; keeps tiny runs tiny
     val_fraction: float = Field(0.05, gt=0, lt=0.5)  # held-out share of packed sequences
+
+
+class CheckpointSettings(_Section):
+    """Resumable checkpoints (safetensors weights, weights-only optimizer state, JSON state), written every
+    `every_steps` optimizer steps or `every_minutes` of wall clock, whichever comes first, and when the run stops."""
+
+    every_steps: int | None = Field(500, ge=1)  # None: by time only
+    every_minutes: float | None = Field(10.0, gt=0)  # None: by steps only
+    keep: int = Field(2, ge=1)  # complete checkpoints kept; an older one is deleted only once a newer one is whole
+
+
+class DistributedSettings(_Section):
+    """How several processes (torchrun / accelerate launch) share the model: replicated (DDP) or sharded."""
+
+    strategy: Literal["ddp", "fsdp", "deepspeed"] = "ddp"
+    fsdp_config: dict[str, Any] = Field(default_factory=dict)  # merged over truecost's FSDP2 full-shard defaults
+    deepspeed_config: str | dict[str, Any] | None = None  # a DeepSpeed JSON file or dict; None: ZeRO-3 defaults
+
+
+class DpoSettings(_Section):
+    """Direct preference optimisation (`task: dpo`), run by TRL's DPOTrainer."""
+
+    beta: float = Field(0.1, gt=0)  # strength of the pull toward the reference model
 
 
 class TokenizerSettings(_Section):
@@ -180,6 +207,7 @@ class TrainConfig(_Section):
     name: str = "train"
     seed: int = 0
     output_dir: str = "runs/{name}"  # checkpoints and the final model; `{name}` is replaced by `name`
+    task: Literal["lm", "sft", "dpo"] = "lm"  # packed causal LM on text, chat SFT (prompt masked), or DPO
     method: Literal["full", "lora", "qlora"] = "full"
     precision: Literal["auto", "bf16", "fp16", "fp32"] = "auto"
     gradient_checkpointing: Literal["auto", "on", "off"] = "auto"  # auto: on only when needed to fit
@@ -188,6 +216,7 @@ class TrainConfig(_Section):
     grad_accum: int = Field(1, ge=1)
     max_steps: int = Field(300, ge=1)
     log_every: int = Field(25, ge=1)
+    report_to: list[Literal["tensorboard", "mlflow", "wandb"]] = Field(default_factory=list)  # Trainer loggers
     model: ModelSettings = Field(default_factory=ModelSettings)
     lora: LoraSettings = Field(default_factory=LoraSettings)
     data: DataSettings = Field(default_factory=DataSettings)
@@ -196,8 +225,17 @@ class TrainConfig(_Section):
     eval: EvalSettings = Field(default_factory=EvalSettings)
     early_stopping: EarlyStoppingSettings = Field(default_factory=EarlyStoppingSettings)
     budget: BudgetSettings = Field(default_factory=BudgetSettings)
+    checkpoint: CheckpointSettings = Field(default_factory=CheckpointSettings)
     hardware: HardwareSettings = Field(default_factory=HardwareSettings)
+    distributed: DistributedSettings = Field(default_factory=DistributedSettings)
+    dpo: DpoSettings = Field(default_factory=DpoSettings)
     tune: TuneSettings = Field(default_factory=TuneSettings)
+
+    @field_validator("report_to", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        # `report_to: tensorboard` reads as a one-item list, as the Trainer's own argument does
+        return [value] if isinstance(value, str) else value
 
     @property
     def run_dir(self) -> Path:

@@ -40,6 +40,15 @@ def rss_gib() -> float:
     return pages * os.sysconf("SC_PAGE_SIZE") / 2**30
 
 
+def describe_job(world_size: int) -> str:
+    """The hardware of a whole job for its ledger run, e.g. `gpu: 8 x NVIDIA H100` or `cpu: 2 proc x 2 cores`."""
+    import torch
+
+    if torch.cuda.is_available():
+        return f"gpu: {world_size} x {torch.cuda.get_device_name(0)}"
+    return f"cpu: {world_size} proc x {os.cpu_count() or 1} cores"
+
+
 def flops_per_token(params: int, trainable: int, layers: int, hidden: int, seq_len: int) -> float:
     """Training FLOPs per token: 2N forward + 2N backward through activations + 2N weight gradients (trainable
     weights only), plus attention scores (PaLM appendix B: 12 * layers * hidden * seq_len)."""

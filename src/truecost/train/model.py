@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,12 +70,69 @@ def architecture_dict(config: TrainConfig) -> dict[str, Any]:
     if not folder.is_dir():
         raise UserError(f"model.path: {folder} is not a folder (a local Hugging Face model folder, or leave it "
                         "empty to train model.architecture from scratch)")
+    if config.model.gguf_file and (_gguf_cache(folder / config.model.gguf_file) / "config.json").is_file():
+        folder = _gguf_cache(folder / config.model.gguf_file)
     file = folder / "config.json"
     if file.is_file():
         return dict(json.loads(file.read_text(encoding="utf-8")))
     if config.model.gguf_file:
         return dict(_load_hf_config(config).to_dict())
     raise UserError(f"model.path: {folder} has no config.json")
+
+
+def _gguf_cache(gguf: Path) -> Path:
+    """Where the plain (safetensors) copy of a GGUF model is kept: $TRUECOST_CACHE or ~/.cache/truecost."""
+    root = Path(os.environ.get("TRUECOST_CACHE") or Path.home() / ".cache" / "truecost") / "models"
+    stat = gguf.stat()
+    tag = hashlib.sha256(f"{gguf.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:12]
+    return root / f"{gguf.stem}-{tag}"
+
+
+def model_source(config: TrainConfig) -> tuple[str, str | None]:
+    """(folder, gguf_file) to load the model and its tokenizer from. A GGUF model is dequantised once into a
+    plain safetensors copy (GGUF-loaded models cannot be saved, and loading GGUF takes about a minute); every
+    later load reads that copy."""
+    assert config.model.path is not None
+    if not config.model.gguf_file:
+        return config.model.path, None
+    gguf = Path(config.model.path).expanduser() / config.model.gguf_file
+    if not gguf.is_file():
+        raise UserError(f"model.gguf_file: {gguf} does not exist")
+    cache = _gguf_cache(gguf)
+    if not (cache / "config.json").is_file():
+        _plain_copy(gguf, cache)
+    return str(cache), None
+
+
+def _plain_copy(gguf: Path, target: Path) -> None:
+    """Dequantise a GGUF model into an ordinary transformers model and save it (and its tokenizer) at `target`."""
+    import shutil
+
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    folder, name = str(gguf.parent), gguf.name
+    quiet = os.environ.get("TQDM_DISABLE")
+    os.environ["TQDM_DISABLE"] = "1"  # the GGUF reader draws its own progress bar on stderr, ours is for progress
+    try:
+        loaded = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
+    finally:
+        if quiet is None:
+            os.environ.pop("TQDM_DISABLE", None)
+    settings = loaded.config
+    if hasattr(settings, "quantization_config"):  # the copy holds plain fp32 weights: nothing is quantised
+        del settings.quantization_config
+    plain = AutoModelForCausalLM.from_config(settings)
+    plain.load_state_dict(loaded.state_dict())
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    plain.save_pretrained(str(tmp))
+    AutoTokenizer.from_pretrained(folder, gguf_file=name).save_pretrained(str(tmp))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.replace(tmp, target)  # another process may have made the same copy meanwhile: either is fine
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _load_hf_config(config: TrainConfig) -> Any:
@@ -101,9 +160,9 @@ def build_model(config: TrainConfig, vocab_size: int, device: str) -> Any:
             raise UserError(f"model.architecture: {str(exc).splitlines()[0]}") from exc
         model = AutoModelForCausalLM.from_config(hf_config)
     else:
-        kwargs = {"gguf_file": config.model.gguf_file} if config.model.gguf_file else {}
+        folder, _ = model_source(config)
         try:
-            model = AutoModelForCausalLM.from_pretrained(str(config.model.path), dtype=torch.float32, **kwargs)
+            model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
         except (OSError, ValueError) as exc:
             raise UserError(f"model.path: cannot load {config.model.path} ({str(exc).splitlines()[0]})") from exc
         embeddings: Any = model.get_input_embeddings()
@@ -148,7 +207,7 @@ def _build_qlora(config: TrainConfig, device: str) -> Any:
 
     quant = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.bfloat16,
                                bnb_4bit_use_double_quant=True)
-    model = AutoModelForCausalLM.from_pretrained(str(config.model.path), quantization_config=quant,
+    model = AutoModelForCausalLM.from_pretrained(model_source(config)[0], quantization_config=quant,
                                                  device_map={"": 0})
     model = prepare_model_for_kbit_training(model)
     return apply_lora(model, config)

@@ -5,11 +5,14 @@ No training happens; every figure comes from the estimate module.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
 from truecost.train.config import TrainConfig
-from truecost.train.preflight import base_variant, estimate_variant, plan_variants, preflight, target_for
+from truecost.train.preflight import Preflight, estimate_shape, plan_shapes, preflight, shape_of_config, target_for
+
+if TYPE_CHECKING:
+    from truecost.config import Config
 
 
 @dataclass
@@ -50,32 +53,27 @@ class Plan:
                 "alternatives": [row.to_dict() for row in self.alternatives]}
 
 
-def _row(label: str, changes: str, estimate: Any) -> PlanRow:
-    memory = estimate.memory_per_gpu_gib
-    return PlanRow(label=label, changes=changes, fits=bool(estimate.fits_in_memory),
-                   memory_gib=float(memory["total"] if isinstance(memory, dict) else memory.total),
-                   wall_hours=float(estimate.wall_hours["p50"]), gpu_hours=float(estimate.gpu_hours["p50"]),
-                   cost_usd=float(estimate.cost_usd["p50"]))
+def _row(label: str, changes: str, check: Preflight) -> PlanRow:
+    return PlanRow(label=label, changes=changes, fits=check.fits, memory_gib=check.memory_gib,
+                   wall_hours=check.wall_hours, gpu_hours=check.gpu_hours, cost_usd=check.cost_usd)
 
 
-def plan(config: TrainConfig, *, project: Any, device: str | None = None, world_size: int = 1,
+def plan(config: TrainConfig, *, project: Config, device: str | None = None, world_size: int = 1,
          top: int = 5) -> Plan:
     """Estimate `config` as written and list the cheapest variants that fit (same tokens per step)."""
     from truecost.train.model import pick_device
 
     device = device or pick_device(config.hardware.device)
-    target = target_for(config, project=project, device=device, world_size=world_size)
-    base = base_variant(config, recompute=config.gradient_checkpointing == "on", world_size=world_size,
-                        device=device)
-    as_configured = _row("as configured", "as configured", estimate_variant(config, base, target))
-    check = preflight(config, project=project, device=device, world_size=world_size)
+    base = shape_of_config(config, device=device, world_size=world_size)
+    target = target_for(base, project)
+    as_configured = estimate_shape(base, target)
+    check = preflight(base, project, config.gradient_checkpointing)
     would_run = None
     if check.fits:
-        variant = base_variant(config, recompute=check.recompute, world_size=world_size, device=device)
-        would_run = _row("pre-flight would run", variant.describe(base), check.estimate)
-    fitting = plan_variants(config, target, device, base)
-    rows = [_row("cheapest that fits" if i == 0 else "fits", variant.describe(base), estimate)
-            for i, (variant, estimate) in enumerate(fitting[:top])]
+        would_run = _row("pre-flight would run", replace(base, recompute=check.recompute).describe(base), check)
+    fitting = plan_shapes(base, project)
+    rows = [_row("cheapest that fits" if i == 0 else "fits", shape.describe(base), estimate)
+            for i, (shape, estimate) in enumerate(fitting[:top])]
     return Plan(device=device, gpu=target.gpu, device_memory_gib=float(check.device_memory_gib),
-                as_configured=as_configured, would_run=would_run, cheapest=rows[0] if rows else None,
-                alternatives=rows)
+                as_configured=_row("as configured", "as configured", as_configured), would_run=would_run,
+                cheapest=rows[0] if rows else None, alternatives=rows)

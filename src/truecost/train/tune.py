@@ -9,10 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from truecost.errors import MissingExtra
 from truecost.train.config import SearchParam, TrainConfig, with_value
+
+if TYPE_CHECKING:
+    from truecost.config import Config
+    from truecost.ledger import Ledger
 
 
 @dataclass
@@ -91,14 +95,14 @@ def _sampler(config: TrainConfig, seed: int) -> Any:
     return optuna.samplers.TPESampler(seed=seed, n_startup_trials=max(1, config.tune.startup_trials))
 
 
-def tune(config: TrainConfig, *, trials: int | None = None, ledger: Any, project: Any = None,
+def tune(config: TrainConfig, *, trials: int | None = None, ledger: Ledger, project: Config | None = None,
          log: Callable[[str], None] | None = None) -> TuneResult:
     """Run `trials` trials (default: `tune.trials`) of the config's search space in the ledger-stored study."""
     try:
         import optuna
     except ImportError as exc:
         raise MissingExtra("optuna", "train", "tuning") from exc
-    from truecost.train.loop import train
+    from truecost.train.runner import train
 
     say = log or (lambda _msg: None)
     optuna.logging.set_verbosity(optuna.logging.WARNING)

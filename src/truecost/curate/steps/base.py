@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -143,9 +142,3 @@ def run_map(step: Step, docs: list[Document], stats: StepStats) -> list[Document
     stats.docs_out += len(out)
     stats.bytes_out += _bytes(out)
     return out
-
-
-def iter_chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
-    """Consecutive slices of at most `size` items."""
-    for start in range(0, len(items), size):
-        yield items[start:start + size]

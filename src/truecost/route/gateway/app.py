@@ -11,7 +11,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 from fastapi import FastAPI, Request
@@ -34,8 +34,19 @@ from truecost.route.gateway.openai_api import (
     routing_prompt,
     validation_error_response,
 )
-from truecost.route.gateway.settings import CACHE_HEADER, KNOB_HEADER, TAGS_HEADER, USER_HEADER, KeySettings
+from truecost.route.gateway.settings import (
+    CACHE_HEADER,
+    KNOB_HEADER,
+    TAGS_HEADER,
+    USER_HEADER,
+    GatewaySettings,
+    KeySettings,
+)
 from truecost.route.gateway.sse import StreamEvent, is_usage_only
+
+if TYPE_CHECKING:
+    from truecost.config import Config
+    from truecost.ledger import Ledger
 
 __all__ = ["Gateway", "create_app"]
 
@@ -279,15 +290,17 @@ async def spend(gw: Gateway, request: Request) -> Response:
     if group_by not in GROUPS:
         return error_response(400, f"group_by must be one of {', '.join(GROUPS)}", param="group_by")
     since, until = _when(query.get("since"), "since"), _when(query.get("until"), "until")
-    for value in (since, until):
-        if isinstance(value, JSONResponse):
-            return value
-    if gw.ledger is None:
+    if isinstance(since, JSONResponse):
+        return since
+    if isinstance(until, JSONResponse):
+        return until
+    ledger = gw.ledger
+    if ledger is None:
         return error_response(404, "this gateway writes no ledger", code="no_ledger")
     if gw.recorder is not None:
         await anyio.to_thread.run_sync(gw.recorder.flush, 10.0)
     where = {g: query[g] for g in GROUPS if g in query}
-    rows = await anyio.to_thread.run_sync(lambda: gw.ledger.spend(group_by, since=since, until=until, where=where))
+    rows = await anyio.to_thread.run_sync(lambda: ledger.spend(group_by, since=since, until=until, where=where))
     return JSONResponse({"group_by": group_by, "since": since.isoformat() if isinstance(since, datetime) else None,
                          "until": until.isoformat() if isinstance(until, datetime) else None, "where": where,
                          "data": [r.to_dict() for r in rows],
@@ -308,8 +321,9 @@ async def metrics(gw: Gateway, request: Request) -> Response:
     return Response(generate_latest(gw.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
-def create_app(settings: Any, *, routers: dict[str, Any] | None = None, ledger: Any = None,
-               run_id: str | None = None, config: Any = None, clock: Any = None, redis: Any = None) -> FastAPI:
+def create_app(settings: GatewaySettings, *, routers: dict[str, Any] | None = None, ledger: Ledger | None = None,
+               run_id: str | None = None, config: Config | None = None, clock: Any = None,
+               redis: Any = None) -> FastAPI:
     """The gateway as an ASGI app; `routers` gives ready router objects by route name (any object with
     `models` and `route(prompt, knob)`), `ledger` receives one row per request, tagged with `run_id`; `clock`
     (a callable returning an aware datetime) replaces the wall clock for budget periods and rate windows.
@@ -320,6 +334,7 @@ def create_app(settings: Any, *, routers: dict[str, Any] | None = None, ledger: 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await gateway.start()
+        await flows.warm_routers(gateway)
         if gateway.semantic is not None:
             await flows.warm_semantic_cache(gateway)
         try:

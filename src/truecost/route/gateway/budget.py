@@ -16,12 +16,15 @@ import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 
 from truecost.ledger.budgets import BudgetCounter as Counter
 from truecost.route.gateway.settings import BudgetSettings, KeySettings
+
+if TYPE_CHECKING:
+    from truecost.ledger import Ledger
 
 Clock = Callable[[], datetime]
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -132,7 +135,7 @@ class MemoryBudgetStore:
 class LedgerBudgetStore:
     """Counters in the ledger's database, through the ledger's budget API (on a worker thread)."""
 
-    def __init__(self, ledger: Any) -> None:
+    def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
 
     async def reserve(self, counters: list[Counter], amount_usd: float) -> Counter | None:
@@ -289,7 +292,7 @@ class Budgets:
         return out
 
 
-def make_store(ledger: Any, redis: Any) -> BudgetStore:
+def make_store(ledger: Ledger | None, redis: Any) -> BudgetStore:
     """Redis when configured, else the ledger's database, else this process's memory."""
     seed = _ledger_seed(ledger) if ledger is not None else None
     if redis is not None:
@@ -299,14 +302,8 @@ def make_store(ledger: Any, redis: Any) -> BudgetStore:
     return MemoryBudgetStore()
 
 
-def _ledger_seed(ledger: Any) -> Seed:
+def _ledger_seed(ledger: Ledger) -> Seed:
     def seed(counter: Counter) -> float:
         return float(ledger.budget_seed_usd(counter))
 
     return seed
-
-
-async def settle_soon(budgets: Budgets, reservation: Reservation, spent_usd: float) -> None:
-    """Settle from a place that may be cancelled (a stream's cleanup): shielded so the counter stays right."""
-    with anyio.CancelScope(shield=True):
-        await budgets.settle(reservation, spent_usd)

@@ -19,7 +19,8 @@ from typing import Any, TypeVar
 import anyio
 from fastapi.responses import JSONResponse
 
-from truecost.ledger import RequestRecord
+from truecost.config import Config
+from truecost.ledger import Ledger, RequestRecord
 from truecost.route.gateway import cache as caching
 from truecost.route.gateway.budget import Budgets, Caller, Reservation, make_store
 from truecost.route.gateway.limits import MemoryLimiter, RateLimits, RedisLimiter
@@ -65,16 +66,14 @@ class Call:
 class Gateway:
     """Everything one running gateway holds: routes, upstream clients, budgets, limits, cache, ledger, metrics."""
 
-    def __init__(self, settings: GatewaySettings, *, routers: dict[str, Any] | None = None, ledger: Any = None,
-                 run_id: str | None = None, config: Any = None, clock: Clock | None = None,
-                 redis: Any = None) -> None:
-        from truecost.config import load_config
-
+    def __init__(self, settings: GatewaySettings, *, routers: dict[str, Any] | None = None,
+                 ledger: Ledger | None = None, run_id: str | None = None, config: Config | None = None,
+                 clock: Clock | None = None, redis: Any = None) -> None:
         self.settings = settings
         self.routes: dict[str, Route] = build_routes(settings, routers)
         self.ledger = ledger
         self.run_id = run_id
-        self.config = config if config is not None else load_config()
+        self.config = config if config is not None else Config()  # None: the defaults, never ./truecost.toml
         self.clock: Clock = clock or (lambda: datetime.now(UTC))
         self.redis = redis
         self.prices = UpstreamPrices(settings, self.config)

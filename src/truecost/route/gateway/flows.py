@@ -51,6 +51,15 @@ def _embedder(route: Any) -> Any:
     return embedder
 
 
+async def warm_routers(gw: Gateway) -> None:
+    """Load what each route's router needs for its first decision (a fitted router's embedding model) before the
+    first request; routers without `warm_up` (any object with `models` and `route`) are left as they are."""
+    for route in gw.routes.values():
+        warm_up = getattr(route.router, "warm_up", None)
+        if callable(warm_up):
+            await anyio.to_thread.run_sync(warm_up, limiter=gw.router_limiter)
+
+
 async def warm_semantic_cache(gw: Gateway) -> None:
     """Load every embedder the semantic cache will use before the first request (MiniLM takes seconds)."""
     for route in [*gw.routes.values(), None]:

@@ -6,17 +6,20 @@ tokens at their own rates when the price has them) and every budget reservation.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from truecost.estimate.pricing import TokenPrice, token_cost_usd
 from truecost.route.gateway.settings import GatewaySettings
 from truecost.route.gateway.tokens import Usage
 
+if TYPE_CHECKING:
+    from truecost.config import Config
+
 
 class UpstreamPrices:
     """One TokenPrice per upstream, looked up once, with where it came from (config, catalogue or unknown)."""
 
-    def __init__(self, settings: GatewaySettings, config: Any) -> None:
+    def __init__(self, settings: GatewaySettings, config: Config | None) -> None:
         from truecost.estimate.costing import model_token_price
 
         self._prices: dict[str, tuple[TokenPrice | None, str]] = {}

@@ -8,7 +8,7 @@ import threading
 import time
 from typing import Any
 
-from truecost.ledger import RequestRecord
+from truecost.ledger import Ledger, RequestRecord
 
 _STOP = object()
 
@@ -23,7 +23,7 @@ class LedgerRecorder:
     reported on stderr.
     """
 
-    def __init__(self, ledger: Any, *, retries: int = 3, linger_s: float = 0.05, max_batch: int = 500) -> None:
+    def __init__(self, ledger: Ledger, *, retries: int = 3, linger_s: float = 0.05, max_batch: int = 500) -> None:
         self.ledger = ledger
         self.retries = retries
         self.linger_s = linger_s

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import signal
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from truecost.errors import UserError
 from truecost.route.gateway.settings import GatewaySettings
 
+if TYPE_CHECKING:
+    from truecost.config import Config
+    from truecost.ledger import Ledger
 
-def serve_gateway(settings: GatewaySettings, *, ledger: Any, config: Any, routers: dict[str, Any] | None = None,
+
+def serve_gateway(settings: GatewaySettings, *, ledger: Ledger, config: Config, routers: dict[str, Any] | None = None,
                   host: str | None = None, port: int | None = None, log_level: str = "warning") -> dict[str, Any]:
     """Serve until stopped (Ctrl-C or SIGTERM); returns the run's summary (requests, tokens, upstream spend).
 

@@ -28,7 +28,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from truecost.errors import UserError
+from truecost.errors import UserError, existing_file
 from truecost.estimate.settings import DEPRECATED_PRICE_NAMES, TokenPriceSetting
 
 KNOB_HEADER = "X-Truecost-Knob"
@@ -328,9 +328,7 @@ def load_gateway_settings(path: str | Path) -> GatewaySettings:
     """Read and validate gateway.yaml; relative router and tokenizer paths are taken from the file's folder."""
     import yaml
 
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"gateway config {path} does not exist")
+    path = existing_file(path, "gateway config")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
