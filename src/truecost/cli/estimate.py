@@ -485,4 +485,4 @@ def _render_tco(result: Any) -> None:
     levers = result.optional_levers()
     if levers:
         console.print("optional assumed levers (off; nothing measured or sourced them): "
-                      + escape(", ".join(f"--set {lv.to_dict()['set']}" for lv in levers)), highlight=False)
+                      + ", ".join(f"--set {lv.to_dict()['set']}" for lv in levers), highlight=False, markup=False)
