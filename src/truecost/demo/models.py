@@ -147,6 +147,38 @@ def load_model(folder: str | Path, adapter: str | Path | None = None) -> Any:
     return model.eval()
 
 
+class AdapterBank:
+    """One copy of a base model carrying several LoRA adapters, one of them active at a time.
+
+    The demo's arms are adapters on the same base: switching adapters holds one set of base weights and loads
+    them once, where merging each arm into a model of its own loads (and, while both live, holds) one copy per
+    arm. Adapters stay unmerged, so the base weights are never rewritten (a LoRA layer adds two small matrix
+    products to each forward pass it sits on).
+    """
+
+    def __init__(self, folder: str | Path, adapters: dict[str, str | Path]) -> None:
+        import torch
+        from peft import PeftModel
+        from transformers import AutoModelForCausalLM
+
+        if not adapters:
+            raise ValueError("AdapterBank needs at least one adapter")
+        names = list(adapters)
+        base = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32)
+        self.model = PeftModel.from_pretrained(base, str(adapters[names[0]]), adapter_name=names[0])
+        for name in names[1:]:
+            self.model.load_adapter(str(adapters[name]), adapter_name=name)
+        self.model.eval()
+        self.names = tuple(names)
+
+    def use(self, name: str) -> Any:
+        """The model with adapter `name` active (the same object for every name: use one arm at a time)."""
+        if name not in self.names:
+            raise KeyError(f"no adapter {name!r} in the bank (have {', '.join(self.names)})")
+        self.model.set_adapter(name)
+        return self.model
+
+
 def load_tokenizer(folder: str | Path) -> Any:
     """The tokenizer saved beside a model, with a pad token (left padding, for batched generation)."""
     from transformers import AutoTokenizer

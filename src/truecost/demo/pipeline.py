@@ -291,13 +291,11 @@ def train_arms(ctx: DemoContext, data: dict[str, Any], curated: Path, models: di
 
 
 # -- 4-5. defects and review -----------------------------------------------------------------------------------
-def measure_effects(ctx: DemoContext, data: dict[str, Any], trained: dict[str, Any], models: dict[str, Path]
-                    ) -> None:
-    """Defects in generations, exposure of planted secrets and the review's task quality, for both arms (one
-    merged model in memory at a time)."""
+def measure_effects(ctx: DemoContext, data: dict[str, Any], trained: dict[str, Any]) -> None:
+    """Defects in generations, exposure of planted secrets and the review's task quality, for both arms (one base
+    model in memory, the arms' adapters switched on it: `trained["bank"]`)."""
     from truecost.demo import scan
     from truecost.demo.effects import defects_in_generations, eval_set, review_arm
-    from truecost.demo.models import load_model
 
     poor_texts = [d.text for d in data["poor"].docs]
     planted = scan.planted_strings(poor_texts)
@@ -306,12 +304,10 @@ def measure_effects(ctx: DemoContext, data: dict[str, Any], trained: dict[str, A
                             eval_set(data["heldout"], ctx.scale.items, ctx.seed))
     defects, reviews = {}, {}
     for arm in ARMS:
-        model = load_model(models["base"], adapter=trained["arms"][arm].adapter_dir)
+        model = trained["bank"].use(arm)
         defects[arm] = defects_in_generations(ctx, arm, model, trained["tokenizer"], data["heldout"], planted,
                                               canaries)
         reviews[arm] = review_arm(ctx, arm, model, trained["tokenizer"], eval_path)
-        del model
-        gc.collect()
     ctx.measured["defects"] = {arm: {k: v for k, v in d.items() if k != "flags"} for arm, d in defects.items()}
     ctx.measured["review"] = reviews
     ctx.measured["_flags"] = {arm: d["flags"] for arm, d in defects.items()}
@@ -342,13 +338,11 @@ def route_between_models(ctx: DemoContext, data: dict[str, Any], trained: dict[s
 
 
 # -- 7. monitor ------------------------------------------------------------------------------------------------
-def monitor_shift(ctx: DemoContext, data: dict[str, Any], trained: dict[str, Any], models: dict[str, Path]
-                  ) -> None:
+def monitor_shift(ctx: DemoContext, data: dict[str, Any], trained: dict[str, Any]) -> None:
     """Reference: in-topic traffic; current: more in-topic traffic, then a shift to topics never trained on."""
     import math
 
     from truecost.demo.measure import DocLoss, doc_losses
-    from truecost.demo.models import load_model
     from truecost.monitor import run_monitor
 
     shifted = list(data["shifted"])
@@ -356,11 +350,8 @@ def monitor_shift(ctx: DemoContext, data: dict[str, Any], trained: dict[str, Any
     shifted = shifted[:ctx.scale.monitor_docs]
     well = trained["arms"]["well"]
     ctx.say("scoring the well-prepared model on a stream that drifts to new topics")
-    model = load_model(models["base"], adapter=well.adapter_dir)
-    shifted_losses = doc_losses(model, trained["tokenizer"], heldout_texts(ctx, shifted),
+    shifted_losses = doc_losses(trained["bank"].use("well"), trained["tokenizer"], heldout_texts(ctx, shifted),
                                 max_tokens=ctx.scale.heldout_tokens)
-    del model
-    gc.collect()
     prices = ctx.config.compute_prices()
 
     def rows(docs: list[TextDoc], losses: list[DocLoss]) -> list[dict[str, Any]]:
@@ -386,6 +377,7 @@ def monitor_shift(ctx: DemoContext, data: dict[str, Any], trained: dict[str, Any
 # -- the whole demo --------------------------------------------------------------------------------------------
 def run_demo(ctx: DemoContext) -> dict[str, Any]:
     """Run every step under per-arm ledger runs, timing each; returns {"measured", "timings"}."""
+    from truecost.demo.models import AdapterBank
 
     def timed(name: str, fn: Callable[..., Any], *args: Any) -> Any:
         ctx.say(name)
@@ -406,7 +398,10 @@ def run_demo(ctx: DemoContext) -> dict[str, Any]:
                             parent_id=ctx.demo_run_id, params={"tco_arm": arm}) as arm_run:
             ctx.arm_run_ids[arm] = arm_run.id
     trained = timed("fine-tuning on poor and on curated data", train_arms, ctx, data, curated, models)
-    timed("measuring defects and task quality of both models", measure_effects, ctx, data, trained, models)
-    timed("monitoring a stream that drifts to new topics", monitor_shift, ctx, data, trained, models)
+    trained["bank"] = AdapterBank(models["base"], {arm: trained["arms"][arm].adapter_dir for arm in ARMS})
+    timed("measuring defects and task quality of both models", measure_effects, ctx, data, trained)
+    timed("monitoring a stream that drifts to new topics", monitor_shift, ctx, data, trained)
+    del trained["bank"]  # the larger routing model comes next: one model in memory at a time
+    gc.collect()
     timed("routing between the fine-tuned model and a larger one", route_between_models, ctx, data, trained, models)
     return {"measured": ctx.measured, "timings": ctx.timings}
