@@ -113,3 +113,20 @@ def test_bad_output_ratio_is_the_tco_formula_with_a_paired_interval() -> None:
     assert same[0] == pytest.approx(1.0)
     with pytest.raises(ValueError):
         bad_output_ratio(([1.0], [1.0, 0.0]), ([0.0], [0.0]))
+
+
+def test_bad_output_effect_pairs_review_and_scan_and_says_when_no_ratio_exists() -> None:
+    from truecost.demo.summary import _bad_output
+
+    flags = {"poor": [{"pii": True}, {"pii": False}, {"pii": False}, {"pii": True}],
+             "well": [{"pii": False}, {"pii": False}, {"pii": True}, {"pii": False}]}
+    correct = {"poor": [1.0, 0.0, 1.0, 1.0], "well": [1.0, 1.0, 1.0, 0.0]}
+    effect = _bad_output(correct, flags, "tiny", 0)["bad_output_ratio"]
+    # By hand: poor 1 - 0.75 x (1 - 0.5) = 0.625; well 1 - 0.75 x (1 - 0.25) = 0.4375.
+    assert effect["bad_output_rate"] == pytest.approx({"poor": 0.625, "well": 0.4375})
+    assert effect["poor"] == pytest.approx(0.625 / 0.4375) and effect["n_items"] == 4
+    perfect = {"poor": correct["poor"], "well": [1.0] * 4}
+    clean = {"poor": flags["poor"], "well": [{"pii": False}] * 4}
+    none = _bad_output(perfect, clean, "tiny", 0)["bad_output_ratio"]
+    assert none["poor"] is None and none["ci_low"] is None  # a ratio over a zero rate is not invented
+    assert _bad_output({"poor": [1.0], "well": [1.0]}, flags, "tiny", 0) == {}  # items must pair up

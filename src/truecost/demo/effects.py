@@ -55,8 +55,7 @@ def eval_set(docs: list[TextDoc], limit: int, seed: int, words: int = 16, choice
     Choices are the true package and others from the same corpus, in a seeded order (a real question about real
     text; a model fine-tuned on documentation should get better at it). Item i is held-out document i, the same
     document the generation scan prompts with, so the two measurements pair up item by item. Two choices and a
-    16-word snippet: the review scores each choice and also generates an answer, one item at a time, which makes
-    it the demo's dearest step per item (measured: docs/demo.md).
+    16-word snippet keep it cheap: the review scores each choice and also generates an answer, one item at a time.
     """
     rng = random.Random(seed)
     domains = sorted({d.domain for d in docs})

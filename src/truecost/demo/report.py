@@ -24,12 +24,17 @@ def _fmt(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
+def _cell(value: Any) -> Any:
+    """A table cell: numbers stay numbers; a value the run could not measure (a ratio over a zero rate) says so."""
+    return "n/a" if value is None else value
+
+
 def effects_section(effects: dict[str, Any]) -> Section:
     """Every effect: poor, well, the 95% interval of the difference and what it is over."""
     rows, bases = [], []
     for name, e in effects.items():
         interval = f"[{_fmt(e.get('ci_low'))}, {_fmt(e.get('ci_high'))}]"
-        rows.append([name.replace("_", " "), e["poor"], e["well"], interval, e.get("unit", ""),
+        rows.append([name.replace("_", " "), _cell(e["poor"]), _cell(e["well"]), interval, e.get("unit", ""),
                      f"{e['n_items']} {e['interval_over']}, {e['n_seeds']} seed"])
         bases.append(basis("measured", e.get("note", "")))
     rates = {k: v for k, v in effects.items() if v.get("unit") == "share" and k.startswith("generation_")}
@@ -130,7 +135,9 @@ def timings_section(timings: dict[str, dict[str, float]]) -> Section:
     """Wall and CPU seconds per step."""
     rows: list[list[Any]] = [[k, v["wall_seconds"], v["cpu_seconds"]] for k, v in timings.items()]
     steps = {k: v["cpu_seconds"] for k, v in timings.items() if k != "total"}
-    return Section("Timings", tables=[Table(["step", "wall s", "CPU-s (this process)"], rows,
+    peak = timings.get("total", {}).get("peak_rss_gib")
+    notes = [f"Peak resident memory of this process: {peak:.2f} GiB."] if peak is not None else []
+    return Section("Timings", paragraphs=notes, tables=[Table(["step", "wall s", "CPU-s (this process)"], rows,
                                             basis=[basis("measured", "clock")] * len(rows))],
                    charts=[bar_chart(list(steps), list(steps.values()), title="CPU-seconds by step", unit=" s")])
 

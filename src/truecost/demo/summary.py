@@ -109,7 +109,7 @@ def _bad_output(correct: dict[str, list[float]], flags: dict[str, list[dict[str,
                                         seed=seed)
     rates = {a: bad_output_rate(np.asarray(correct[a]), np.asarray(defective[a])) for a in ("poor", "well")}
     return {"bad_output_ratio": {
-        "poor": ratio if ratio is not None else float("nan"), "well": 1.0, "ci_low": low, "ci_high": high,
+        "poor": ratio, "well": 1.0, "ci_low": low, "ci_high": high,
         "n_seeds": 1, "n_items": len(defective["poor"]), "model": model, "interval_over": "items",
         "unit": "x the well-prepared model's bad-output rate", "bad_output_rate": rates,
         "note": "ci_low/ci_high: 95% paired bootstrap interval of the ratio itself; the TCO carries this ratio to "
