@@ -53,6 +53,10 @@ def test_cached_prefix_continuation_loss_equals_the_full_sequence_loss(tiny_lm) 
             logp = torch.log_softmax(model(input_ids=ids).logits[0, :-1].float(), -1)
         expected = -float(sum(logp[len(head) - 1 + j, t] for j, t in enumerate(tail)))
         assert got == pytest.approx(expected, rel=1e-4, abs=1e-4)
+    empty, one = continuation_nll(model, tokenizer, prefix, ["", "1"])
+    assert empty == 0.0 and one == pytest.approx(cached[3], rel=1e-4)  # nothing to predict, beside a real one
+    with pytest.raises(ValueError):
+        continuation_nll(model, tokenizer, "", tails)
 
 
 def test_plain_copy_of_a_tied_model_loads_back_identical(tiny_lm, tmp_path) -> None:

@@ -45,7 +45,13 @@ def effects_section(effects: dict[str, Any]) -> Section:
     return Section("What poor data did to the model, measured", paragraphs=[
         "One seed of the real model (SmolLM2-135M-Instruct, LoRA): every interval is a 95% bootstrap over held-out "
         "items (documents, prompts or planted canaries), paired where both models saw the same items. An interval "
-        "that spans 0 is a difference this run cannot tell from none."],
+        "that spans 0 is a difference this run cannot tell from none.",
+        "How these carry to the TCO below, which plans a different, larger model: shares of the data and the "
+        "process (tokens curation removed, the routing saving) carry as measured; the models' own behaviour rates "
+        "do not. What carries from the reviews is the relative effect of preparation, the bad-output ratio (poor "
+        "over well, on the same items), applied to the plan's base rate of bad outputs, which is the same in both "
+        "projects and named as assumed. Every other assumption is equal in both projects, so it scales the "
+        "difference but never makes it."],
         tables=[Table(["effect", "poor", "well", "95% interval", "unit", "over"], rows, basis=bases)],
         charts=[chart] if rates else [])
 
