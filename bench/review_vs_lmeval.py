@@ -5,12 +5,14 @@ converted once to a plain safetensors folder in bench/.cache) on the CPU, with t
 - truecost: `HFTarget.continuation_logprobs_batch`, in batches of `truecost.review.session.BATCH` (as a review
   sends them);
 - lm-eval 0.4.13: `HFLM.loglikelihood`, at its default batch size (1) and at the same batch size as truecost.
+The headline ratio is truecost against lm-eval at the same batch size (the same arithmetic: fp32, same threads,
+same batch); the ratio to lm-eval's default is printed beside it.
 Each runs in its own child process; CPU seconds (user + system, from `os.wait4`) and wall seconds exclude model
 loading (each child times only the scoring). The two sums of log-probabilities are compared request by request.
 lm-eval lives in its own venv (bench/.venv-lmeval, created on first run; it reuses the project venv's torch and
 transformers through a .pth file so no second torch is downloaded).
 
-Run: `.venv/bin/python bench/review_vs_lmeval.py [--requests 200] [--threads 2] [--repeats 3] [--json]`
+Run: `.venv/bin/python bench/review_vs_lmeval.py [--requests 200] [--threads 1] [--repeats 3] [--json]`
 """
 
 from __future__ import annotations
@@ -111,7 +113,7 @@ def child(python: Path, code: str, args: list[str]) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=200)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -126,11 +128,13 @@ def main() -> int:
     from truecost.review.session import BATCH
 
     runs: dict[str, list[dict]] = {"truecost": [], "lm-eval batch 1": [], f"lm-eval batch {BATCH}": []}
+    load = [os.getloadavg()[0]]
     for _ in range(args.repeats):  # interleaved, so a change in the machine's load hits every tool alike
         runs["truecost"].append(child(Path(sys.executable), OURS, [folder, fh.name, str(args.threads),
                                                                    str(ROOT / "src")]))
         runs["lm-eval batch 1"].append(child(peer, PEER, [folder, fh.name, str(args.threads), "1"]))
         runs[f"lm-eval batch {BATCH}"].append(child(peer, PEER, [folder, fh.name, str(args.threads), str(BATCH)]))
+        load.append(os.getloadavg()[0])
     n = args.requests
     table = {}
     for name, rs in runs.items():
@@ -141,15 +145,22 @@ def main() -> int:
     ours, peer_sums = runs["truecost"][0]["sums"], runs["lm-eval batch 1"][0]["sums"]
     max_diff = max(abs(a - b) for a, b in zip(ours, peer_sums, strict=True))
     base = table["truecost"]
+    # Per repeat, truecost's run against the peer's run next to it (same load): the spread of the ratio.
+    paired = {name: [p["cpu"] / o["cpu"] for o, p in zip(runs["truecost"], rs, strict=True)]
+              for name, rs in runs.items() if name != "truecost"}
     ratios = {name: {"cpu": base["requests_per_cpu_s_median"] / t["requests_per_cpu_s_median"],
-                     "wall": base["requests_per_wall_s_median"] / t["requests_per_wall_s_median"]}
+                     "wall": base["requests_per_wall_s_median"] / t["requests_per_wall_s_median"],
+                     "cpu_paired_range": [min(paired[name]), max(paired[name])]}
               for name, t in table.items() if name != "truecost"}
+    headline = f"lm-eval batch {BATCH}"
     if args.json:
-        print(json.dumps({"table": table, "ratios": ratios, "max_abs_logprob_diff": max_diff, "requests": n,
-                          "threads": args.threads, "repeats": args.repeats}, indent=1))
+        print(json.dumps({"table": table, "ratios": ratios, "headline": headline, "max_abs_logprob_diff": max_diff,
+                          "requests": n, "threads": args.threads, "repeats": args.repeats, "batch": BATCH,
+                          "load_average_1min": load}, indent=1))
         return 0
-    print(f"{n} log-likelihood requests, SmolLM2-135M-Instruct, CPU, {args.threads} threads, median of "
-          f"{args.repeats} (range)")
+    print(f"{n} log-likelihood requests, SmolLM2-135M-Instruct, CPU, fp32, {args.threads} torch thread(s), truecost "
+          f"batch {BATCH}, median of {args.repeats} interleaved runs (range); machine load average (1 min) during "
+          f"the runs: {min(load):.1f}-{max(load):.1f} on {os.cpu_count()} cores")
     print(f"{'tool':20} {'req/CPU-s':>10} {'range':>16} {'req/wall-s':>11} {'range':>16}")
     for name, t in table.items():
         lo, hi = t["range_cpu"]
@@ -157,7 +168,10 @@ def main() -> int:
         print(f"{name:20} {t['requests_per_cpu_s_median']:>10.2f} {lo:>7.2f}-{hi:<7.2f} "
               f"{t['requests_per_wall_s_median']:>11.2f} {wlo:>7.2f}-{whi:<7.2f}")
     for name, r in ratios.items():
-        print(f"truecost / {name}: {r['cpu']:.2f}x per CPU-second, {r['wall']:.2f}x per wall-second")
+        tag = "HEADLINE (same batch size, same dtype)" if name == headline else "lm-eval's default batch size"
+        lo, hi = r["cpu_paired_range"]
+        print(f"truecost / {name}: {r['cpu']:.2f}x per CPU-second (paired runs {lo:.2f}-{hi:.2f}), "
+              f"{r['wall']:.2f}x per wall-second  [{tag}]")
     print(f"largest difference in a request's log-probability sum: {max_diff:.2e}")
     return 0
 

@@ -68,6 +68,27 @@ def test_local_log_probs_agree_with_transformers_loss(tiny_model_dir: Path) -> N
     assert ours == pytest.approx(-loss * (len(ids) - 1), rel=1e-4)
 
 
+def test_batched_log_probs_match_one_forward_per_request(tiny_model_dir: Path) -> None:
+    """Right-padded rows of different lengths, with and without a prefix, scored in one batch equal each request
+    scored alone by a plain forward pass (brute force: log-softmax over the whole vocabulary at every position)."""
+    import torch
+
+    target = HFTarget("hf:x", tiny_model_dir, device="cpu")
+    requests = [("", "A short one."), ("Question: who wrote it? Answer:", " the nurse"),
+                ("x", " and a much longer continuation with many more tokens than the others have")]
+    batched = target.continuation_logprobs_batch(requests)
+    tok = target.tokenizer
+    for (prefix, text), got in zip(requests, batched, strict=True):
+        head = [tok.bos_token_id] + (tok(prefix, add_special_tokens=False)["input_ids"] if prefix else [])
+        cont = tok(text, add_special_tokens=False)["input_ids"]
+        ids = head + cont
+        with torch.no_grad():
+            logp = torch.log_softmax(target.model(torch.tensor([ids])).logits[0].float(), -1)
+        expected = [logp[p - 1, ids[p]].item() for p in range(len(head), len(ids))]
+        assert [v for _, v in got if v is not None] == pytest.approx(expected, abs=1e-4)
+        assert "".join(t for t, _ in got) == tok.decode(cont)
+
+
 def test_endpoint_on_loopback_all_suites_via_cli(tiny_model_dir: Path, tmp_path: Path) -> None:
     with serve(hf_app(str(tiny_model_dir))) as url:
         local = HFTarget("hf:x", tiny_model_dir, device="cpu")

@@ -106,7 +106,7 @@ class KeyCollector:
         self.rows = 0
 
     def add(self, docs: list[Document]) -> None:
-        from truecost.curate.dedup import exact_keys, near_signatures
+        from truecost.curate.dedup import exact_keys_of_normalised, signatures_of_normalised
         from truecost.curate.dedup.near import lsh_keys
 
         gids = gid_of(self.shard_no, np.arange(self.rows, self.rows + len(docs)))
@@ -114,7 +114,7 @@ class KeyCollector:
         parts = self.spec.partitions
         if self.exact is not None:
             cpu0 = time.process_time()
-            keys = exact_keys([d.words for d in docs])
+            keys = exact_keys_of_normalised([d.normalised_words for d in docs])
             records = np.zeros(len(docs), dtype=EXACT_RECORD)
             records["hi"], records["lo"], records["gid"] = keys[:, 0], keys[:, 1], gids
             for part in range(parts):
@@ -124,7 +124,7 @@ class KeyCollector:
             self.store.add([d.id for d in docs])
             return
         cpu0 = time.process_time()
-        sigs = near_signatures([(d.id, d.words) for d in docs], self.params)
+        sigs = signatures_of_normalised([d.id for d in docs], [d.normalised_words for d in docs], self.params)
         key_lists = [lsh_keys(s) for s in sigs]
         sizes = np.array([len(k) for k in key_lists], dtype=np.int64)
         records = np.zeros(int(sizes.sum()), dtype=KEY_RECORD)

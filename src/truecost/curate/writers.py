@@ -33,6 +33,37 @@ def _schema() -> Any:
                       ("dirty", pa.bool_()), ("n_bytes", pa.int64())])
 
 
+# Arrow arrays are built from buffers, not with `pa.array`: that call imports pandas on first use (~0.5 CPU-s,
+# a tenth of a 10 MB run), which nothing here needs.
+def _int64_array(values: list[int]) -> Any:
+    import numpy as np
+    import pyarrow as pa
+
+    return pa.Array.from_buffers(pa.int64(), len(values), [None, pa.py_buffer(np.asarray(values, dtype=np.int64))])
+
+
+def _bool_array(values: list[bool]) -> Any:
+    import numpy as np
+    import pyarrow as pa
+
+    bits = np.packbits(np.asarray(values, dtype=bool), bitorder="little")
+    return pa.Array.from_buffers(pa.bool_(), len(values), [None, pa.py_buffer(bits)])
+
+
+def _string_array(values: list[str | None], large: bool) -> Any:
+    """A UTF-8 string column (None: null); encoding errors raise as `pa.array` would."""
+    import numpy as np
+    import pyarrow as pa
+
+    encoded = [b"" if v is None else v.encode("utf-8") for v in values]
+    offsets = np.zeros(len(values) + 1, dtype=np.int64 if large else np.int32)
+    np.cumsum([len(e) for e in encoded], out=offsets[1:])
+    valid = np.fromiter((v is not None for v in values), dtype=bool, count=len(values))
+    validity = None if valid.all() else pa.py_buffer(np.packbits(valid, bitorder="little"))
+    return pa.Array.from_buffers(pa.large_string() if large else pa.string(), len(values),
+                                 [validity, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))])
+
+
 class DocsWriter:
     """The documents one pass leaves, in order (their row number is their place in the pass's dedup)."""
 
@@ -49,9 +80,10 @@ class DocsWriter:
         import pyarrow as pa
 
         texts = [d.text if self.full_text or d.pos in dirty else None for d in docs]
-        batch = pa.record_batch([[d.pos for d in docs], [d.id for d in docs], texts, [d.pos in dirty for d in docs],
-                                 n_bytes], schema=_schema())
-        self._writer.write_batch(batch)
+        columns = [_int64_array([d.pos for d in docs]), _string_array([d.id for d in docs], large=False),
+                   _string_array(texts, large=True), _bool_array([d.pos in dirty for d in docs]),
+                   _int64_array(n_bytes)]
+        self._writer.write_batch(pa.RecordBatch.from_arrays(columns, schema=_schema()))
         self.rows += len(docs)
 
     def close(self) -> None:

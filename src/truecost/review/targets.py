@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import time
 from dataclasses import dataclass
@@ -130,6 +131,9 @@ class HFTarget:
         except (OSError, ValueError, KeyError) as exc:
             raise UserError(f"target {spec!r}: cannot load the model from {path}: {exc}") from None
         self.model: Any = model.to(self.device).eval()
+        # Models whose forward can skip the vocabulary projection on positions nobody reads (transformers >= 4.50).
+        self._keeps_logits = "logits_to_keep" in inspect.signature(self.model.forward).parameters
+        self._token_texts: dict[int, str] = {}
         config = self.model.config
         self.max_positions = int(getattr(config, "max_position_embeddings", None)
                                  or getattr(config, "n_positions", None) or 2048)
@@ -178,33 +182,59 @@ class HFTarget:
     def continuation_logprobs(self, prefix: str, text: str) -> list[TokenLogprob]:
         return self.continuation_logprobs_batch([(prefix, text)])[0]
 
-    def _request_ids(self, prefix: str, text: str) -> tuple[list[int], int]:
+    def _request_ids(self, requests: list[tuple[str, str]]) -> list[tuple[list[int], int]]:
+        """(token ids, index of the first continuation token) per request: the tokenizer's BOS, the prefix, the
+        text; prefixes and texts each tokenised in one batched call (fast tokenizers run it in Rust)."""
         tok = self.tokenizer
         start = [tok.bos_token_id] if tok.bos_token_id is not None else []
-        prefix_ids = tok(prefix, add_special_tokens=False)["input_ids"] if prefix else []
-        text_ids = tok(text, add_special_tokens=False)["input_ids"]
-        ids = (start + prefix_ids + text_ids)[-self.max_positions:]
-        return ids, len(ids) - len(text_ids)
+        prefixes = [p for p, _ in requests if p]
+        prefix_ids = iter(tok(prefixes, add_special_tokens=False)["input_ids"] if prefixes else [])
+        text_ids = tok([t for _, t in requests], add_special_tokens=False)["input_ids"]
+        out = []
+        for (prefix, _), cont in zip(requests, text_ids, strict=True):
+            ids = (start + (list(next(prefix_ids)) if prefix else []) + list(cont))[-self.max_positions:]
+            out.append((ids, len(ids) - len(cont)))
+        return out
+
+    def _token_text(self, token_id: int) -> str:
+        """A token's text, decoded once per id (decoding is per-token Python work that adds up over a review)."""
+        text = self._token_texts.get(token_id)
+        if text is None:
+            text = self._token_texts[token_id] = self.tokenizer.decode([token_id])
+        return text
 
     def continuation_logprobs_batch(self, requests: list[tuple[str, str]]) -> list[list[TokenLogprob]]:
-        """Log-probabilities for several (prefix, text) requests in one right-padded forward pass."""
+        """Log-probabilities for several (prefix, text) requests in one forward pass. As lm-eval does: the last
+        token is not fed (nothing is predicted from it), rows are right-padded with no attention mask (in a causal
+        model a row's tokens never see the padding after them), and the vocabulary projection and log-softmax run
+        only on the positions that predict a continuation token."""
         torch = self._torch
-        encoded = [self._request_ids(p, t) for p, t in requests]
-        width = max(len(ids) for ids, _ in encoded)
-        batch = torch.tensor([ids + [0] * (width - len(ids)) for ids, _ in encoded], device=self.device)
-        mask = torch.tensor([[1] * len(ids) + [0] * (width - len(ids)) for ids, _ in encoded], device=self.device)
-        with torch.no_grad():
-            logits = self.model(batch, attention_mask=mask).logits
+        encoded = self._request_ids(requests)
+        # Position p predicts token p + 1; the continuation of a row starts at token max(first, 1).
+        spans = [(max(first, 1) - 1, len(ids) - 1) for ids, first in encoded]
+        width = max(len(ids) - 1 for ids, _ in encoded)
+        values: list[float] = []
+        if width > 0 and any(lo < hi for lo, hi in spans):
+            batch = torch.tensor([ids[:-1] + [0] * (width - len(ids) + 1) for ids, _ in encoded], device=self.device)
+            lo = min(lo for lo, hi in spans if lo < hi)
+            kwargs: dict[str, Any] = {"use_cache": False}
+            if self._keeps_logits:
+                kwargs["logits_to_keep"] = torch.arange(lo, width, device=self.device)
+            with torch.no_grad():
+                logits = self.model(batch, **kwargs).logits
+                offset = lo if self._keeps_logits else 0
+                rows = torch.tensor([r for r, (a, b) in enumerate(spans) for _ in range(a, b)], device=self.device)
+                cols = torch.tensor([p - offset for a, b in spans for p in range(a, b)], device=self.device)
+                targets = torch.tensor([ids[p + 1] for (ids, _), (a, b) in zip(encoded, spans, strict=True)
+                                        for p in range(a, b)], device=self.device)
+                scores = logits[rows, cols].float()
+                values = (scores.gather(1, targets.unsqueeze(1)).squeeze(1) - torch.logsumexp(scores, 1)).tolist()
         out: list[list[TokenLogprob]] = []
-        for row, (ids, first) in enumerate(encoded):
-            # Only the continuation's positions: log p(t | < t) = logit[t-1, t] - logsumexp(logit[t-1]).
-            start = max(first, 1)
-            scores = logits[row, start - 1:len(ids) - 1].float()
-            targets = batch[row, start:len(ids)]
-            values = (scores.gather(1, targets.unsqueeze(1)).squeeze(1) - torch.logsumexp(scores, 1)).tolist()
-            head: list[TokenLogprob] = [(self.tokenizer.decode([ids[0]]), None)] if first <= 0 else []
-            out.append(head + [(self.tokenizer.decode([t]), float(v)) for t, v in zip(ids[start:], values,
-                                                                                    strict=True)])
+        k = 0
+        for (ids, first), (a, b) in zip(encoded, spans, strict=True):
+            head: list[TokenLogprob] = [(self._token_text(ids[0]), None)] if first <= 0 and ids else []
+            out.append(head + [(self._token_text(ids[p + 1]), values[k + p - a]) for p in range(a, b)])
+            k += b - a
         return out
 
     def close(self) -> None:

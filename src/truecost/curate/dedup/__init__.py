@@ -10,6 +10,7 @@ from truecost.curate.dedup.exact import (
     exact_groups,
     exact_key,
     exact_keys,
+    exact_keys_of_normalised,
     find_exact_duplicates,
 )
 from truecost.curate.dedup.near import (
@@ -19,6 +20,7 @@ from truecost.curate.dedup.near import (
     find_near_duplicates,
     near_signature,
     near_signatures,
+    signatures_of_normalised,
 )
 from truecost.curate.dedup.result import DedupResult
 
@@ -31,8 +33,10 @@ __all__ = [
     "exact_groups",
     "exact_key",
     "exact_keys",
+    "exact_keys_of_normalised",
     "find_exact_duplicates",
     "find_near_duplicates",
     "near_signature",
     "near_signatures",
+    "signatures_of_normalised",
 ]

@@ -8,6 +8,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from truecost.curate.dedup.result import DedupResult
+from truecost.curate.document import normalise_words
 from truecost.errors import UserError
 
 
@@ -25,15 +26,19 @@ def exact_key(words: Sequence[str]) -> str:
     """128-bit hex hash of the normalised text: the words, lower-cased, joined by single spaces (the map step)."""
     import xxhash
 
-    return xxhash.xxh3_128_hexdigest(" ".join(words).lower().encode("utf-8", "surrogatepass"))
+    return xxhash.xxh3_128_hexdigest(normalise_words(list(words)))
 
 
 def exact_keys(word_lists: Sequence[Sequence[str]]) -> np.ndarray:
     """The 128-bit keys of `exact_key` as an (n, 2) uint64 array (high, low halves), for many documents."""
+    return exact_keys_of_normalised([normalise_words(list(words)) for words in word_lists])
+
+
+def exact_keys_of_normalised(texts: Sequence[bytes]) -> np.ndarray:
+    """`exact_keys` of documents given by their normalised words (`Document.normalised_words`)."""
     import xxhash
 
-    digests = b"".join(xxhash.xxh3_128_digest(" ".join(words).lower().encode("utf-8", "surrogatepass"))
-                       for words in word_lists)
+    digests = b"".join(xxhash.xxh3_128_digest(text) for text in texts)
     return np.frombuffer(digests, dtype=">u8").astype(np.uint64).reshape(-1, 2)
 
 

@@ -55,14 +55,24 @@ def word_hashes(words: Sequence[str], lower: bool = True) -> np.ndarray:
     """64-bit hash of each word (case-insensitive unless `lower=False`), for many words in a few numpy calls.
 
     The one word hash of curate (dedup and the n-gram quality rules): deterministic across processes and
-    machines. The words are joined with single spaces (a word never contains a space), then each word's
-    polynomial hash (relative to its first byte) is read off a prefix sum over the UTF-8 bytes, one window of
-    about a megabyte at a time.
+    machines. The words are joined with single spaces (a word never contains a space) and hashed by
+    `hash_word_bytes`.
     """
     if not words:
         return np.zeros(0, dtype=_U64)
     joined = " ".join(words)
-    data = np.frombuffer((joined.lower() if lower else joined).encode("utf-8", "surrogatepass"), dtype=np.uint8)
+    return hash_word_bytes((joined.lower() if lower else joined).encode("utf-8", "surrogatepass"))
+
+
+def hash_word_bytes(text: bytes) -> np.ndarray:
+    """The `word_hashes` of words given as UTF-8 bytes separated by single spaces (`Document.normalised_words`).
+
+    Each word's polynomial hash (relative to its first byte) is read off a prefix sum over the bytes, one window
+    of about a megabyte at a time.
+    """
+    if not text:
+        return np.zeros(0, dtype=_U64)
+    data = np.frombuffer(text, dtype=np.uint8)
     spaces = np.flatnonzero(data == 0x20)
     starts = np.concatenate([np.zeros(1, dtype=np.int64), spaces + 1])
     ends = np.concatenate([spaces, np.array([len(data)], dtype=np.int64)])
@@ -123,28 +133,26 @@ def minhash(shingles: np.ndarray, a: np.ndarray, b: np.ndarray, chunk: int = 204
 def minhash_many(shingles: np.ndarray, lengths: np.ndarray, a: np.ndarray, b: np.ndarray,
                  chunk: int = 4096) -> np.ndarray:
     """MinHash signatures of many documents at once: `shingles` holds each document's run, `lengths` (all >= 1)
-    their sizes; returns one row per document, equal to `minhash` of each run."""
-    out = np.empty((len(lengths), len(a)), dtype=_U64)
+    their sizes; returns one row per document, equal to `minhash` of each run.
+
+    The shingles are taken `chunk` at a time, whatever documents they belong to: one (permutations x chunk)
+    block, each document's part of it reduced along the contiguous axis with one reduceat, and folded into the
+    documents' minima (a document cut by a chunk edge gets a minimum from each side).
+    """
+    out = np.full((len(a), len(lengths)), np.iinfo(np.uint64).max, dtype=_U64)
     ends = np.cumsum(lengths)
     starts = ends - lengths
-    doc = 0
+    column_b = b[:, None]
     with np.errstate(over="ignore"):
-        while doc < len(lengths):
-            if lengths[doc] >= chunk:  # a long document alone, in chunks of its own
-                out[doc] = minhash(shingles[starts[doc] : ends[doc]], a, b, chunk)
-                doc += 1
-                continue
-            # As many whole documents as fit in one block, reduced per document with one reduceat.
-            last = int(np.searchsorted(ends, starts[doc] + chunk, side="right"))
-            last = max(last, doc + 1)
-            last = min(last, len(lengths))
-            while last > doc + 1 and lengths[last - 1] >= chunk:
-                last -= 1
-            block = np.multiply.outer(shingles[starts[doc] : ends[last - 1]], a)
-            block += b
-            out[doc:last] = np.minimum.reduceat(block, starts[doc:last] - starts[doc], axis=0)
-            doc = last
-    return out
+        for lo in range(0, len(shingles), chunk):
+            hi = min(lo + chunk, len(shingles))
+            block = np.multiply.outer(a, shingles[lo:hi])
+            block += column_b
+            first = int(np.searchsorted(ends, lo, side="right"))  # documents that overlap [lo, hi)
+            last = int(np.searchsorted(starts, hi, side="left"))
+            part = np.minimum.reduceat(block, np.maximum(starts[first:last], lo) - lo, axis=1)
+            np.minimum(out[:, first:last], part, out=out[:, first:last])
+    return np.ascontiguousarray(out.T)
 
 
 def band_keys(signature: np.ndarray, num_bands: int, rows_per_band: int, salt: int) -> np.ndarray:

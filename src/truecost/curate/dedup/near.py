@@ -32,6 +32,7 @@ import numpy as np
 from truecost.curate.dedup import clusters, hashing
 from truecost.curate.dedup.exact import HasWords
 from truecost.curate.dedup.result import DedupResult
+from truecost.curate.document import normalise_words
 from truecost.errors import UserError
 
 if TYPE_CHECKING:
@@ -140,15 +141,37 @@ def near_signatures(items: Sequence[tuple[str, Sequence[str]]], params: NearDedu
                     ) -> list[NearSignature]:
     """`near_signature` of many documents at once (the batch map step): the same results, computed with a
     handful of numpy calls per batch instead of per document, which matters for short documents."""
+    return signatures_of_normalised([doc_id for doc_id, _ in items],
+                                    [normalise_words(list(words)) for _, words in items], params)
+
+
+def signatures_of_normalised(ids: Sequence[str], texts: Sequence[bytes], params: NearDedupParams | None = None
+                             ) -> list[NearSignature]:
+    """`near_signatures` of documents given by their normalised words (`Document.normalised_words`: lower-cased
+    words joined by single spaces, UTF-8), as the pipeline has them. Exact copies are hashed once."""
     params = params or NearDedupParams()
-    counts = np.array([len(words) for _, words in items], dtype=np.int64)
-    all_hashes = hashing.word_hashes([w for _, words in items for w in words])
-    if len(all_hashes) != counts.sum():  # a "word" holding a space splits in two: take the exact slow path
-        return [near_signature(doc_id, words, params) for doc_id, words in items]
+    first: dict[bytes, int] = {}
+    unique_of = [first.setdefault(text, len(first)) for text in texts]
+    unique = list(first)
+    counts = np.array([text.count(b" ") + 1 if text else 0 for text in unique], dtype=np.int64)
+    all_hashes = hashing.hash_word_bytes(b" ".join(text for text in unique if text))
     ends = np.cumsum(counts)
     starts = ends - counts
+    keys = _tier_band_keys(all_hashes, counts, starts, params)
+    words32 = (all_hashes >> np.uint64(32)).astype(np.uint32)
+    signatures = [
+        (words32[starts[d] : ends[d]].copy(), hashing.sequence_hash(all_hashes[starts[d] : ends[d]]),
+         np.concatenate(keys[d]) if keys[d] else np.zeros(0, dtype=np.uint64))
+        for d in range(len(unique))
+    ]
+    return [NearSignature(doc_id, *signatures[u]) for doc_id, u in zip(ids, unique_of, strict=True)]
+
+
+def _tier_band_keys(all_hashes: np.ndarray, counts: np.ndarray, starts: np.ndarray, params: NearDedupParams
+                    ) -> list[list[np.ndarray]]:
+    """Band keys of each document (its words are `all_hashes[start:start+count]`), one array per tier it joins."""
     a, b = params._permutations
-    keys: list[list[np.ndarray]] = [[] for _ in items]
+    keys: list[list[np.ndarray]] = [[] for _ in counts]
     tiers_of = [params.tiers_for(int(n)) if n > 0 else [] for n in counts]
     for tier, (_, k) in enumerate(params.tiers):
         members = np.array([d for d, tiers in enumerate(tiers_of) if tier in tiers], dtype=np.int64)
@@ -170,7 +193,7 @@ def near_signatures(items: Sequence[tuple[str, Sequence[str]]], params: NearDedu
         # Documents shorter than k are one shingle of all their words, as in `shingle_hashes`.
         for slot, d in enumerate(members):
             if short[slot]:
-                shingles[pos] = hashing.shingle_hashes(all_hashes[starts[d] : ends[d]], k)[0]
+                shingles[pos] = hashing.shingle_hashes(all_hashes[starts[d] : starts[d] + counts[d]], k)[0]
                 pos += 1
             else:
                 n = int(lengths[slot])
@@ -181,16 +204,7 @@ def near_signatures(items: Sequence[tuple[str, Sequence[str]]], params: NearDedu
         tier_keys = hashing.band_keys(sigs, params.num_bands, params.rows_per_band, salt=tier + 1)
         for slot, d in enumerate(members):
             keys[d].append(tier_keys[slot])
-    words32 = (all_hashes >> np.uint64(32)).astype(np.uint32)
-    return [
-        NearSignature(
-            id=doc_id,
-            words=words32[starts[d] : ends[d]].copy(),
-            sequence_hash=hashing.sequence_hash(all_hashes[starts[d] : ends[d]]),
-            band_keys=np.concatenate(keys[d]) if keys[d] else np.zeros(0, dtype=np.uint64),
-        )
-        for d, (doc_id, _) in enumerate(items)
-    ]
+    return keys
 
 
 def sequence_key(sequence_hash: int, n_words: int) -> int:

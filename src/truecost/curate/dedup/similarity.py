@@ -63,3 +63,18 @@ def bag_bound(keys_a: frozenset[int], keys_b: frozenset[int]) -> float:
         return 1.0
     small, large = (keys_a, keys_b) if len(keys_a) <= len(keys_b) else (keys_b, keys_a)
     return 2.0 * len(small & large) / total
+
+
+SKETCH_BUCKETS = 1024
+
+
+def count_sketch(word_hash: np.ndarray) -> np.ndarray:
+    """Words per hash bucket (`SKETCH_BUCKETS` of them): a fixed-size summary of the word multiset."""
+    return np.bincount(word_hash & (SKETCH_BUCKETS - 1), minlength=SKETCH_BUCKETS).astype(np.int32)
+
+
+def sketch_bound(sketch_a: np.ndarray, sketch_b: np.ndarray, len_a: int, len_b: int) -> float:
+    """Upper bound of `bag_bound` (so of edit similarity) from two count sketches, in a few microseconds: the
+    words two documents share in a bucket are at most the smaller of the bucket's two counts."""
+    total = len_a + len_b
+    return 1.0 if total == 0 else 2.0 * int(np.minimum(sketch_a, sketch_b).sum()) / total
