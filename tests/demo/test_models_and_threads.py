@@ -94,6 +94,7 @@ def test_adapter_bank_arms_give_the_outputs_of_separately_loaded_models(tiny_lm,
         adapters[arm] = tmp_path / arm
     bank = AdapterBank(folder, adapters)
     texts = ["Return the list of names in the module namespace.", "Open a file and return a stream."]
+    _review_target_matches_a_loaded_folder(bank.use("well"), tokenizer, tmp_path, adapters["well"], folder)
     seen = []
     for arm in ("poor", "well", "poor"):  # switching back gives the first arm's numbers again
         alone = load_model(folder, adapter=adapters[arm])
@@ -108,3 +109,20 @@ def test_adapter_bank_arms_give_the_outputs_of_separately_loaded_models(tiny_lm,
     assert seen[0] != pytest.approx(seen[1], rel=1e-3)  # the two adapters really differ
     with pytest.raises(KeyError):
         bank.use("base")
+
+
+def _review_target_matches_a_loaded_folder(model, tokenizer, tmp_path, adapter, folder) -> None:
+    """The review's target around the bank's model scores as `truecost review` does on the merged model saved as a
+    folder (the demo reviews without writing the model out)."""
+    from truecost.demo.effects import LoadedTarget
+    from truecost.demo.models import load_model
+    from truecost.review.targets import HFTarget
+
+    load_model(folder, adapter=adapter).save_pretrained(tmp_path / "merged")
+    tokenizer.save_pretrained(tmp_path / "merged")
+    requests = [("Which package?", " os"), ("Which package?", " json module"), ("", "plain text")]
+    got = LoadedTarget("hf:demo-well", model, tokenizer).continuation_logprobs_batch(requests)
+    want = HFTarget("hf:merged", tmp_path / "merged", device="cpu").continuation_logprobs_batch(requests)
+    assert [[t for t, _ in row] for row in got] == [[t for t, _ in row] for row in want]
+    for row_got, row_want in zip(got, want, strict=True):
+        assert [v for _, v in row_got] == pytest.approx([v for _, v in row_want], rel=1e-4, abs=1e-5)

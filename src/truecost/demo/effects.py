@@ -4,6 +4,7 @@ quality judged by `truecost review`. Each measurement is a ledger run under the 
 
 from __future__ import annotations
 
+import inspect
 import math
 import random
 from pathlib import Path
@@ -80,6 +81,11 @@ class LoadedTarget(HFTarget):
         self.spec, self.model_name, self.device, self._torch = spec, spec.removeprefix("hf:"), "cpu", torch
         self.tokenizer, self.model = tokenizer, model
         self.max_positions = int(getattr(model.config, "max_position_embeddings", None) or 2048)
+        # What HFTarget.__init__ sets for its scoring: whether the forward can skip unread logits (asked of the base
+        # model under an adapter, whose own forward hides the parameter behind **kwargs), and a decoded-token cache.
+        inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+        self._keeps_logits = "logits_to_keep" in inspect.signature(inner.forward).parameters
+        self._token_texts: dict[int, str] = {}
 
     def close(self) -> None:
         """The demo owns the model: nothing to release."""
