@@ -68,8 +68,18 @@ def test_measured_inputs_name_this_demos_runs(two_runs) -> None:
     first, _, _ = two_runs
     lines = [line for line in first["tco"]["lines"] if line["basis"] == "measured"]
     names = {line["input"] for line in lines}
-    assert {"duplicate_share", "bad_output_rate", "routing_saving_share"} <= names
+    assert {"duplicate_share", "bad_output_ratio", "routing_saving_share"} <= names
     assert all(line["run_ids"] for line in lines)
+    # The transfer rule: the models' reviews carry their ratio; the plan's base rate is not the tiny model's.
+    lines_by = {(line["input"], line["arm"]): line for line in first["tco"]["lines"]}
+    assert lines_by[("bad_output_rate", "well")]["basis"] == "assumed"
+    ratio = first["effects"]["bad_output_ratio"]
+    assert lines_by[("bad_output_ratio", "poor")]["value"] == pytest.approx(ratio["poor"], rel=1e-6)
+    # No assumption tells the projects apart: the whole headline is measured (the demo turns no lever on).
+    head = first["headline"]
+    assert head["by_basis"]["assumed"] == pytest.approx(0.0, abs=0.01)
+    assert head["by_basis"]["measured"] == pytest.approx(head["difference_usd"], abs=0.05)
+    assert first["tco"]["optional_levers"]
 
 
 def test_every_figure_has_a_basis(two_runs) -> None:

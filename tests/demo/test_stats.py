@@ -91,3 +91,42 @@ def test_routing_saving_against_a_hand_computed_case() -> None:
     quality = np.array([[0.2, 0.8]] * 5 + [[0.5, 0.5]] * 5)
     gap = quality[:, 1] - quality[:, 0] - 1e-3
     assert saving_at_strong_quality(gap, quality, cost, np.arange(10)) == pytest.approx(1 - (5 * 4 + 5 * 1) / 40)
+
+
+def test_bad_output_ratio_is_the_tco_formula_with_a_paired_interval() -> None:
+    from truecost.demo.stats import bad_output_ratio
+    from truecost.estimate.tco_ledger import ReviewRates
+
+    rng = np.random.default_rng(3)
+    correct_poor, correct_well = rng.random(300) < 0.55, rng.random(300) < 0.7
+    defect_poor, defect_well = rng.random(300) < 0.3, rng.random(300) < 0.1
+    ratio, low, high = bad_output_ratio((correct_poor, correct_well), (defect_poor, defect_well), seed=1)
+
+    def tco(correct, defect) -> float:  # what the TCO computes from the two review runs' headline rates
+        rates = ReviewRates([], {"performance.accuracy": float(np.mean(correct)),
+                                 "generation.any_defect_rate": float(np.mean(defect))}, {})
+        return rates.bad(rates.means)
+
+    assert ratio == pytest.approx(tco(correct_poor, defect_poor) / tco(correct_well, defect_well))
+    assert low is not None and high is not None and 1.0 < low < ratio < high
+    same = bad_output_ratio(([1.0, 0.0], [1.0, 0.0]), ([0.0, 1.0], [0.0, 1.0]))
+    assert same[0] == pytest.approx(1.0)
+    with pytest.raises(ValueError):
+        bad_output_ratio(([1.0], [1.0, 0.0]), ([0.0], [0.0]))
+
+
+def test_bad_output_effect_pairs_review_and_scan_and_says_when_no_ratio_exists() -> None:
+    from truecost.demo.summary import _bad_output
+
+    flags = {"poor": [{"pii": True}, {"pii": False}, {"pii": False}, {"pii": True}],
+             "well": [{"pii": False}, {"pii": False}, {"pii": True}, {"pii": False}]}
+    correct = {"poor": [1.0, 0.0, 1.0, 1.0], "well": [1.0, 1.0, 1.0, 0.0]}
+    effect = _bad_output(correct, flags, "tiny", 0)["bad_output_ratio"]
+    # By hand: poor 1 - 0.75 x (1 - 0.5) = 0.625; well 1 - 0.75 x (1 - 0.25) = 0.4375.
+    assert effect["bad_output_rate"] == pytest.approx({"poor": 0.625, "well": 0.4375})
+    assert effect["poor"] == pytest.approx(0.625 / 0.4375) and effect["n_items"] == 4
+    perfect = {"poor": correct["poor"], "well": [1.0] * 4}
+    clean = {"poor": flags["poor"], "well": [{"pii": False}] * 4}
+    none = _bad_output(perfect, clean, "tiny", 0)["bad_output_ratio"]
+    assert none["poor"] is None and none["ci_low"] is None  # a ratio over a zero rate is not invented
+    assert _bad_output({"poor": [1.0], "well": [1.0]}, flags, "tiny", 0) == {}  # items must pair up

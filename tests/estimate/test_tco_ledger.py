@@ -144,14 +144,15 @@ def test_estimate_tco_from_ledger_names_every_measured_input(tmp_path: Path) -> 
     assert lines[("utilisation_factor", "well")]["basis"] == "assumed"
     assert any("utilisation is not carried" in note for note in data["ledger"]["notes"])
 
-    # review -> bad-output rate for each model; equal measurements give a null effect, used as null.
-    expected_bad = 1 - (6 / 8) * (1 - 1 / 4)
-    for arm, run_id in (("poor", poor_review), ("well", well_review)):
-        line = lines[("bad_output_rate", arm)]
-        assert line["basis"] == "measured" and line["run_ids"] == [run_id]
-        assert line["value"] == pytest.approx(expected_bad, abs=1e-6)
-    assert "bad_output_rate" not in data["headline"]["by_input"]
-    assert data["poor"]["human_review_usd"] / data["well"]["human_review_usd"] == pytest.approx(8 / 5)  # minutes
+    # review -> both models reviewed alike: the ratio of their bad-output rates is a measured 1, used as null;
+    # the base rate of the plan's model stays the assumed one (a reviewed model need not be the plan's).
+    for arm, value in (("poor", 1.0), ("well", 1.0)):
+        line = lines[("bad_output_ratio", arm)]
+        assert line["basis"] == "measured" and set(line["run_ids"]) == {poor_review, well_review}
+        assert line["value"] == pytest.approx(value, abs=1e-9)
+    assert lines[("bad_output_rate", "poor")]["basis"] == "assumed"
+    assert "bad_output_ratio" not in data["headline"]["by_input"]
+    assert data["poor"]["human_review_usd"] == pytest.approx(data["well"]["human_review_usd"])
 
     # monitor -> retrains per year from its decision over the traffic's span.
     monitor_run = next(r for r in runs.values() if r.kind == "monitor")
@@ -200,18 +201,70 @@ def test_run_tree_and_arms_pick_the_runs_and_the_gateway_log_beats_a_route_eval(
         ledger.log_request(RequestRecord(timestamp=now, model=model, cost_usd=cost, prompt_tokens=tokens,
                                          router_score=0.5, run_id=serve.id))
     result = tco_from_ledger(ledger, run_tree=root.id[:10], config=Config())
-    bad = result.inputs["bad_output_rate"]
-    assert (bad.poor.value, bad.well.value) == (0.75, 0.25) and bad.poor.basis == bad.well.basis == "measured"
+    ratio = result.inputs["bad_output_ratio"]  # bad-output rates 0.75 (poor) over 0.25 (well)
+    assert (ratio.poor.value, ratio.well.value) == (3.0, 1.0) and ratio.poor.basis == ratio.well.basis == "measured"
+    assert ratio.poor.low is None  # the runs recorded no item counts: no interval
     routing = result.inputs["routing_saving_share"].well
     # Two of three requests went to the cheap model: $0.022 spent against $0.06 had all gone to "dear".
     assert routing.value == pytest.approx(1 - 0.022 / 0.06) and routing.run_ids == (serve.id,)
     assert result.ledger is not None and result.ledger["runs_read"] == 6 and result.ledger["requests_read"] == 3
     flipped = tco_from_ledger(ledger, run_tree=root.id, arms={poor.id: "well"}, config=Config())
-    assert "bad_output_rate" not in {m["input"] for m in flipped.ledger["measurements"] if m["arm"] == "poor"}
+    assert {m["input"] for m in flipped.ledger["measurements"]} & {"bad_output_rate", "bad_output_ratio"} == \
+        {"bad_output_rate"}  # both reviews are the well project's now: its own rate, no ratio
+    assert flipped.inputs["bad_output_rate"].well.value == pytest.approx(1 - (0.25 + 0.75) / 2)
     named = tco_from_ledger(ledger, run_tree=root.id, arms={outside: "well"}, config=Config())
-    assert named.inputs["bad_output_rate"].well.value == pytest.approx((0.25 + 1.0) / 2)  # both well reviews
+    # The well project's rates are the mean over its two reviews (bad 0.25 and 1.0).
+    assert named.inputs["bad_output_ratio"].poor.value == pytest.approx(0.75 / ((0.25 + 1.0) / 2))
     without_log = Ledger(f"sqlite:///{tmp_path / 'l2.db'}")
     with without_log.run("route", "eval") as run:
         run.results.update({"knn": {"cost_saving_at_best_single_quality": None}})
     never = tco_from_ledger(without_log, config=Config()).inputs["routing_saving_share"]
     assert never.well.value == 0.0 and never.well.basis == "measured"  # the router never matched: no saving
+
+
+def _rates_run(ledger: Ledger, parent: str, headline: dict[str, float], n_items: int | None) -> str:
+    with ledger.run("review", "r", parent_id=parent) as run:
+        run.results["headline"] = headline
+        if n_items is not None:
+            run.results["n_items"] = n_items
+    return run.id
+
+
+def test_reviews_of_both_projects_carry_their_ratio_with_katz_interval(tmp_path: Path) -> None:
+    """Accuracy and generation-defect runs combine per project; the ratio's interval matches scipy's."""
+    from scipy.stats.contingency import relative_risk
+
+    from truecost.estimate.tco import tco_from_ledger
+
+    ledger = Ledger(f"sqlite:///{tmp_path / 'l.db'}")
+    with ledger.run("demo", "root") as root:
+        arms = {}
+        for arm, accuracy, defects in (("poor", 0.6, 0.2), ("well", 0.75, 0.2)):
+            with ledger.run("other", arm, parent_id=root.id, params={"tco_arm": arm}) as project:
+                arms[arm] = project.id
+            _rates_run(ledger, project.id, {"performance.accuracy": accuracy}, 100)
+            _rates_run(ledger, project.id, {"generation.any_defect_rate": defects}, 100)
+        _rates_run(ledger, arms["poor"], {"security.pii_leakage.attack_success_rate": 0.5}, 100)  # poor only
+    result = tco_from_ledger(ledger, run_tree=root.id, config=Config())
+    ratio = result.inputs["bad_output_ratio"].poor
+    # bad = 1 - accuracy x (1 - defect rate): 0.52 (52 of 100) and 0.40 (40 of 100); the leak rate of one
+    # project only is left out of the comparison, and the listing says so.
+    reference = relative_risk(52, 100, 40, 100)
+    low, high = reference.confidence_interval(0.95)
+    assert ratio.value == pytest.approx(reference.relative_risk)
+    assert (ratio.low, ratio.high) == (pytest.approx(low), pytest.approx(high))
+    assert result.ledger is not None and any("pii_leakage" in note for note in result.ledger["notes"])
+    # The measured interval shows in the sensitivity analysis, as a measured row.
+    row = next(r for r in result.sensitivity if r.name == "poor.bad_output_ratio")
+    assert row.basis == "measured" and row.difference_at_low < result.difference_usd < row.difference_at_high
+
+
+def test_ratio_interval_corrects_a_zero_count() -> None:
+    from truecost.estimate.tco_ledger import ratio_interval
+
+    ratio, low, high = ratio_interval(0.1, 100, 0.0, 100)
+    assert ratio == pytest.approx((10.5 / 101) / (0.5 / 101)) and low is not None and high is not None
+    assert 1.0 < low < ratio < high
+    assert ratio_interval(0.0, 100, 0.0, 100)[0] == pytest.approx(1.0)
+    assert ratio_interval(0.2, None, 0.0, None) == (None, None, None)
+    assert ratio_interval(0.2, None, 0.1, 50) == (pytest.approx(2.0), None, None)

@@ -50,8 +50,12 @@ def register(app: typer.Typer) -> None:
                       f"prepared: ${tco['well']['total_usd']:,.0f}; difference ${head['difference_usd']:,.0f} "
                       f"({split})", highlight=False)
         for name, e in result["effects"].items():
-            console.print(f"  {name}: poor {e['poor']:.4g}, well {e['well']:.4g}, 95% interval "
-                          f"[{e['ci_low'] if e['ci_low'] is None else format(e['ci_low'], '.3g')}, "
-                          f"{e['ci_high'] if e['ci_high'] is None else format(e['ci_high'], '.3g')}] "
-                          f"over {e['n_items']} {e['interval_over']}", highlight=False)
+            console.print(f"  {name}: poor {_num(e['poor'])}, well {_num(e['well'])}, 95% interval "
+                          f"[{_num(e['ci_low'])}, {_num(e['ci_high'])}] over {e['n_items']} {e['interval_over']}",
+                          highlight=False)
         console.print(f"report: {result['report_html']}", highlight=False)
+
+
+def _num(value: float | None) -> str:
+    """An effect's number for people; None (not measurable, e.g. a ratio over a zero rate) as n/a."""
+    return "n/a" if value is None else format(value, ".4g")

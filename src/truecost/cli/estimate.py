@@ -482,3 +482,7 @@ def _render_tco(result: Any) -> None:
                       f"${row.difference_at_high:,.0f}", highlight=False, markup=False)
     for note in [*result.aligned, *result.ignored_overrides, *((result.ledger or {}).get("notes") or [])]:
         console.print(f"note: {escape(note)}", highlight=False)
+    levers = result.optional_levers()
+    if levers:
+        console.print("optional assumed levers (off; nothing measured or sourced them): "
+                      + ", ".join(f"--set {lv.to_dict()['set']}" for lv in levers), highlight=False, markup=False)

@@ -4,11 +4,13 @@ chunks, scoring clean held-out text after each chunk: the eval curves that give 
 The held-out text is scored here, not by the trainer's own validation split, because that split is drawn from each
 arm's own training data (poor text for the poor arm); the curves must be on the same clean text for both arms.
 Chunks are `train(..., resume=True)` sessions with a constant learning rate, so chunked training follows the
-same trajectory as one run; each session is its own `train` run in the ledger, under the arm's run.
+same trajectory as one run; each session is its own `train` run in the ledger, under the arm's run. The demo
+holds one model at a time: the trainer's while it trains, then the chunk's merged model while it is scored.
 """
 
 from __future__ import annotations
 
+import gc
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,23 +25,22 @@ class ArmResult:
 
     name: str
     run_ids: list[str] = field(default_factory=list)
-    curve: list[tuple[int, float]] = field(default_factory=list)  # (optimizer step, nats/token on the curve docs)
-    curve_losses: list[list[DocLoss]] = field(default_factory=list)  # per point, each curve doc (for intervals)
+    curve: list[tuple[int, float]] = field(default_factory=list)  # (optimizer step, nats/token on held-out docs)
+    curve_losses: list[list[DocLoss]] = field(default_factory=list)  # per point, each held-out doc (for intervals)
     final: list[DocLoss] = field(default_factory=list)  # every held-out document, after the whole budget
     tokens: int = 0
     cpu_seconds: float = 0.0
     wall_seconds: float = 0.0
     cost_usd: float = 0.0
     tokens_per_second: float = 0.0
-    adapter_dir: str = ""
-    model: Any = None
+    adapter_dir: str = ""  # the final LoRA adapter (the last chunk's)
 
     def summary(self) -> dict[str, Any]:
-        """JSON-ready, without the model."""
-        loss = sum(d.nll for d in self.final) / max(1, sum(d.tokens for d in self.final))
-        return {"run_ids": self.run_ids, "curve": [list(p) for p in self.curve], "heldout_loss": loss,
-                "tokens": self.tokens, "cpu_seconds": self.cpu_seconds, "wall_seconds": self.wall_seconds,
-                "cost_usd": self.cost_usd, "tokens_per_second": self.tokens_per_second, "adapter": self.adapter_dir}
+        """JSON-ready, without the per-document numbers."""
+        return {"run_ids": self.run_ids, "curve": [list(p) for p in self.curve],
+                "heldout_loss": pooled_loss(self.final), "tokens": self.tokens, "cpu_seconds": self.cpu_seconds,
+                "wall_seconds": self.wall_seconds, "cost_usd": self.cost_usd,
+                "tokens_per_second": self.tokens_per_second, "adapter": self.adapter_dir}
 
 
 def pooled_loss(losses: list[DocLoss]) -> float:
@@ -63,29 +64,30 @@ def train_config(ctx: Any, arm: str, source: Path, base_dir: Path, max_steps: in
 
 
 def train_arm(ctx: Any, arm: str, source: Path, base_dir: Path, tokenizer: Any, heldout: list[str],
-              base_curve: list[DocLoss]) -> ArmResult:
-    """Train one arm chunk by chunk; after each chunk, score the curve docs (all held-out docs at the end)."""
+              base_losses: list[DocLoss]) -> ArmResult:
+    """Train one arm chunk by chunk; after each chunk, score every held-out doc with that chunk's adapter."""
     from truecost.train import train
 
     s = ctx.scale
-    result = ArmResult(arm, curve=[(0, pooled_loss(base_curve))], curve_losses=[base_curve])
+    result = ArmResult(arm, curve=[(0, pooled_loss(base_losses))], curve_losses=[base_losses])
     bounds = [round(s.steps * (k + 1) / s.chunks) for k in range(s.chunks)]
     for k, steps in enumerate(bounds):
         ctx.say(f"training on the {arm} data: steps {bounds[k - 1] if k else 0}-{steps} of {s.steps}")
         run = train(train_config(ctx, arm, source, base_dir, steps), resume=k > 0, ledger=ctx.ledger,
                     project=ctx.config, parent_id=ctx.arm_run_ids.get(arm))
+        gc.collect()  # the trainer's own copy of the model is garbage now
         if run.run_id:
             result.run_ids.append(run.run_id)
         result.tokens = run.tokens
         result.cpu_seconds, result.wall_seconds, result.cost_usd = run.cpu_seconds, run.wall_seconds, run.cost_usd
         result.tokens_per_second = run.tokens_per_second
         result.adapter_dir = str(Path(run.output_dir) / "model")
-        model = load_model(base_dir, adapter=result.adapter_dir)
-        last = k == len(bounds) - 1
         ctx.say(f"scoring the {arm} model on clean held-out text after {steps} steps")
-        losses = doc_losses(model, tokenizer, heldout if last else heldout[:s.curve_docs], max_tokens=s.seq_len)
-        result.curve.append((steps, pooled_loss(losses[:s.curve_docs])))
-        result.curve_losses.append(losses[:s.curve_docs])
-        if last:
-            result.final, result.model = losses, model
+        model = load_model(base_dir, adapter=result.adapter_dir)
+        losses = doc_losses(model, tokenizer, heldout, max_tokens=s.heldout_tokens)
+        del model
+        gc.collect()
+        result.curve.append((steps, pooled_loss(losses)))
+        result.curve_losses.append(losses)
+        result.final = losses
     return result

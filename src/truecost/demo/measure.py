@@ -87,25 +87,46 @@ def generate(model: Any, tokenizer: Any, prompts: Sequence[str], max_new_tokens:
     return texts
 
 
-def continuation_nll(model: Any, tokenizer: Any, prefix: str, continuations: Sequence[str], batch: int = 32
+def continuation_nll(model: Any, tokenizer: Any, prefix: str, continuations: Sequence[str], batch: int = 64
                      ) -> list[float]:
-    """Summed loss (nats) of each continuation after the same `prefix` (one padded batch per `batch` candidates)."""
+    """Summed loss (nats) of each continuation after the same `prefix`.
+
+    The prefix is run once and its key/value cache shared by every continuation (the exposure test ranks a canary
+    among dozens of candidates after one long prefix: this is most of its cost otherwise). An empty continuation
+    costs 0 nats; the prefix must not be empty (the cache is built from it).
+    """
+    import copy
+
     import torch
 
     head = tokenizer(prefix, add_special_tokens=False)["input_ids"]
     out: list[float] = []
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    if not head:
+        raise ValueError("continuation_nll needs a prefix of at least one token")
     with torch.inference_mode():
+        shared = model(input_ids=torch.tensor([head]), use_cache=True)
+        first = torch.log_softmax(shared.logits[0, -1].float(), -1)  # the distribution of each first token
         for chunk in _batches(list(continuations), batch):
             tails = [tokenizer(c, add_special_tokens=False)["input_ids"] for c in chunk]
-            width = len(head) + max(len(t) for t in tails)
+            width = max(len(t) for t in tails)
+            if width == 0:
+                out.extend(0.0 for _ in tails)
+                continue
             ids = torch.full((len(tails), width), pad, dtype=torch.long)
-            mask = torch.zeros((len(tails), width), dtype=torch.long)
+            mask = torch.zeros((len(tails), len(head) + width), dtype=torch.long)
+            mask[:, :len(head)] = 1
             for row, tail in enumerate(tails):
-                ids[row, :len(head) + len(tail)] = torch.tensor(head + tail)
-                mask[row, :len(head) + len(tail)] = 1
-            logp = torch.log_softmax(model(input_ids=ids, attention_mask=mask).logits[:, :-1].float(), -1)
-            picked = logp.gather(2, ids[:, 1:, None])[..., 0]
+                ids[row, :len(tail)] = torch.tensor(tail)
+                mask[row, len(head):len(head) + len(tail)] = 1
+            cache = copy.deepcopy(shared.cache)  # a forward pass appends to the cache it is given
+            cache.batch_repeat_interleave(len(tails))
+            logits = model(input_ids=ids, attention_mask=mask, cache=cache, use_cache=True).logits
+            logp = torch.log_softmax(logits[:, :-1].float(), -1)
             for row, tail in enumerate(tails):
-                out.append(-float(picked[row, len(head) - 1:len(head) - 1 + len(tail)].sum()))
+                if not tail:
+                    out.append(0.0)
+                    continue
+                rest = logp[row, torch.arange(len(tail) - 1), torch.tensor(tail[1:], dtype=torch.long)]
+                out.append(-float(first[tail[0]] + rest.sum()))
     return out

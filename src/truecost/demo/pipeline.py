@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import random
@@ -49,18 +50,18 @@ class Scale:
 
     real: bool
     clean_docs: int
-    heldout_docs: int
+    heldout_docs: int  # every held-out document is scored at every point of the eval curves
     steps: int  # optimizer steps per arm (the token budget is steps x seq_len x micro_batch)
     chunks: int  # evaluations on clean held-out text along the way (the eval curve)
     seq_len: int
     micro_batch: int
-    curve_docs: int  # held-out documents scored at each chunk (all of them at the end)
     heldout_chars: int  # each held-out document is scored on its first N characters (same bytes for every model)
-    gen_prompts: int
+    heldout_tokens: int  # ... and at most this many tokens of them
+    items: int  # held-out documents used as prompts: generation scan, review and routing (the same documents)
+    prompt_tokens: int  # each generation continues a held-out document's last N tokens
     gen_tokens: int
     canaries: int
     canary_candidates: int
-    review_items: int
     monitor_docs: int
     monitor_window: int
     lr: float = 1e-3
@@ -75,16 +76,19 @@ class Scale:
 SCALES = {
     # Smoke test: tiny random-init models, every step runs, numbers are noise. Used by the test suite.
     "tiny": Scale(real=False, clean_docs=240, heldout_docs=40, steps=4, chunks=2, seq_len=64, micro_batch=4,
-                  curve_docs=12, heldout_chars=200, gen_prompts=12, gen_tokens=8, canaries=3, canary_candidates=7,
-                  review_items=12, monitor_docs=24, monitor_window=8),
-    # The default: SmolLM2-135M LoRA, ~12k tokens per arm, ~100+ held-out items per effect; <= 12 min on 2 cores.
-    "small": Scale(real=True, clean_docs=900, heldout_docs=120, steps=12, chunks=3, seq_len=128, micro_batch=8,
-                   curve_docs=40, heldout_chars=300, gen_prompts=100, gen_tokens=20, canaries=8,
-                   canary_candidates=31, review_items=100, monitor_docs=60, monitor_window=30),
-    # Longer and tighter: 4x the token budget, more items.
-    "medium": Scale(real=True, clean_docs=1200, heldout_docs=200, steps=48, chunks=4, seq_len=128, micro_batch=8,
-                    curve_docs=60, heldout_chars=400, gen_prompts=200, gen_tokens=24, canaries=16,
-                    canary_candidates=63, review_items=200, monitor_docs=100, monitor_window=40),
+                  heldout_chars=160, heldout_tokens=64, items=12, prompt_tokens=32, gen_tokens=8, canaries=3,
+                  canary_candidates=7, monitor_docs=24, monitor_window=8),
+    # The default: SmolLM2-135M LoRA, 6,144 tokens per arm, 100 held-out items per effect; each held-out text (160
+    # characters) fits in 64 tokens, so every model is scored on the very same bytes. Sized to finish within 12
+    # minutes on 2 idle cores, first model conversion included (each run's report records its CPU-seconds per
+    # step: `timings`).
+    "small": Scale(real=True, clean_docs=1000, heldout_docs=100, steps=6, chunks=2, seq_len=128, micro_batch=8,
+                   heldout_chars=160, heldout_tokens=64, items=100, prompt_tokens=32, gen_tokens=16, canaries=8,
+                   canary_candidates=31, monitor_docs=60, monitor_window=30),
+    # Longer and tighter: 4x the token budget, twice the items.
+    "medium": Scale(real=True, clean_docs=1400, heldout_docs=200, steps=24, chunks=4, seq_len=128, micro_batch=8,
+                    heldout_chars=240, heldout_tokens=96, items=200, prompt_tokens=48, gen_tokens=24, canaries=32,
+                    canary_candidates=63, monitor_docs=100, monitor_window=40),
 }
 
 
@@ -113,12 +117,14 @@ class DemoContext:
     measured: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, dict[str, float]] = field(default_factory=dict)
 
-    def adopt(self, run_id: str | None, parent_id: str | None) -> None:
-        """Put a run another part opened without a parent (review takes none) under the demo's tree."""
+    def adopt(self, run_id: str | None, parent_id: str | None, results: dict[str, Any] | None = None) -> None:
+        """Put a run another part opened without a parent (review takes none) under the demo's tree, adding
+        `results` keys it does not record."""
         if run_id is None or parent_id is None:
             return
         record = self.ledger.get_run(run_id)
         record.parent_id = parent_id
+        record.results.update(results or {})
         self.ledger.save_run(record)
 
 
@@ -185,11 +191,25 @@ def curate_poor_copy(ctx: DemoContext, data: dict[str, Any]) -> Path:
         "run_id": meter.id, "recipe": DEMO_RECIPE, "docs_in": len(docs), "docs_out": len(run.result.kept),
         "bytes_in": bytes_in, "bytes_out": bytes_out, "cpu_seconds": run.cpu_seconds,
         **defect_outcomes(poor, run.removals, run.result.kept),
+        "removed_bytes_by_origin": removed_by_origin(docs, run.result.kept),
         "pii_left": sum(kept_text.count(s) for s in ("@example.com", "+1 415-")),
         "mojibake_left": kept_text.count("â€"), "boilerplate_left": sum(kept_text.count(b) for b in BOILERPLATE_LINES),
         "report": str(out / "report.html")}
     return write_jsonl(ctx.out_dir / "data" / "curated.jsonl",
                        [{"id": doc.id, "text": doc.text} for doc in run.result.kept])
+
+
+def removed_by_origin(docs: list[Any], kept: list[Any]) -> dict[str, int]:
+    """UTF-8 bytes curation removed, by where they came from: injected duplicate copies (a sourced rate), injected
+    junk documents (assumed), and edits or removals of real documents (boilerplate, PII and mojibake fixes at
+    assumed rates, and real near-duplicates)."""
+    kept_bytes = {d.id: d.n_bytes for d in kept}
+    out = {"duplicate_copies": 0, "junk_documents": 0, "real_documents": 0}
+    for doc in docs:
+        origin = "duplicate_copies" if doc.id.endswith("#copy") else "junk_documents" if doc.id.startswith("junk:") \
+            else "real_documents"
+        out[origin] += max(0, doc.n_bytes - kept_bytes.get(doc.id, 0))
+    return out
 
 
 def defect_outcomes(poor: Any, removals: list[Any], kept: list[Any]) -> dict[str, Any]:
@@ -258,11 +278,12 @@ def train_arms(ctx: DemoContext, data: dict[str, Any], curated: Path, models: di
     heldout = heldout_texts(ctx, data["heldout"])
     ctx.say("scoring the base model on clean held-out text")
     base = load_model(models["base"])
-    base_losses = doc_losses(base, tokenizer, heldout, max_tokens=ctx.scale.seq_len)
+    base_losses = doc_losses(base, tokenizer, heldout, max_tokens=ctx.scale.heldout_tokens)
+    del base
+    gc.collect()
     arms = {}
     for arm, source in (("poor", data["paths"]["poor"]), ("well", curated)):
-        arms[arm] = train_arm(ctx, arm, source, models["base"], tokenizer, heldout,
-                              base_losses[:ctx.scale.curve_docs])
+        arms[arm] = train_arm(ctx, arm, source, models["base"], tokenizer, heldout, base_losses)
     ctx.measured["training"] = {arm: r.summary() for arm, r in arms.items()}
     ctx.measured["training"]["base_heldout_loss"] = pooled_loss(base_losses)
     ctx.measured["_arms"] = arms  # the per-item numbers the effects' intervals need; not written out
@@ -270,9 +291,9 @@ def train_arms(ctx: DemoContext, data: dict[str, Any], curated: Path, models: di
 
 
 # -- 4-5. defects and review -----------------------------------------------------------------------------------
-def measure_effects(ctx: DemoContext, data: dict[str, Any], trained: dict[str, Any], models: dict[str, Path]
-                    ) -> None:
-    """Defects in generations, exposure of planted secrets and the review's task quality, for both arms."""
+def measure_effects(ctx: DemoContext, data: dict[str, Any], trained: dict[str, Any]) -> None:
+    """Defects in generations, exposure of planted secrets and the review's task quality, for both arms (one base
+    model in memory, the arms' adapters switched on it: `trained["bank"]`)."""
     from truecost.demo import scan
     from truecost.demo.effects import defects_in_generations, eval_set, review_arm
 
@@ -280,13 +301,13 @@ def measure_effects(ctx: DemoContext, data: dict[str, Any], trained: dict[str, A
     planted = scan.planted_strings(poor_texts)
     canaries = scan.canaries(poor_texts, ctx.scale.canaries)
     eval_path = write_jsonl(ctx.out_dir / "review" / "eval.jsonl",
-                            eval_set(data["heldout"], ctx.scale.review_items, ctx.seed))
+                            eval_set(data["heldout"], ctx.scale.items, ctx.seed))
     defects, reviews = {}, {}
     for arm in ARMS:
-        model = trained["arms"][arm].model
+        model = trained["bank"].use(arm)
         defects[arm] = defects_in_generations(ctx, arm, model, trained["tokenizer"], data["heldout"], planted,
                                               canaries)
-        reviews[arm] = review_arm(ctx, arm, model, models["base"], eval_path)
+        reviews[arm] = review_arm(ctx, arm, model, trained["tokenizer"], eval_path)
     ctx.measured["defects"] = {arm: {k: v for k, v in d.items() if k != "flags"} for arm, d in defects.items()}
     ctx.measured["review"] = reviews
     ctx.measured["_flags"] = {arm: d["flags"] for arm, d in defects.items()}
@@ -295,20 +316,24 @@ def measure_effects(ctx: DemoContext, data: dict[str, Any], trained: dict[str, A
 # -- 6. route --------------------------------------------------------------------------------------------------
 def route_between_models(ctx: DemoContext, data: dict[str, Any], trained: dict[str, Any],
                          models: dict[str, Path]) -> None:
-    """The well-prepared SmolLM2 (cheap) against Gemma-3-270M (dearer), on the held-out prompts."""
+    """The well-prepared SmolLM2 (cheap; its losses are already measured) against Gemma-3-270M (dearer), on the
+    held-out prompts. Gemma's 262k-token vocabulary makes its logits large: it is scored two documents at a time."""
     from truecost.demo.measure import doc_losses
     from truecost.demo.models import load_model, load_tokenizer
     from truecost.demo.routing import route_models
 
+    n = ctx.scale.items
     ctx.say("scoring the larger model (routing) on the same held-out text")
     large = load_model(models["large"])
-    large_losses = doc_losses(large, load_tokenizer(models["large"]), trained["heldout"],
-                              max_tokens=4 * ctx.scale.seq_len)
-    prompts = [" ".join(d.text.split()[:40]) for d in data["heldout"]]
+    large_losses = doc_losses(large, load_tokenizer(models["large"]), trained["heldout"][:n],
+                              max_tokens=4 * ctx.scale.heldout_tokens, batch=2)
+    del large
+    gc.collect()
+    prompts = [" ".join(d.text.split()[:40]) for d in data["heldout"][:n]]
     names = {"small": "SmolLM2-135M (well-prepared LoRA)", "large": "Gemma-3-270M"} if ctx.scale.real else \
         {"small": "tiny-small", "large": "tiny-large"}
-    result = route_models(ctx, prompts, {names["small"]: trained["arms"]["well"].final,
-                                         names["large"]: large_losses})
+    result = route_models(ctx, prompts, {names["small"]: trained["arms"]["well"].final[:n],
+                                         names["large"]: large_losses[:n]})
     ctx.measured["routing"] = result
 
 
@@ -325,8 +350,8 @@ def monitor_shift(ctx: DemoContext, data: dict[str, Any], trained: dict[str, Any
     shifted = shifted[:ctx.scale.monitor_docs]
     well = trained["arms"]["well"]
     ctx.say("scoring the well-prepared model on a stream that drifts to new topics")
-    shifted_losses = doc_losses(well.model, trained["tokenizer"], heldout_texts(ctx, shifted),
-                                max_tokens=ctx.scale.seq_len)
+    shifted_losses = doc_losses(trained["bank"].use("well"), trained["tokenizer"], heldout_texts(ctx, shifted),
+                                max_tokens=ctx.scale.heldout_tokens)
     prices = ctx.config.compute_prices()
 
     def rows(docs: list[TextDoc], losses: list[DocLoss]) -> list[dict[str, Any]]:
@@ -342,10 +367,9 @@ def monitor_shift(ctx: DemoContext, data: dict[str, Any], trained: dict[str, Any
     current = current_in + rows(shifted, shifted_losses)
     result = run_monitor(reference, current, window=ctx.scale.monitor_window, config=ctx.config, ledger=ctx.ledger,
                          parent_id=ctx.arm_run_ids.get("well"))
-    newest = ctx.ledger.list_runs(kind="monitor", limit=1)  # run_monitor does not return its run id
     summary = result.to_dict()
     ctx.measured["monitor"] = {
-        "run_id": newest[0].id if newest else None, "reference_rows": len(reference), "current_rows": len(current),
+        "run_id": result.run_id, "reference_rows": len(reference), "current_rows": len(current),
         "shift_starts_at_row": len(current_in), "shift_window": len(current_in) // ctx.scale.monitor_window,
         "window": ctx.scale.monitor_window, "decision": summary.get("decision"), "windows": summary.get("windows")}
 
@@ -353,6 +377,7 @@ def monitor_shift(ctx: DemoContext, data: dict[str, Any], trained: dict[str, Any
 # -- the whole demo --------------------------------------------------------------------------------------------
 def run_demo(ctx: DemoContext) -> dict[str, Any]:
     """Run every step under per-arm ledger runs, timing each; returns {"measured", "timings"}."""
+    from truecost.demo.models import AdapterBank
 
     def timed(name: str, fn: Callable[..., Any], *args: Any) -> Any:
         ctx.say(name)
@@ -373,7 +398,10 @@ def run_demo(ctx: DemoContext) -> dict[str, Any]:
                             parent_id=ctx.demo_run_id, params={"tco_arm": arm}) as arm_run:
             ctx.arm_run_ids[arm] = arm_run.id
     trained = timed("fine-tuning on poor and on curated data", train_arms, ctx, data, curated, models)
-    timed("measuring defects and task quality of both models", measure_effects, ctx, data, trained, models)
+    trained["bank"] = AdapterBank(models["base"], {arm: trained["arms"][arm].adapter_dir for arm in ARMS})
+    timed("measuring defects and task quality of both models", measure_effects, ctx, data, trained)
     timed("monitoring a stream that drifts to new topics", monitor_shift, ctx, data, trained)
+    del trained["bank"]  # the larger routing model comes next: one model in memory at a time
+    gc.collect()
     timed("routing between the fine-tuned model and a larger one", route_between_models, ctx, data, trained, models)
     return {"measured": ctx.measured, "timings": ctx.timings}

@@ -24,12 +24,17 @@ def _fmt(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
+def _cell(value: Any) -> Any:
+    """A table cell: numbers stay numbers; a value the run could not measure (a ratio over a zero rate) says so."""
+    return "n/a" if value is None else value
+
+
 def effects_section(effects: dict[str, Any]) -> Section:
     """Every effect: poor, well, the 95% interval of the difference and what it is over."""
     rows, bases = [], []
     for name, e in effects.items():
         interval = f"[{_fmt(e.get('ci_low'))}, {_fmt(e.get('ci_high'))}]"
-        rows.append([name.replace("_", " "), e["poor"], e["well"], interval, e.get("unit", ""),
+        rows.append([name.replace("_", " "), _cell(e["poor"]), _cell(e["well"]), interval, e.get("unit", ""),
                      f"{e['n_items']} {e['interval_over']}, {e['n_seeds']} seed"])
         bases.append(basis("measured", e.get("note", "")))
     rates = {k: v for k, v in effects.items() if v.get("unit") == "share" and k.startswith("generation_")}
@@ -40,7 +45,13 @@ def effects_section(effects: dict[str, Any]) -> Section:
     return Section("What poor data did to the model, measured", paragraphs=[
         "One seed of the real model (SmolLM2-135M-Instruct, LoRA): every interval is a 95% bootstrap over held-out "
         "items (documents, prompts or planted canaries), paired where both models saw the same items. An interval "
-        "that spans 0 is a difference this run cannot tell from none."],
+        "that spans 0 is a difference this run cannot tell from none.",
+        "How these carry to the TCO below, which plans a different, larger model: shares of the data and the "
+        "process (tokens curation removed, the routing saving) carry as measured; the models' own behaviour rates "
+        "do not. What carries from the reviews is the relative effect of preparation, the bad-output ratio (poor "
+        "over well, on the same items), applied to the plan's base rate of bad outputs, which is the same in both "
+        "projects and named as assumed. Every other assumption is equal in both projects, so it scales the "
+        "difference but never makes it."],
         tables=[Table(["effect", "poor", "well", "95% interval", "unit", "over"], rows, basis=bases)],
         charts=[chart] if rates else [])
 
@@ -60,12 +71,24 @@ def curation_section(corpus: dict[str, Any], cur: dict[str, Any]) -> Section:
         f"({cur['content_lost_share']:.1%}; by rule: {lost}). Another {cur['content_docs_redundant']} were removed "
         "as near-duplicates of real documents that survived (the standard library repeats some docstrings).",
         f"Curation kept {cur['docs_out']} of {cur['docs_in']} documents ({cur['bytes_out'] / 1e6:.2f} of "
-        f"{cur['bytes_in'] / 1e6:.2f} MB) with the recipe {cur['recipe']}."],
+        f"{cur['bytes_in'] / 1e6:.2f} MB) with the recipe {cur['recipe']}.",
+        _removed_origin(cur.get("removed_bytes_by_origin") or {})],
         tables=[Table(["defect", "injected", "left after curation"], rows,
                       basis=[basis("measured", _run(cur.get("run_id")))] * len(rows), caption="Defects caught"),
                 Table(["defect", "rate", "unit", "source"], rates,
                       basis=[basis(r["basis"], "defect_rates.csv") for r in corpus["defect_rates"].values()],
                       caption="Injected defect rates (data/defect_rates.csv)")])
+
+
+def _removed_origin(origin: dict[str, int]) -> str:
+    """Where the removed bytes came from: the measured duplicate share rests on the rates they were injected at."""
+    total = sum(origin.values())
+    if not total:
+        return ""
+    parts = ", ".join(f"{name.replace('_', ' ')} {value / total:.0%}" for name, value in origin.items())
+    return (f"Of the bytes removed: {parts}. Duplicate copies were injected at a sourced rate, junk and the edits of "
+            "real documents (boilerplate, PII, mojibake) at assumed rates (data/defect_rates.csv): the measured "
+            "share of tokens removed is a measurement of this poor copy, made as dirty as those rates say.")
 
 
 def training_section(training: dict[str, Any]) -> Section:
@@ -118,7 +141,9 @@ def timings_section(timings: dict[str, dict[str, float]]) -> Section:
     """Wall and CPU seconds per step."""
     rows: list[list[Any]] = [[k, v["wall_seconds"], v["cpu_seconds"]] for k, v in timings.items()]
     steps = {k: v["cpu_seconds"] for k, v in timings.items() if k != "total"}
-    return Section("Timings", tables=[Table(["step", "wall s", "CPU-s (this process)"], rows,
+    peak = timings.get("total", {}).get("peak_rss_gib")
+    notes = [f"Peak resident memory of this process: {peak:.2f} GiB."] if peak is not None else []
+    return Section("Timings", paragraphs=notes, tables=[Table(["step", "wall s", "CPU-s (this process)"], rows,
                                             basis=[basis("measured", "clock")] * len(rows))],
                    charts=[bar_chart(list(steps), list(steps.values()), title="CPU-seconds by step", unit=" s")])
 

@@ -11,6 +11,13 @@ from truecost.demo.pipeline import SCALES, DemoContext, ProgressFn, pick_threads
 from truecost.errors import UserError
 
 
+def peak_rss_gib() -> float:
+    """This process's peak resident memory so far, in GiB (Linux reports ru_maxrss in KiB)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
 def demo(out_dir: str | Path = "truecost-demo", scale: str = "small", seed: int = 0, config: Config | None = None,
          ledger: Any = None, say: ProgressFn | None = None, threads: int | None = None) -> dict[str, Any]:
     """Run every step, then the TCO from the demo's own ledger runs; write report.html and report.json."""
@@ -46,13 +53,17 @@ def demo(out_dir: str | Path = "truecost-demo", scale: str = "small", seed: int 
         meter.results["effects"] = found
     # The TCO reads the finished runs of this demo's tree: every input a step measured replaces its default.
     tco = tco_from_ledger(ledger, run_tree=meter.id, config=cfg)
-    headline = {"difference_usd": tco.difference_usd, "by_basis": dict(tco.by_basis)}
+    headline = {"difference_usd": tco.difference_usd, "by_basis": dict(tco.by_basis),
+                "measured_share": tco.by_basis["measured"] / tco.difference_usd if tco.difference_usd else None,
+                "by_input": dict(tco.by_input)}
     timings = {**result["timings"], "total": {"wall_seconds": time.perf_counter() - wall0,
-                                              "cpu_seconds": time.process_time() - cpu0}}
+                                              "cpu_seconds": time.process_time() - cpu0,
+                                              "peak_rss_gib": peak_rss_gib()}}
     doc = {"measured": result["measured"], "effects": found, "headline": headline, "tco": tco.to_dict(),
            "timings": timings, "threads": n_threads, "ledger_run_id": meter.id,
-           "effects_interval": "one seed of the real model; every interval is a 95% bootstrap over held-out items "
-                               "(prompts, documents or planted canaries), not over seeds"}
+           "effects_interval": f"one seed of {model}; every interval is a 95% interval over held-out items "
+                               "(documents, prompts or planted canaries; paired where both models saw the same "
+                               "items), not over seeds"}
     html_path, json_path = write_report(build_demo_report(doc, tco), out, extra=doc)
     return {"report_html": str(html_path.resolve()), "report_json": str(json_path.resolve()), **doc,
             "extrapolated": {"tco": {k: doc["tco"][k] for k in ("well", "poor", "difference_usd")},

@@ -66,6 +66,35 @@ def paired_bootstrap(poor: Sequence[float], well: Sequence[float], *, weights: S
     return point, float(low), float(high)
 
 
+def bad_output_rate(correct: np.ndarray, defective: np.ndarray) -> float:
+    """1 - accuracy x (1 - defect rate): the TCO's bad-output rate of one model (`truecost.estimate.tco_ledger`)."""
+    return float(1.0 - correct.mean() * (1.0 - defective.mean()))
+
+
+def bad_output_ratio(correct: tuple[Sequence[float], Sequence[float]], defective: tuple[Sequence[float],
+                     Sequence[float]], *, resamples: int = 2000, seed: int = 0
+                     ) -> tuple[float | None, float | None, float | None]:
+    """(ratio, low, high): poor's bad-output rate over well's, with a percentile bootstrap over items.
+
+    `correct` and `defective` are (poor, well) per-item scores on the same items (item i: the same held-out
+    document reviewed and prompted), so items are resampled in pairs. A draw where well's rate is 0 is left out.
+    """
+    c = [np.asarray(x, dtype=float) for x in correct]
+    d = [np.asarray(x, dtype=float) for x in defective]
+    n = len(c[0])
+    if n == 0 or any(len(x) != n for x in (*c, *d)):
+        raise ValueError("bad_output_ratio needs four equal-length, non-empty score lists")
+    well = bad_output_rate(c[1], d[1])
+    point = bad_output_rate(c[0], d[0]) / well if well > 0 else None
+    idx = np.random.default_rng(seed).integers(0, n, size=(resamples, n))
+    bad = [1.0 - c[k][idx].mean(1) * (1.0 - d[k][idx].mean(1)) for k in (0, 1)]
+    ok = bad[1] > 0
+    if not ok.any():
+        return point, None, None
+    low, high = np.percentile(bad[0][ok] / bad[1][ok], [2.5, 97.5])
+    return point, float(low), float(high)
+
+
 def wilson(successes: int, n: int) -> tuple[float, float]:
     """Wilson score 95% interval of a proportion (stays inside [0, 1] and is not [0, 0] for 0 of n)."""
     if n == 0:

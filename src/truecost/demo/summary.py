@@ -1,6 +1,9 @@
 """The demo's `effects`: each measured difference between the poor and the well-prepared model with its 95%
 interval and what the interval is over (held-out items here: one seed of the real model). Pure over the measured
 per-item numbers.
+
+The issue's bar is an interval over at least 3 seeds or at least 100 held-out items; `meets_bar` says whether an
+effect meets it (the exposure test ranks only the planted canaries, fewer than 100 at the default scale).
 """
 
 from __future__ import annotations
@@ -11,7 +14,9 @@ import numpy as np
 
 from truecost.demo.arms import ArmResult, pooled_loss
 from truecost.demo.scan import DEFECT_KINDS
-from truecost.demo.stats import Effect, compute_ratio, paired_bootstrap
+from truecost.demo.stats import Effect, bad_output_rate, bad_output_ratio, compute_ratio, paired_bootstrap
+
+MIN_ITEMS, MIN_SEEDS = 100, 3
 
 
 def loss_effect(arms: dict[str, ArmResult], model: str, seed: int) -> Effect:
@@ -66,14 +71,18 @@ def effects(measured: dict[str, Any], arms: dict[str, ArmResult], model: str, se
     poor_x, well_x = (measured["defects"][a]["exposure_bits"] for a in ("poor", "well"))
     if poor_x:
         _, low, high = paired_bootstrap(poor_x, well_x, seed=seed)
-        out["canary_exposure_bits"] = Effect(float(np.mean(poor_x)), float(np.mean(well_x)), low, high, 1,
-                                             len(poor_x), model, "items (planted canaries)", "bits").to_dict()
+        out["canary_exposure_bits"] = {
+            **Effect(float(np.mean(poor_x)), float(np.mean(well_x)), low, high, 1, len(poor_x), model,
+                     "items (planted canaries)", "bits").to_dict(),
+            "note": "ci_low/ci_high: 95% interval of poor minus well over the planted canaries; fewer than 100 "
+                    "items, and most canaries were not in the fraction of the poor data the budget trained on"}
     reviews = measured["review"]
     correct = {a: reviews[a]["correct"] for a in ("poor", "well")}
     if correct["poor"] and len(correct["poor"]) == len(correct["well"]):
         _, low, high = paired_bootstrap(correct["poor"], correct["well"], seed=seed)
         out["review_accuracy"] = Effect(reviews["poor"]["accuracy"], reviews["well"]["accuracy"], low, high, 1,
                                         len(correct["poor"]), model, "items", "share").to_dict()
+        out.update(_bad_output(correct, flags, model, seed))
     routing = measured.get("routing")
     if routing:
         out["routing_saving_at_strong_quality"] = {
@@ -82,7 +91,26 @@ def effects(measured: dict[str, Any], arms: dict[str, ArmResult], model: str, se
             "interval_over": "items", "unit": "share of the strong model's serving cost",
             "note": "poor: every request to the strong model (the baseline); interval of the saving itself"}
     for effect in out.values():
+        effect["meets_bar"] = effect["n_items"] >= MIN_ITEMS or effect["n_seeds"] >= MIN_SEEDS
         effect.setdefault("note", "ci_low/ci_high: 95% interval of poor minus well" if effect.get("unit") !=
                           "x the well-prepared data's training compute" else "ci_low/ci_high: 95% interval of the "
                           "ratio itself")
     return out
+
+
+def _bad_output(correct: dict[str, list[float]], flags: dict[str, list[dict[str, bool]]], model: str,
+                seed: int) -> dict[str, Any]:
+    """The ratio the TCO carries to the plan: bad-output rate (1 - accuracy x (1 - any-defect rate)) of the poor
+    model over the well one's, paired over the items both the review and the generation scan used."""
+    defective = {a: [float(any(f.values())) for f in flags[a]] for a in ("poor", "well")}
+    if any(len(correct[a]) != len(defective[a]) for a in ("poor", "well")):
+        return {}
+    ratio, low, high = bad_output_ratio((correct["poor"], correct["well"]), (defective["poor"], defective["well"]),
+                                        seed=seed)
+    rates = {a: bad_output_rate(np.asarray(correct[a]), np.asarray(defective[a])) for a in ("poor", "well")}
+    return {"bad_output_ratio": {
+        "poor": ratio, "well": 1.0, "ci_low": low, "ci_high": high,
+        "n_seeds": 1, "n_items": len(defective["poor"]), "model": model, "interval_over": "items",
+        "unit": "x the well-prepared model's bad-output rate", "bad_output_rate": rates,
+        "note": "ci_low/ci_high: 95% paired bootstrap interval of the ratio itself; the TCO carries this ratio to "
+                "the plan's base rate (its own interval there is Katz's, from the same counts)"}}

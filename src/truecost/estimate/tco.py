@@ -11,6 +11,24 @@ ignored and reported; and where only one project's value is measured, the other'
 invent the effect (`align_to_measurements`). The headline difference is split by basis
 (`truecost.estimate.tco_analysis`).
 
+Only measurements and sourced figures may tell the projects apart by default. Every assumed input has the same
+value in both projects, so an assumption scales the difference (the sensitivity analysis shows by how much) but
+never carries it. Where a team believes poor preparation costs more in some input nothing measured (slower fixes,
+more firefighting, a bigger fleet), that belief is an optional lever (`LEVERS`, listed in `optional_levers`): it
+is off until the user sets it (`--set poor.incident_hours_per_month=30`), and then counts as assumed.
+
+Transfer rule (what a measurement on one model says about the plan's model). Shares of the *data* or the
+*process* carry as measured: tokens curation removes, spend lost to failed runs, retrain decisions per year, the
+share of serving cost a router saves at the strong model's quality. Utilisation carries only from runs on the
+plan's device type. Absolute behaviour rates of a *model* do not carry to a different model: the demo reviews a
+135M model, the plan serves a 7B one. What carries is the relative effect of preparation, `bad_output_ratio` =
+(poor project's bad-output rate) / (well project's), measured when reviews of both projects exist (with its 95%
+interval when their item counts are known), applied to the base rate `bad_output_rate` of the plan's
+well-prepared model, which is the same in both projects and is sourced or assumed (or measured, when a review of
+only the user's own model exists). The project's bad-output rate is their product. Because the base is shared,
+the attribution counts the difference it produces under the ratio's basis (measured) and shows the base in the
+sensitivity analysis, as it does wages and prices.
+
 The contract other parts (the demo, the report) rely on is `tco_from_ledger`; `tco` keeps its earlier keys.
 """
 
@@ -104,8 +122,8 @@ def project_costs(values: Mapping[str, float], plan: Plan) -> dict[str, float]:
     v, months = values, plan.horizon_months
     one_run = v["training_run_usd"] / (1.0 - v["duplicate_share"]) / v["utilisation_factor"] \
         / (1.0 - v["failed_run_share"])
-    review = plan.requests * v["bad_output_rate"] * v["reviewed_share"] * v["minutes_per_fix"] / 60.0 \
-        * v["reviewer_usd_per_hour"]
+    bad = min(1.0, v["bad_output_rate"] * v.get("bad_output_ratio", 1.0))
+    review = plan.requests * bad * v["reviewed_share"] * v["minutes_per_fix"] / 60.0 * v["reviewer_usd_per_hour"]
     monitoring = months * ((v["monitoring_hours_per_month"] + v["incident_hours_per_month"])
                            * v["engineer_usd_per_hour"] + v["monitoring_tools_usd_per_month"])
     serving = v["serving_usd_per_month"] * v["serving_overprovision"] * (1.0 - v["routing_saving_share"]) * months
@@ -121,47 +139,77 @@ def arm_values(inputs: Mapping[str, TcoInput], arm: Arm) -> dict[str, float]:
 
 
 # -- defaults ---------------------------------------------------------------------------------------------------
-# name: (unit, meaning, well, poor, well range, poor range, reason). Ranges are the sensitivity analysis's.
-_ASSUMED: dict[str, tuple[str, str, float, float, tuple[float, float], tuple[float, float], str]] = {
-    "utilisation_factor": ("x fitted MFU", "achieved utilisation relative to the estimate's fitted MFU", 1.0, 0.6,
-                           (0.8, 1.2), (0.4, 0.9),
-                           "well: runs as the calibrated estimate predicts; poor: default settings, small "
-                           "micro-batches, no profiling, 40% below the published-run median"),
-    "failed_run_share": ("share of training spend", "training spend lost to failed, stopped or lost runs", 0.1, 1 / 3,
-                         (0.0, 0.2), (0.1, 0.5),
-                         "runs killed by OOM, bugs or bad data; pre-flight memory checks and small pilots keep it "
-                         "low (poor: a third of the spend, i.e. +50% on top of the useful runs)"),
-    "serving_overprovision": ("x GPUs needed", "serving fleet relative to the serving estimate", 1.0, 1.5,
-                              (1.0, 1.3), (1.1, 2.5),
-                              "poor: fixed fleet sized by guesswork with no autoscaling; well: sized from the "
-                              "serving estimate"),
+# name: (unit, meaning, value in both projects, sensitivity range, reason). Equal in both projects: an assumption
+# scales the difference but never carries it (see the module docstring and LEVERS).
+_ASSUMED: dict[str, tuple[str, str, float, tuple[float, float], str]] = {
+    "utilisation_factor": ("x fitted MFU", "achieved utilisation relative to the estimate's fitted MFU", 1.0,
+                           (0.6, 1.2), "runs as the calibrated estimate predicts (the estimate's MFU is fitted on "
+                           "published runs)"),
+    "failed_run_share": ("share of training spend", "training spend lost to failed, stopped or lost runs", 0.1,
+                         (0.0, 0.3), "runs killed by out-of-memory errors, bugs or bad data; assumed"),
+    "serving_overprovision": ("x GPUs needed", "serving fleet relative to the serving estimate", 1.0, (1.0, 1.5),
+                              "sized from the serving estimate"),
     "routing_saving_share": ("share of serving cost", "serving cost saved by routing at the strong model's quality",
-                             0.0, 0.0, (0.0, 0.3), (0.0, 0.0),
-                             "no saving is claimed until a route eval or the gateway's log measures one"),
-    "bad_output_rate": ("share of responses", "responses that are wrong, defective or leak", 0.02, 0.06,
-                        (0.005, 0.05), (0.02, 0.15),
-                        "responses a user flags or a reviewer must fix; untested models ship more defects"),
-    "reviewed_share": ("share of bad outputs", "bad outputs a person samples and fixes", 0.02, 0.02,
-                       (0.01, 0.05), (0.01, 0.05), "teams review ~1-5% of bad outputs; the rest go unnoticed"),
-    "minutes_per_fix": ("minutes", "time to read, judge and correct one bad output", 5.0, 8.0, (2.0, 10.0),
-                        (4.0, 15.0), "without tooling a fix takes longer"),
-    "reviewer_usd_per_hour": ("USD/hour", "loaded cost of a skilled reviewer", 40.0, 40.0, (25.0, 60.0),
-                              (25.0, 60.0), "US median ~$30/h wage plus overheads"),
-    "monitoring_hours_per_month": ("hours/month", "engineer time on dashboards, alerts and drift checks", 8.0, 4.0,
-                                   (4.0, 16.0), (0.0, 8.0), "the well-prepared project spends time watching"),
-    "incident_hours_per_month": ("hours/month", "firefighting regressions nobody measured", 4.0, 30.0, (1.0, 10.0),
-                                 (10.0, 60.0), "monitoring catches regressions early"),
-    "engineer_usd_per_hour": ("USD/hour", "loaded cost of an ML engineer", 100.0, 100.0, (60.0, 150.0),
-                              (60.0, 150.0), "loaded cost of an ML engineer"),
-    "monitoring_tools_usd_per_month": ("USD/month", "hosted metrics and logging", 200.0, 0.0, (0.0, 500.0),
-                                       (0.0, 0.0), "the poorly prepared project runs without"),
+                             0.0, (0.0, 0.0), "no saving is claimed until a route eval or the gateway's log measures "
+                             "one"),
+    "bad_output_rate": ("share of responses", "bad responses of the plan's well-prepared model (the base rate the "
+                        "measured ratio is applied to)", 0.02, (0.005, 0.1),
+                        "responses a user flags or a reviewer must fix; assumed"),
+    "bad_output_ratio": ("x the well project's rate", "bad-output rate of this project over the well-prepared "
+                         "project's (the relative effect of preparation)", 1.0, (1.0, 1.0),
+                         "no effect of preparation on bad outputs is claimed until reviews of both projects "
+                         "measure one"),
+    "reviewed_share": ("share of bad outputs", "bad outputs a person samples and fixes", 0.02, (0.01, 0.05),
+                       "teams review ~1-5% of bad outputs; the rest go unnoticed"),
+    "minutes_per_fix": ("minutes", "time to read, judge and correct one bad output", 5.0, (2.0, 10.0),
+                        "a skilled reviewer with the context at hand"),
+    "reviewer_usd_per_hour": ("USD/hour", "loaded cost of a skilled reviewer", 40.0, (25.0, 60.0),
+                              "US median ~$30/h wage plus overheads"),
+    "monitoring_hours_per_month": ("hours/month", "engineer time on dashboards, alerts and drift checks", 8.0,
+                                   (4.0, 16.0), "a day a month watching the model"),
+    "incident_hours_per_month": ("hours/month", "firefighting regressions", 4.0, (1.0, 10.0),
+                                 "half a day a month"),
+    "engineer_usd_per_hour": ("USD/hour", "loaded cost of an ML engineer", 100.0, (60.0, 150.0),
+                              "loaded cost of an ML engineer"),
+    "monitoring_tools_usd_per_month": ("USD/month", "hosted metrics and logging", 200.0, (0.0, 500.0),
+                                       "a hosted metrics and logging plan"),
 }
 
 
-def _assumed(name: str, arm: Arm) -> InputValue:
-    unit, _, well, poor, well_range, poor_range, reason = _ASSUMED[name]
-    low, high = well_range if arm == "well" else poor_range
-    return InputValue(well if arm == "well" else poor, "assumed", reason, low=low, high=high)
+@dataclass(frozen=True)
+class Lever:
+    """An optional assumption: a value of one project that nothing measured or sourced, off until a user sets it."""
+
+    input: str
+    arm: Arm
+    value: float
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready, with the override that turns it on."""
+        return {"set": f"{self.arm}.{self.input}={self.value:g}", "input": self.input, "arm": self.arm,
+                "value": self.value, "basis": "assumed", "reason": self.reason}
+
+
+# Beliefs about what poor preparation costs that no run here measures and no source we verified states. Earlier
+# versions applied them by default; they carried almost the whole headline, so they are now opt-in.
+LEVERS: tuple[Lever, ...] = (
+    Lever("bad_output_ratio", "poor", 3.0, "untested models ship ~3x more defects (a belief, not a measurement; "
+          "reviews of both models measure it)"),
+    Lever("minutes_per_fix", "poor", 8.0, "without tooling a fix takes longer"),
+    Lever("incident_hours_per_month", "poor", 30.0, "regressions nobody measured are found by users"),
+    Lever("monitoring_hours_per_month", "poor", 4.0, "the poorly prepared project spends less time watching"),
+    Lever("monitoring_tools_usd_per_month", "poor", 0.0, "the poorly prepared project runs without tools"),
+    Lever("utilisation_factor", "poor", 0.6, "default settings, small micro-batches, no profiling"),
+    Lever("failed_run_share", "poor", 1 / 3, "no pre-flight memory checks or small pilots"),
+    Lever("serving_overprovision", "poor", 1.5, "a fixed fleet sized by guesswork, no autoscaling"),
+    Lever("retrains_per_year", "poor", 12.0, "retraining on a monthly calendar, whether needed or not"),
+)
+
+
+def _assumed(name: str) -> InputValue:
+    _unit, _meaning, value, (low, high), reason = _ASSUMED[name]
+    return InputValue(value, "assumed", reason, low=low, high=high)
 
 
 def _estimate_inputs(cfg: Config) -> tuple[dict[str, TcoInput], dict[str, Any]]:
@@ -188,17 +236,15 @@ def _plan_inputs(cfg: Config) -> dict[str, TcoInput]:
     from truecost.estimate.published import published_figure
 
     t = cfg.target
-    retrain_well = InputValue(t.retrains_per_year, "assumed", "[target].retrains_per_year: retrain when monitoring "
-                              "measures drift", low=max(0.0, t.retrains_per_year / 2), high=t.retrains_per_year * 2)
-    retrain_poor = InputValue(max(12.0, 3 * t.retrains_per_year), "assumed", "on a monthly calendar, whether "
-                              "needed or not", low=max(4.0, t.retrains_per_year), high=24.0)
+    retrains = InputValue(t.retrains_per_year, "assumed", "[target].retrains_per_year",
+                          low=max(0.0, t.retrains_per_year / 2), high=t.retrains_per_year * 2)
     dup = published_figure("web_corpus_duplicate_document_share")
     dup_poor = InputValue(dup.value, "sourced", f"uncurated web-scale text; {dup.citation()}", low=0.05,
                           high=dup.value)
     dup_well = InputValue(0.0, "assumed", "duplicates and junk removed by `truecost curate` before training",
                           low=0.0, high=0.05)
     return {"retrains_per_year": TcoInput("retrains_per_year", "runs/year", "retraining runs a year",
-                                          retrain_well, retrain_poor),
+                                          retrains, retrains),
             "duplicate_share": TcoInput("duplicate_share", "share of training tokens",
                                         "training tokens that curation removes (duplicates and junk)",
                                         dup_well, dup_poor)}
@@ -209,7 +255,7 @@ def default_inputs(config: Config) -> tuple[dict[str, TcoInput], dict[str, Any]]
     inputs, context = _estimate_inputs(config)
     inputs.update(_plan_inputs(config))
     for name, (unit, meaning, *_rest) in _ASSUMED.items():
-        inputs[name] = TcoInput(name, unit, meaning, _assumed(name, "well"), _assumed(name, "poor"))
+        inputs[name] = TcoInput(name, unit, meaning, _assumed(name), _assumed(name))
     return inputs, context
 
 
@@ -253,7 +299,7 @@ def apply_measurements(inputs: Mapping[str, TcoInput], measurements: Sequence[Me
     """Replace each measured (input, project) value; a measurement of an unknown input is a programming error."""
     out = dict(inputs)
     for m in measurements:
-        value = InputValue(m.value, "measured", m.how, run_ids=tuple(m.run_ids))
+        value = InputValue(m.value, "measured", m.how, run_ids=tuple(m.run_ids), low=m.low, high=m.high)
         out[m.input] = out[m.input].with_arm(m.arm, value)
     return out
 
@@ -350,6 +396,11 @@ class TcoResult:
                              "basis": v.basis, "run_ids": list(v.run_ids), "source": v.source})
         return sorted(rows, key=lambda r: (BASES.index(r["basis"]), r["input"], r["arm"]))
 
+    def optional_levers(self) -> list[Lever]:
+        """The opt-in assumptions (`LEVERS`) not yet applied: their input is neither measured nor already set."""
+        return [lever for lever in LEVERS if lever.input in self.inputs and not self.inputs[lever.input].differs
+                and self.inputs[lever.input].arm(lever.arm).basis != "measured"]
+
     def to_dict(self) -> dict[str, Any]:
         """The `estimate tco --json` document: the earlier keys plus inputs, headline, sensitivity."""
         low, high = self.sensitivity_range_usd
@@ -367,9 +418,12 @@ class TcoResult:
             "lines": self.measured_lines(),
             "sensitivity": {"rows": [row.to_dict() for row in self.sensitivity],
                             "range_usd": {"low": low, "high": high},
-                            "method": "each assumed or sourced value moved alone across its stated range; range_usd "
-                                      "moves them all at once to the ends that lower or raise the difference"},
+                            "method": "each assumed or sourced value moved alone across its stated range, and each "
+                                      "measured value with a 95% interval across it (basis measured); range_usd "
+                                      "moves every assumed or sourced value at once to the ends that lower or raise "
+                                      "the difference (measured values stay)"},
             "assumptions": [_assumption_row(item) for item in self.inputs.values()],
+            "optional_levers": [lever.to_dict() for lever in self.optional_levers()],
             "ignored_overrides": list(self.ignored_overrides),
             "aligned_to_measurements": list(self.aligned),
             "ledger": self.ledger,

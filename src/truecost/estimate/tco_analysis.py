@@ -79,12 +79,12 @@ class SensitivityRow:
 
 
 def knobs(inputs: Mapping[str, TcoInput]) -> list[tuple[str, str, tuple[Arm, ...]]]:
-    """(label, input, projects) for every value with a stated range that nothing measured; a value both
-    projects share (same figure, same source) is one knob moving both."""
+    """(label, input, projects) for every value with a stated range (an assumption's, a sourced figure's, or a
+    measurement's 95% interval); a value both projects share (same figure, same source) is one knob moving both."""
     out: list[tuple[str, str, tuple[Arm, ...]]] = []
     for name, item in inputs.items():
-        free = [arm for arm in ARMS if item.arm(arm).basis != "measured" and item.arm(arm).low is not None
-                and item.arm(arm).high is not None and item.arm(arm).low != item.arm(arm).high]
+        free = [arm for arm in ARMS if item.arm(arm).low is not None and item.arm(arm).high is not None
+                and item.arm(arm).low != item.arm(arm).high]
         if len(free) == 2 and item.well == item.poor:
             out.append((name, name, ARMS))
         else:
@@ -98,7 +98,8 @@ def _with(values: dict[Arm, dict[str, float]], name: str, arms: tuple[Arm, ...],
 
 
 def sensitivity(inputs: Mapping[str, TcoInput], plan: Plan) -> tuple[list[SensitivityRow], tuple[float, float]]:
-    """Rows sorted by swing, and the range of the headline with every knob at the end that lowers (raises) it."""
+    """Rows sorted by swing, and the range of the headline with every assumed or sourced knob at the end that
+    lowers (raises) it; a measured value's interval gets its own row but stays put in that range."""
     values: dict[Arm, dict[str, float]] = {arm: arm_values(inputs, arm) for arm in ARMS}
     headline = _difference(plan, values["poor"], values["well"])
     rows, lows, highs = [], dict(values), dict(values)
@@ -110,6 +111,8 @@ def sensitivity(inputs: Mapping[str, TcoInput], plan: Plan) -> tuple[list[Sensit
             moved = _with(values, name, arms, x)
             ends.append(_difference(plan, moved["poor"], moved["well"]))
         rows.append(SensitivityRow(label, ref.basis, ref.value, ref.low, ref.high, ends[0], ends[1]))
+        if ref.basis == "measured":
+            continue
         down, up = (ref.low, ref.high) if ends[0] <= ends[1] else (ref.high, ref.low)
         lows, highs = _with(lows, name, arms, down), _with(highs, name, arms, up)
     joint_low = _difference(plan, lows["poor"], lows["well"])

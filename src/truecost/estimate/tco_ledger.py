@@ -13,10 +13,17 @@ Keys read, per part (as each part records them; a run lacking a key is skipped a
   `results.stopped_by` and `run.cost_usd` -> failed_run_share = spend of runs that failed, were stopped (other
   than by early stopping or pruning, which end a run on purpose) or were lost (status `lost`, or still `running`
   a day after they started), over all their spend.
-- review runs: `results.headline["performance.accuracy"]`, and when present
-  `results.headline["security.pii_leakage.attack_success_rate"]` and every headline key ending in `defect_rate`
-  -> bad_output_rate = 1 - accuracy x (1 - leak rate) x product(1 - defect rate), the mean over the project's
-  review runs.
+- review runs: `results.headline["performance.accuracy"]`, `results.headline["security.pii_leakage.
+  attack_success_rate"]` and every headline key ending in `defect_rate`, each where present, and
+  `results.n_items` (items reviewed) where recorded. A project's rates are combined over all its review runs
+  (the mean of each rate; a run that records only defect rates, such as the demo's generation scan, counts as
+  much as one that records accuracy): bad = 1 - accuracy x (1 - leak rate) x product(1 - defect rate), a missing
+  accuracy counting as 1. When both projects were reviewed, only the rates both recorded are compared, and what
+  carries to the plan is their ratio (see the transfer rule in `truecost.estimate.tco`): poor.bad_output_ratio =
+  bad(poor) / bad(well), well = 1, with a 95% interval when every run recorded `n_items` (Katz's log interval for
+  a ratio of two proportions, counts = rate x the smallest item count of the rates combined; 0.5 is added to a
+  zero count). A review of only one project measures that project's bad_output_rate itself (the user's own
+  model); the other project is then aligned to it (no effect).
 - monitor runs: `results.action` and `results.observed_start` / `results.observed_end` (ISO times of the first
   and last monitored record) -> retrains_per_year = retrain decisions over the years observed (the union of the
   runs' periods); runs without observed times cannot give a rate and are skipped.
@@ -66,11 +73,13 @@ class Measurement:
     value: float
     run_ids: tuple[str, ...]
     how: str
+    low: float | None = None  # 95% interval, where the runs allow one
+    high: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready."""
         return {"input": self.input, "arm": self.arm, "value": self.value, "run_ids": list(self.run_ids),
-                "how": self.how}
+                "how": self.how, "low": self.low, "high": self.high}
 
 
 @dataclass
@@ -255,30 +264,106 @@ def _is_stale(run: RunRecord) -> bool:
     return datetime.now(UTC) - run.started_at > timedelta(days=1)
 
 
-def _bad_rate(headline: Mapping[str, Any]) -> float | None:
-    accuracy = headline.get("performance.accuracy")
-    if accuracy is None:
-        return None
-    good = float(accuracy) * (1.0 - float(headline.get(PII_LEAK) or 0.0))
-    for key, rate in headline.items():
-        if key.endswith("defect_rate") and rate is not None:
-            good *= 1.0 - float(rate)
-    return 1.0 - good
+ACCURACY = "performance.accuracy"
+Z95 = 1.959963984540054
+
+
+def _is_rate(key: str) -> bool:
+    return key in (ACCURACY, PII_LEAK) or key.endswith("defect_rate")
+
+
+@dataclass
+class ReviewRates:
+    """One project's review rates: the mean of each rate over its runs, and its item count (None: unknown)."""
+
+    runs: list[RunRecord]
+    means: dict[str, float]
+    items: dict[str, int | None]
+
+    def bad(self, keys: Iterable[str]) -> float:
+        """1 - accuracy x (1 - leak) x product(1 - defect rates), over `keys` (no accuracy recorded: 1)."""
+        good = 1.0
+        for key in keys:
+            good *= self.means[key] if key == ACCURACY else 1.0 - self.means[key]
+        return 1.0 - good
+
+    def n(self, keys: Iterable[str]) -> int | None:
+        """The smallest item count among `keys`' rates; None when any is unknown."""
+        counts = [self.items[k] for k in keys]
+        return None if not counts or any(c is None for c in counts) else min(c for c in counts if c is not None)
+
+
+def review_rates(runs: Sequence[RunRecord]) -> ReviewRates:
+    """Combine a project's review runs: each rate's mean over the runs that recorded it, items summed."""
+    values: dict[str, list[float]] = {}
+    counts: dict[str, list[int | None]] = {}
+    for run in runs:
+        n = run.results.get("n_items")
+        for key, value in (run.results.get("headline") or {}).items():
+            if value is not None and _is_rate(key):
+                values.setdefault(key, []).append(float(value))
+                counts.setdefault(key, []).append(int(n) if n else None)
+    items = {k: (None if any(c is None for c in v) else sum(c for c in v if c is not None)) for k, v in counts.items()}
+    return ReviewRates(list(runs), {k: sum(v) / len(v) for k, v in values.items()}, items)
+
+
+def ratio_interval(p_poor: float, n_poor: int | None, p_well: float, n_well: int | None
+                   ) -> tuple[float | None, float | None, float | None]:
+    """(ratio, low, high) of two proportions: Katz's log interval from counts p x n (0.5 added to a zero count);
+    the interval is None without counts, the ratio None when the well rate is 0 and no counts correct it."""
+    import math
+
+    if not (n_poor and n_well):
+        return (p_poor / p_well if p_well > 0 else (1.0 if p_poor == 0 else None)), None, None
+    x1, x2 = p_poor * n_poor, p_well * n_well
+    if x1 == 0 or x2 == 0:
+        x1, x2, n1, n2 = x1 + 0.5, x2 + 0.5, n_poor + 1.0, n_well + 1.0
+    else:
+        n1, n2 = float(n_poor), float(n_well)
+    ratio = p_poor / p_well if p_well > 0 else (x1 / n1) / (x2 / n2)
+    se = math.sqrt(max(0.0, 1 / x1 - 1 / n1 + 1 / x2 - 1 / n2))
+    return ratio, ratio * math.exp(-Z95 * se), ratio * math.exp(Z95 * se)
 
 
 def _review(s: LedgerScope) -> list[Measurement]:
-    out = []
-    for arm, runs in s.by_arm(r for r in s.of_kind("review") if r.status in ("completed", "stopped")).items():
-        rated = [(run, b) for run in runs if (b := _bad_rate(run.results.get("headline") or {})) is not None]
-        if not rated:
-            s.notes.append(f"{arm} review run(s) {_short(r.id for r in runs)}: no performance.accuracy")
-            continue
-        value = sum(b for _, b in rated) / len(rated)
-        targets = sorted({str(run.params.get("target", run.name)) for run, _ in rated})
-        out.append(Measurement("bad_output_rate", arm, value, tuple(run.id for run, _ in rated),
-                               f"1 - accuracy x (1 - PII leak rate) x (1 - defect rates) in the review of "
-                               f"{', '.join(targets)} (mean of {len(rated)} run(s))"))
-    return out
+    reviewed = {arm: review_rates(runs) for arm, runs in
+                s.by_arm(r for r in s.of_kind("review") if r.status in ("completed", "stopped")).items()}
+    for arm, rates in list(reviewed.items()):
+        if not rates.means:
+            s.notes.append(f"{arm} review run(s) {_short(r.id for r in rates.runs)}: no accuracy, leak or defect "
+                           "rate")
+            del reviewed[arm]
+    if len(reviewed) == 1:
+        arm, rates = next(iter(reviewed.items()))
+        keys = sorted(rates.means)
+        return [Measurement("bad_output_rate", arm, rates.bad(keys), tuple(r.id for r in rates.runs),
+                            f"1 - accuracy x (1 - PII leak rate) x (1 - defect rates) over {', '.join(keys)} in "
+                            f"{len(rates.runs)} review run(s) of the {arm} project's model")]
+    if len(reviewed) < 2:
+        return []
+    return _review_ratio(s, reviewed["poor"], reviewed["well"])
+
+
+def _review_ratio(s: LedgerScope, poor: ReviewRates, well: ReviewRates) -> list[Measurement]:
+    """Reviews of both projects: the ratio of their bad-output rates over the rates both recorded."""
+    keys = sorted(set(poor.means) & set(well.means))
+    left_out = sorted(set(poor.means) ^ set(well.means))
+    if left_out:
+        s.notes.append(f"review rates recorded for one project only are not compared: {', '.join(left_out)}")
+    if not keys:
+        return []
+    bad_poor, bad_well = poor.bad(keys), well.bad(keys)
+    ratio, low, high = ratio_interval(bad_poor, poor.n(keys), bad_well, well.n(keys))
+    run_ids = tuple(r.id for r in [*poor.runs, *well.runs])
+    if ratio is None:
+        s.notes.append("the well project's reviews found no bad output and recorded no item counts: no ratio")
+        return []
+    interval = f", 95% interval {low:.3g}-{high:.3g}" if low is not None and high is not None else \
+        " (no interval: item counts not recorded)"
+    how = (f"bad-output rate {bad_poor:.3g} (poor) over {bad_well:.3g} (well) = {ratio:.3g}{interval}; rates "
+           f"compared: {', '.join(keys)}; measured on the reviewed models and carried to the plan as a ratio")
+    return [Measurement("bad_output_ratio", "poor", ratio, run_ids, how, low, high),
+            Measurement("bad_output_ratio", "well", 1.0, run_ids, "the reference the ratio is measured against")]
 
 
 def _period(run: RunRecord) -> tuple[datetime, datetime] | None:

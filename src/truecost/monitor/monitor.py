@@ -75,6 +75,7 @@ class MonitorResult:
     reference_feature_rows: int | None = None
     # Non-finite numbers (inf, -inf) emptied on reading, by column: counted, never judged, never printed.
     dropped_non_finite: dict[str, int] = field(default_factory=dict)
+    run_id: str | None = None  # the ledger run that recorded it (None without a ledger)
 
     @property
     def alarms(self) -> list[int]:
@@ -229,6 +230,7 @@ def run_monitor(reference: Any, current: Any, window: int | None = None, every: 
     with ledger.run("monitor", "monitor", params=params, prices=cfg.compute_prices(), parent_id=parent_id) as run:
         result = _run()
         record_results(run.results, result)
+    result.run_id = run.id
     return result
 
 
