@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from pathlib import Path
 
 import typer
@@ -62,6 +63,10 @@ for _part in (estimate_cli, curate_cli, train_cli, route_cli, gateway_cli, revie
 def main() -> None:
     """Entry point: run the app; a user's mistake becomes one line on stderr and exit code 2."""
     debug = "--debug" in sys.argv[1:] or os.environ.get("TRUECOST_DEBUG") == "1"
+    if not debug:
+        # transformers 5 renamed gradient checkpointing; peft and the Trainer still read the old names, which a
+        # user of the CLI can do nothing about (the library leaves the caller's warning filters alone)
+        warnings.filterwarnings("ignore", message=".*will be removed in v6", category=FutureWarning)
     try:
         app()
     except UserError as exc:
