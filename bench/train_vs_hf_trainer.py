@@ -114,11 +114,11 @@ def throughput(workdir: Path, steps: int, repeats: int) -> dict[str, list[float]
     return rates
 
 
-def tune_config(workdir: Path, pruner: str, trials: int) -> Any:
+def tune_config(workdir: Path, pruner: str, trials: int, seed: int = 0) -> Any:
     from truecost.train import make_config
 
     return make_config({
-        "name": f"study-{pruner}", "output_dir": str(workdir / "runs" / "{name}"),
+        "name": f"study-{pruner}-{seed}", "output_dir": str(workdir / "runs" / "{name}"), "seed": seed,
         "model": {"architecture": {**ARCH, "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 1,
                                    "num_attention_heads": 2, "num_key_value_heads": 2}},
         "data": {"max_chars": 250_000}, "tokenizer": {"vocab_size": 512}, "seq_len": 64, "micro_batch": 8,
@@ -129,14 +129,15 @@ def tune_config(workdir: Path, pruner: str, trials: int) -> Any:
                  "search_space": {"optim.lr": {"type": "float", "low": 1e-5, "high": 3e-2, "log": True}}}})
 
 
-def tuning(workdir: Path, trials: int) -> dict[str, Any]:
+def tuning(workdir: Path, trials: int, seed: int = 0) -> dict[str, Any]:
+    """The same study with the median pruner and with none; `seed` draws the learning rates (the same for both)."""
     from truecost.ledger import Ledger
     from truecost.train.tune import tune
 
     out = {}
     for pruner in ("none", "median"):
-        ledger = Ledger(f"sqlite:///{workdir / f'ledger-{pruner}.db'}")
-        out[pruner] = tune(tune_config(workdir, pruner, trials), ledger=ledger)
+        ledger = Ledger(f"sqlite:///{workdir / f'ledger-{pruner}-{seed}.db'}")
+        out[pruner] = tune(tune_config(workdir, pruner, trials, seed), ledger=ledger)
     return out
 
 
@@ -158,19 +159,24 @@ def print_throughput(rates: dict[str, list[float]], steps: int) -> None:
     print("target: truecost / bare >= 0.95x")
 
 
-def print_tuning(studies: dict[str, Any], trials: int) -> None:
-    unpruned, pruned = studies["none"], studies["median"]
-    print(f"\n## Tuning: {trials} trials, same sampled learning rates, median pruner vs none")
-    print("| study | steps run | trial CPU-seconds | cost USD | best eval loss | pruned trials |")
-    print("|---|---:|---:|---:|---:|---:|")
-    for name, result in (("no pruning", unpruned), ("median pruner", pruned)):
-        count = sum(t.state == "pruned" for t in result.trials)
-        print(f"| {name} | {result.steps_run} | {result.total_cpu_seconds:.1f} | {result.total_cost_usd:.6f} | "
-              f"{result.best_value:.4f} | {count} |")
-    steps_saved = 1 - pruned.steps_run / unpruned.steps_run
-    cpu_saved = 1 - pruned.total_cpu_seconds / unpruned.total_cpu_seconds
-    print(f"| **saved by pruning** | **{steps_saved:.0%}** | **{cpu_saved:.0%}** | | "
-          f"delta {pruned.best_value - unpruned.best_value:+.4f} | |  (target >= 40% at an equal best loss)")
+def print_tuning(runs: list[dict[str, Any]], trials: int) -> None:
+    print(f"\n## Tuning: {trials} trials, same sampled learning rates, median pruner vs none; one pair of studies "
+          f"per seed ({len(runs)})")
+    print("| seed | study | steps run | trial CPU-seconds | cost USD | best eval loss | pruned trials |")
+    print("|---:|---|---:|---:|---:|---:|---:|")
+    steps, cpu, deltas = [], [], []
+    for seed, studies in enumerate(runs):
+        unpruned, pruned = studies["none"], studies["median"]
+        for name, result in (("no pruning", unpruned), ("median pruner", pruned)):
+            count = sum(t.state == "pruned" for t in result.trials)
+            print(f"| {seed} | {name} | {result.steps_run} | {result.total_cpu_seconds:.1f} | "
+                  f"{result.total_cost_usd:.6f} | {result.best_value:.4f} | {count} |")
+        steps.append(1 - pruned.steps_run / unpruned.steps_run)
+        cpu.append(1 - pruned.total_cpu_seconds / unpruned.total_cpu_seconds)
+        deltas.append(pruned.best_value - unpruned.best_value)
+    print(f"saved by pruning, median (min-max) over seeds: steps {_spread([100 * v for v in steps], '.0f')}%, "
+          f"CPU {_spread([100 * v for v in cpu], '.0f')}%; best-loss delta (pruned - unpruned) "
+          f"{_spread(deltas, '+.4f')}  (target >= 40% at an equal best loss)")
 
 
 def main() -> None:
@@ -179,15 +185,18 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5, help="throughput runs per runner (interleaved), >= 3")
     parser.add_argument("--trials", type=int, default=8, help="trials per tuning study")
     parser.add_argument("--skip-tuning", action="store_true", help="only the throughput comparison")
+    parser.add_argument("--skip-throughput", action="store_true", help="only the tuning comparison")
+    parser.add_argument("--tune-seeds", type=int, default=3, help="pairs of tuning studies, one per seed, >= 1")
     args = parser.parse_args()
     if args.repeats < 3:
         parser.error("--repeats: at least 3, so that a median and a range mean something")
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        rates = throughput(workdir, args.steps, args.repeats)
-        studies = None if args.skip_tuning else tuning(workdir, args.trials)
-    print_throughput(rates, args.steps)
-    if studies is not None:
+        rates = None if args.skip_throughput else throughput(workdir, args.steps, args.repeats)
+        studies = [] if args.skip_tuning else [tuning(workdir, args.trials, seed) for seed in range(args.tune_seeds)]
+    if rates is not None:
+        print_throughput(rates, args.steps)
+    if studies:
         print_tuning(studies, args.trials)
 
 
