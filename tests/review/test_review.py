@@ -39,8 +39,10 @@ def _check_outputs(out: Path) -> dict:
 
 def test_local_tiny_model_all_suites(tiny_model_dir: Path, tmp_path: Path) -> None:
     ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.db'}")
+    with ledger.run("other", "parent") as parent:
+        pass
     result = run_review(f"hf:{tiny_model_dir}", ["performance", "bias", "security"], out_dir=tmp_path / "out",
-                        limit=3, max_new_tokens=8, ledger=ledger)
+                        limit=3, max_new_tokens=8, ledger=ledger, parent_id=parent.record.id)
     data = _check_outputs(tmp_path / "out")
     names = {m["name"] for m in data["metrics"]}
     for expected in ("performance.accuracy", "performance.latency_p95_s", "performance.tokens_per_s",
@@ -51,6 +53,7 @@ def test_local_tiny_model_all_suites(tiny_model_dir: Path, tmp_path: Path) -> No
         assert expected in names
     run = ledger.get_run(result.run_id or "")
     assert run.kind == "review" and run.status == "completed"
+    assert run.parent_id == parent.record.id  # filed under the job that asked for it
     assert run.cost_usd > 0 and run.tokens == result.cost["prompt_tokens"] + result.cost["completion_tokens"]
     # A local model is priced by measured compute through truecost.estimate.
     assert result.metric("performance.cost_per_1k_requests_usd").value > 0

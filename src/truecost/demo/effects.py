@@ -98,9 +98,9 @@ def review_arm(ctx: Any, arm: str, model: Any, tokenizer: Any, eval_path: Path) 
     ctx.say(f"reviewing the {arm} model (truecost review, performance suite)")
     result = run_review(LoadedTarget(f"hf:demo-{arm}", model, tokenizer), ["performance"],
                         data={"eval": str(eval_path)}, out_dir=ctx.out_dir / "review" / arm, max_new_tokens=1,
-                        seed=ctx.seed, ledger=ctx.ledger, config=ctx.config)
+                        seed=ctx.seed, ledger=ctx.ledger, config=ctx.config, parent_id=ctx.arm_run_ids.get(arm))
     accuracy = result.metric("performance.accuracy")
-    # run_review takes no parent and records no item count: the demo adds both (the TCO's ratio interval uses n).
+    # run_review records no item count: the demo adds it (the TCO's ratio interval uses n).
     ctx.adopt(result.run_id, ctx.arm_run_ids.get(arm), {"n_items": accuracy.n})
     return {"run_id": result.run_id, "accuracy": accuracy.value, "ci_low": accuracy.ci_low,
             "ci_high": accuracy.ci_high, "n": accuracy.n, "status": result.status,

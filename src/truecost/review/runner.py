@@ -345,7 +345,8 @@ def run_review(target: str | Target, suites: Iterable[str] | None = None,
                judge: str | Target | None = None, judge_scope: str | None = None, ledger: Ledger | None = None,
                config: Config | None = None, progress: ProgressHook | None = None,
                on_start: Callable[[int], None] | None = None, tasks: Iterable[str] | None = None,
-               tasks_path: str | Path | None = None, lm_eval_python: str | None = None) -> ReviewResult:
+               tasks_path: str | Path | None = None, lm_eval_python: str | None = None,
+               parent_id: str | None = None) -> ReviewResult:
     """Review a model: `target` is `hf:PATH`, `openai:URL#model` or an open Target.
 
     `suites` picks from performance, bias, security; `data` names user data sets (see `resolve_data`; built-in
@@ -356,6 +357,7 @@ def run_review(target: str | Target, suites: Iterable[str] | None = None,
     `review` run in the ledger. `tasks` (lm-eval task names, optional backend) run lm-eval on a local model in
     `lm_eval_python`'s interpreter, their metrics and CPU cost in the same review. Arguments left as None take
     their value from truecost.toml `[review]`, then the defaults (all suites, no caps, 64 new tokens).
+    `parent_id` files the review's ledger run under a larger job's run (the demo's, a pipeline's).
     """
     from truecost.config import load_config
     from truecost.ledger import Ledger
@@ -382,7 +384,7 @@ def run_review(target: str | Target, suites: Iterable[str] | None = None,
                       progress, total_items=plan.count(), judge=judge_target)
     if on_start:
         on_start(session.total_items)
-    result = _execute(session, opts, plan, book, spec, seed, out_dir)
+    result = _execute(session, opts, plan, book, spec, seed, out_dir, parent_id)
     result.load = plan.log.to_dict()
     if base_metrics is not None:
         result.regressions = find_regressions(result.metrics, base_metrics, seed=seed)
@@ -395,7 +397,7 @@ def run_review(target: str | Target, suites: Iterable[str] | None = None,
 
 
 def _execute(session: Session, opts: _Options, plan: _Plan, book: Ledger, spec: str, seed: int,
-             out_dir: str | Path | None) -> ReviewResult:
+             out_dir: str | Path | None, parent_id: str | None = None) -> ReviewResult:
     """Run the suites inside one metered ledger run (the judge's calls included) and collect the result."""
     from truecost.estimate import compute_cost_usd
 
@@ -405,7 +407,7 @@ def _execute(session: Session, opts: _Options, plan: _Plan, book: Ledger, spec: 
               "judge": session.judge.spec if session.judge else None}
     wall0 = time.perf_counter()
     try:
-        with book.run("review", spec, params=params, prices=session.prices) as run:
+        with book.run("review", spec, params=params, prices=session.prices, parent_id=parent_id) as run:
             suite_results = _run_suites(session, opts, plan)
             child_cpu = 0.0
             if opts.tasks:
