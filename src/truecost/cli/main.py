@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-import warnings
 from pathlib import Path
 
 import typer
@@ -24,6 +23,7 @@ from truecost.cli import route as route_cli
 from truecost.cli import synth as synth_cli
 from truecost.cli import train as train_cli
 from truecost.errors import UserError
+from truecost.hf_warnings import ignore_renames
 
 app = typer.Typer(
     name="truecost",
@@ -64,9 +64,7 @@ def main() -> None:
     """Entry point: run the app; a user's mistake becomes one line on stderr and exit code 2."""
     debug = "--debug" in sys.argv[1:] or os.environ.get("TRUECOST_DEBUG") == "1"
     if not debug:
-        # transformers 5 renamed gradient checkpointing; peft and the Trainer still read the old names, which a
-        # user of the CLI can do nothing about (the library leaves the caller's warning filters alone)
-        warnings.filterwarnings("ignore", message=".*will be removed in v6", category=FutureWarning)
+        ignore_renames()  # the library silences them only around its own calls; the CLI for the whole process
     try:
         app()
     except UserError as exc:

@@ -11,14 +11,12 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
-import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from truecost.errors import UserError
+from truecost.hf_warnings import quiet_renames
 
 
 @dataclass(frozen=True)
@@ -137,14 +135,6 @@ def tiny_model(folder: Path, texts: list[str], hidden_size: int, layers: int, se
     return folder
 
 
-@contextmanager
-def _quiet_renames() -> Iterator[None]:
-    """transformers 5 renamed gradient checkpointing and peft still asks for the old name: not the user's concern."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*will be removed in v6", category=FutureWarning)
-        yield
-
-
 def load_model(folder: str | Path, adapter: str | Path | None = None) -> Any:
     """A causal LM from a plain folder, with a LoRA adapter merged in when given, in eval mode on the CPU."""
     import torch
@@ -154,7 +144,7 @@ def load_model(folder: str | Path, adapter: str | Path | None = None) -> Any:
     if adapter is not None:
         from peft import PeftModel
 
-        with _quiet_renames():
+        with quiet_renames():
             model = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
     return model.eval()
 
@@ -177,7 +167,7 @@ class AdapterBank:
             raise ValueError("AdapterBank needs at least one adapter")
         names = list(adapters)
         base = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32)
-        with _quiet_renames():
+        with quiet_renames():
             self.model = PeftModel.from_pretrained(base, str(adapters[names[0]]), adapter_name=names[0])
         for name in names[1:]:
             self.model.load_adapter(str(adapters[name]), adapter_name=name)

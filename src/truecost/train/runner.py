@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import signal
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from transformers import TrainerCallback
 
 from truecost.errors import UserError
+from truecost.hf_warnings import quiet_renames
 from truecost.train import checkpoints, distributed, metering
 from truecost.train.callbacks import (
     BudgetCallback,
@@ -207,9 +207,7 @@ def train(config: TrainConfig, *, resume: bool = False, ledger: Ledger | None = 
     session.start_clock(setup.device)
     meter.open(output_dir=str(config.run_dir))  # before reading data: the ledger run meters all of it
     try:
-        with warnings.catch_warnings():
-            # transformers 5 renamed gradient checkpointing; peft and the Trainer still call the old names
-            warnings.filterwarnings("ignore", message=".*will be removed in v6", category=FutureWarning)
+        with quiet_renames():
             trainer = _build(config, setup, session, meter, on_eval, list(callbacks or []))
             _run(trainer, setup)
             return _finish(config, setup, session, meter, trainer)
