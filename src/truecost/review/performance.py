@@ -3,6 +3,7 @@ requests (priced by truecost.estimate: per-token prices for API models, measured
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -13,8 +14,8 @@ from truecost.errors import UserError
 from truecost.review.files import read_jsonl, validate, where
 from truecost.review.results import SuiteResult, make_metric
 from truecost.review.scorers import choice_index, score
-from truecost.review.session import LETTERS, Session
-from truecost.review.targets import Message
+from truecost.review.session import BATCH, LETTERS, Session
+from truecost.review.targets import Generation, Message
 
 
 class EvalItem(BaseModel):
@@ -54,6 +55,8 @@ class _Outcome:
     completion_tokens: int
     price_usd: float | None
     response: str
+    scored_tokens: int = 0  # option tokens scored, for an item answered by log-likelihood
+    by_loglikelihood: bool = False
 
 
 def _messages(item: EvalItem) -> list[Message]:
@@ -65,20 +68,63 @@ def _messages(item: EvalItem) -> list[Message]:
     return messages + [{"role": "user", "content": prompt}]
 
 
-def run_performance(session: Session, items: list[EvalItem]) -> SuiteResult:
-    """Answer every item; score it; time it; price it."""
+def _by_logprob(session: Session, item: EvalItem) -> bool:
+    """A choice item on a target with log-probabilities is answered by the likeliest option, nothing generated."""
+    return item.scorer == "choice" and bool(item.choices) and session.target.has_logprobs()
 
-    def one(item: EvalItem) -> _Outcome:
-        generation = session.generate(_messages(item))
-        picked = None
-        if item.scorer == "choice" and item.choices and session.target.has_logprobs():
-            picked = session.choose(item.prompt, item.choices)
+
+def _chosen(session: Session, items: list[EvalItem]) -> list[_Outcome]:
+    """Choice items by log-likelihood, in one call; the call's wall and CPU time shared out evenly per item."""
+    wall0, cpu0 = time.perf_counter(), time.process_time()
+    picks = session.choose_many([(item.prompt, item.choices or []) for item in items])
+    share, on_gpu = 1.0 / len(items), str(getattr(session.target, "device", "")).startswith("cuda")
+    latency, cpu = (time.perf_counter() - wall0) * share, (time.process_time() - cpu0) * share
+    out = []
+    for item, (picked, scored_tokens) in zip(items, picks, strict=True):
+        answer = (item.choices or [])[picked]
+        # What it used: the option tokens scored (as Session bills a log-probability request), nothing generated.
+        used = Generation(text=answer, prompt_tokens=scored_tokens, completion_tokens=0, latency_s=latency,
+                          cpu_seconds=cpu, gpu_seconds=latency if on_gpu else 0.0)
+        correct = score(item.scorer, answer, str(item.expected), choices=item.choices, picked=picked)
+        out.append(_Outcome(correct, item.scorer, latency, 0, session.request_price_usd(used), answer,
+                            scored_tokens=scored_tokens, by_loglikelihood=True))
+    return out
+
+
+def _generated(session: Session, items: list[EvalItem]) -> list[_Outcome]:
+    """Items answered by generation, in one batch when the target batches."""
+    out = []
+    for item, generation in zip(items, session.generate_many([_messages(item) for item in items]), strict=False):
         correct = score(item.scorer, generation.text, str(item.expected), choices=item.choices,
-                        tolerance=item.tolerance, picked=picked)
-        return _Outcome(correct, item.scorer, generation.latency_s, generation.completion_tokens,
-                        session.request_price_usd(generation), generation.text)
+                        tolerance=item.tolerance)
+        out.append(_Outcome(correct, item.scorer, generation.latency_s, generation.completion_tokens,
+                            session.request_price_usd(generation), generation.text))
+    return out
 
-    outcomes = session.map(items, one, "performance")
+
+def _answer(session: Session, batch: list[EvalItem]) -> list[_Outcome]:
+    """One batch of items, in their order: choice items by log-likelihood, the rest generated."""
+    chosen = [i for i, item in enumerate(batch) if _by_logprob(session, item)]
+    rest = [i for i in range(len(batch)) if i not in set(chosen)]
+    outcomes: dict[int, _Outcome] = {}
+    if chosen:
+        outcomes.update(zip(chosen, _chosen(session, [batch[i] for i in chosen]), strict=True))
+    if rest:
+        outcomes.update(zip(rest, _generated(session, [batch[i] for i in rest]), strict=False))
+    done = []
+    for i in range(len(batch)):
+        if i not in outcomes:  # a batch cut by --max-requests keeps the items before the first one unanswered
+            break
+        done.append(outcomes[i])
+    return done
+
+
+def run_performance(session: Session, items: list[EvalItem]) -> SuiteResult:
+    """Answer every item (choice items by log-likelihood where the target gives it, the rest generated, in batches);
+    score it; time it; price it."""
+    batches = [items[i:i + BATCH] for i in range(0, len(items), BATCH)]
+    outcomes = [o for rows in session.map(batches, lambda b: _answer(session, b), "performance", weight=len)
+                for o in rows]
     result = SuiteResult("performance")
     if not outcomes:
         return result
@@ -92,10 +138,15 @@ def run_performance(session: Session, items: list[EvalItem]) -> SuiteResult:
     latencies = [o.latency_s for o in outcomes]
     m.append(make_metric("performance.latency_p50_s", latencies, statistic="p50", better="lower", unit="s"))
     m.append(make_metric("performance.latency_p95_s", latencies, statistic="p95", better="lower", unit="s"))
-    m.append(make_metric("performance.tokens_per_s", [[o.completion_tokens, o.latency_s] for o in outcomes],
-                         statistic="ratio", unit="tokens/s", description="completion tokens per second of latency"))
+    generated = [o for o in outcomes if not o.by_loglikelihood]
+    # Items answered by log-likelihood generate nothing: when no item generated, the rate is of option tokens scored.
+    rate, what = ([[o.completion_tokens, o.latency_s] for o in generated], "completion tokens") if generated else \
+        ([[o.scored_tokens, o.latency_s] for o in outcomes], "option tokens scored (no item generated)")
+    m.append(make_metric("performance.tokens_per_s", rate, statistic="ratio", unit="tokens/s",
+                         description=f"{what} per second of latency"))
     prices = [o.price_usd for o in outcomes]
-    details: dict[str, Any] = {"items": len(outcomes), "pricing": "per-token catalogue price" if session.target.kind
+    details: dict[str, Any] = {"items": len(outcomes), "answered_by_loglikelihood": len(outcomes) - len(generated),
+                               "pricing": "per-token catalogue price" if session.target.kind
                                == "api" else "measured CPU/GPU time priced by truecost.estimate"}
     if all(p is not None for p in prices):
         m.append(make_metric("performance.cost_per_1k_requests_usd", [1000.0 * float(p or 0.0) for p in prices],

@@ -19,6 +19,9 @@ R = TypeVar("R")
 ProgressHook = Callable[[int, int, str], None]  # (done, total, label)
 LETTERS = "ABCDEFGHIJ"
 BATCH = 8  # items per batched request to a local model: enough to amortise Python overhead, small for memory
+# Log-probability requests handed to a local target at once: it sorts them by length and packs them into passes of
+# BATCH rows (truecost.review.packing), so more per call means less padding; the budget is checked per call.
+REQUESTS_PER_CALL = 8 * BATCH
 
 
 class BudgetExhausted(Exception):
@@ -139,11 +142,7 @@ class Session:
 
     def logprobs(self, prefix: str, text: str) -> list[TokenLogprob]:
         """Token log-probabilities of `text` after `prefix`, counted against the budget."""
-        self._check()
-        out = self.target.continuation_logprobs(prefix, text)
-        self.spend.requests += 1
-        self.spend.prompt_tokens += len(out)
-        return out
+        return self.logprobs_many([(prefix, text)])[0]
 
     def logprobs_many(self, requests: list[tuple[str, str]]) -> list[list[TokenLogprob]]:
         """Several (prefix, text) log-probability requests, in one batch when the target batches (each request
@@ -155,7 +154,8 @@ class Session:
         batch = getattr(self.target, "continuation_logprobs_batch", None)
         out = batch(requests) if batch else [self.target.continuation_logprobs(p, t) for p, t in requests]
         self.spend.requests += len(out)
-        self.spend.prompt_tokens += sum(len(x) for x in out)
+        for row in out:  # an API bills the tokens it scored as prompt tokens
+            self._bill(self.target, Generation(text="", prompt_tokens=len(row), completion_tokens=0, latency_s=0.0))
         return out
 
     def logprob_sum(self, prefix: str, text: str) -> float:
@@ -172,16 +172,26 @@ class Session:
         from truecost.review.scorers import picked_choice
 
         if self.target.has_logprobs():
-            prefix = f"{question}\nAnswer:"
-            rows = self.logprobs_many([(prefix, " " + option) for option in options])
-            if len(rows) < len(options):
-                raise BudgetExhausted(str(self.stop_reason))
-            scores = [sum(v for _, v in row if v is not None) for row in rows]
-            return max(range(len(options)), key=lambda i: scores[i])
+            return self.choose_many([(question, options)])[0][0]
         lettered = "\n".join(f"{LETTERS[i]}. {option}" for i, option in enumerate(options))
         messages: list[Message] = [{"role": "system", "content": system}] if system else []
         messages.append({"role": "user", "content": f"{question}\n{lettered}\nAnswer with the letter of one option."})
         return picked_choice(self.generate(messages, max_new_tokens=16).text, options)
+
+    def choose_many(self, questions: list[tuple[str, list[str]]]) -> list[tuple[int, int]]:
+        """(picked option, option tokens scored) per (question, options), by highest log-likelihood of " option"
+        after "question\nAnswer:", all in one call so a local target shares each question across its options."""
+        requests = [(f"{question}\nAnswer:", " " + option) for question, options in questions for option in options]
+        rows = self.logprobs_many(requests)
+        if len(rows) < len(requests):
+            raise BudgetExhausted(str(self.stop_reason))
+        out, k = [], 0
+        for _, options in questions:
+            mine = rows[k:k + len(options)]
+            scores = [sum(v for _, v in row if v is not None) for row in mine]
+            out.append((scores.index(max(scores)), sum(len(row) for row in mine)))
+            k += len(options)
+        return out
 
     # -- iteration -------------------------------------------------------------------------------------
     def map(self, items: Iterable[T], fn: Callable[[T], R], label: str,

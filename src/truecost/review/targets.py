@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from truecost.errors import MissingExtra, UserError
+from truecost.review.packing import Pass, Row, plan_passes
 
 Message = dict[str, str]
 TokenLogprob = tuple[str, float | None]  # (token text, log-probability given everything before it)
@@ -98,6 +99,28 @@ def default_threads() -> int:
     if os.environ.get("TRUECOST_REVIEW_THREADS"):
         return max(1, int(os.environ["TRUECOST_REVIEW_THREADS"]))
     return max(1, min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
+
+
+PLAIN_HEAD_TYPES = frozenset({"llama", "mistral", "qwen2", "qwen3", "gpt2"})  # logits = lm_head(last hidden state)
+
+
+def plain_head(model: Any) -> tuple[Any, Any, float | None] | None:
+    """(base model, output projection, logit soft-cap) for models whose logits are a plain projection of the last
+    hidden state, so only the positions read need projecting; None for others (their own forward is used)."""
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model  # under a PEFT adapter
+    config = getattr(inner, "config", None)
+    if getattr(config, "model_type", None) not in PLAIN_HEAD_TYPES:
+        return None
+    base = getattr(inner, getattr(inner, "base_model_prefix", ""), None)
+    projection = inner.get_output_embeddings()
+    if base is None or projection is None:
+        return None
+    return base, projection, getattr(config, "final_logit_softcapping", None)
+
+
+def torch_softcap(torch: Any, logits: Any, cap: float | None) -> Any:
+    """Gemma-style logit soft-capping (tanh(x / cap) * cap), or the logits unchanged."""
+    return logits if not cap else torch.tanh(logits / cap) * cap
 
 
 def plain_chat_prompt(messages: list[Message]) -> str:
@@ -204,38 +227,71 @@ class HFTarget:
         return text
 
     def continuation_logprobs_batch(self, requests: list[tuple[str, str]]) -> list[list[TokenLogprob]]:
-        """Log-probabilities for several (prefix, text) requests in one forward pass. As lm-eval does: the last
-        token is not fed (nothing is predicted from it), rows are right-padded with no attention mask (in a causal
-        model a row's tokens never see the padding after them), and the vocabulary projection and log-softmax run
-        only on the positions that predict a continuation token."""
-        torch = self._torch
+        """Log-probabilities for any number of (prefix, text) requests, scored as lm-eval scores them: the last
+        token is not fed (nothing is predicted from it), rows are right-padded, the vocabulary projection and
+        log-softmax run only where a continuation token is predicted. Requests are sorted by length into passes of
+        `ROWS_PER_PASS` rows, and requests sharing a context share a row (see `truecost.review.packing`): the
+        numbers equal one plain forward pass per request."""
         encoded = self._request_ids(requests)
-        # Position p predicts token p + 1; the continuation of a row starts at token max(first, 1).
-        spans = [(max(first, 1) - 1, len(ids) - 1) for ids, first in encoded]
-        width = max(len(ids) - 1 for ids, _ in encoded)
-        values: list[float] = []
-        if width > 0 and any(lo < hi for lo, hi in spans):
-            batch = torch.tensor([ids[:-1] + [0] * (width - len(ids) + 1) for ids, _ in encoded], device=self.device)
-            lo = min(lo for lo, hi in spans if lo < hi)
-            kwargs: dict[str, Any] = {"use_cache": False}
-            if self._keeps_logits:
-                kwargs["logits_to_keep"] = torch.arange(lo, width, device=self.device)
-            with torch.no_grad():
-                logits = self.model(batch, **kwargs).logits
-                offset = lo if self._keeps_logits else 0
-                rows = torch.tensor([r for r, (a, b) in enumerate(spans) for _ in range(a, b)], device=self.device)
-                cols = torch.tensor([p - offset for a, b in spans for p in range(a, b)], device=self.device)
-                targets = torch.tensor([ids[p + 1] for (ids, _), (a, b) in zip(encoded, spans, strict=True)
-                                        for p in range(a, b)], device=self.device)
-                scores = logits[rows, cols].float()
-                values = (scores.gather(1, targets.unsqueeze(1)).squeeze(1) - torch.logsumexp(scores, 1)).tolist()
+        values: dict[int, list[float]] = {}
+        for plan in plan_passes(encoded):
+            values.update(self._score_pass(plan))
         out: list[list[TokenLogprob]] = []
-        k = 0
-        for (ids, first), (a, b) in zip(encoded, spans, strict=True):
+        for i, (ids, first) in enumerate(encoded):
             head: list[TokenLogprob] = [(self._token_text(ids[0]), None)] if first <= 0 and ids else []
-            out.append(head + [(self._token_text(ids[p + 1]), values[k + p - a]) for p in range(a, b)])
-            k += b - a
+            tokens = ids[max(first, 1):]
+            out.append(head + [(self._token_text(t), v) for t, v in zip(tokens, values.get(i, []), strict=True)])
         return out
+
+    def _score_pass(self, plan: Pass) -> dict[int, list[float]]:
+        """One forward pass: per request, the log-probability of each continuation token."""
+        torch = self._torch
+        width, rows = plan.width, plan.rows
+        batch = torch.tensor([r.tokens + [0] * (width - len(r.tokens)) for r in rows], device=self.device)
+        kwargs: dict[str, Any] = {"use_cache": False}
+        if any(r.shared for r in rows):  # plain rows need neither: padding comes after the tokens a row reads
+            kwargs["position_ids"] = torch.tensor([r.positions + [0] * (width - len(r.tokens)) for r in rows],
+                                                  device=self.device)
+            kwargs["attention_mask"] = self._tree_mask(rows, width)
+        reads = [(i, r, c, t) for i, cells in plan.reads.items() for r, c, t in cells]
+        row_at = torch.tensor([r for _, r, _, _ in reads], device=self.device)
+        col_at = torch.tensor([c for _, _, c, _ in reads], device=self.device)
+        target = torch.tensor([t for _, _, _, t in reads], device=self.device)
+        with torch.inference_mode():
+            scores = self._logits_at(batch, kwargs, row_at, col_at)
+            values = (scores.gather(1, target.unsqueeze(1)).squeeze(1) - torch.logsumexp(scores, 1)).tolist()
+        out: dict[int, list[float]] = {}
+        for (i, _, _, _), v in zip(reads, values, strict=True):
+            out.setdefault(i, []).append(v)
+        return out
+
+    def _tree_mask(self, rows: list[Row], width: int) -> Any:
+        """Additive 4-D mask: a token sees earlier tokens of the shared context and of its own continuation only
+        (padding, segment -2, sees the context, so no row of the softmax is empty)."""
+        torch = self._torch
+        segments = torch.tensor([r.segments + [-2] * (width - len(r.tokens)) for r in rows], device=self.device)
+        causal = torch.ones(width, width, dtype=torch.bool, device=self.device).tril()
+        seen = (segments[:, None, :] == -1) | (segments[:, None, :] == segments[:, :, None])
+        dtype = next(self.model.parameters()).dtype
+        blocked = torch.tensor(torch.finfo(dtype).min, dtype=dtype, device=self.device)
+        zero = torch.tensor(0.0, dtype=dtype, device=self.device)
+        return torch.where(causal & seen, zero, blocked)[:, None, :, :]
+
+    def _logits_at(self, batch: Any, kwargs: dict[str, Any], row_at: Any, col_at: Any) -> Any:
+        """float32 logits at the (row, column) cells read: through the model's own head on those cells only when
+        its head is a plain projection, else from the model's logits."""
+        head = plain_head(self.model)
+        if head is not None:
+            base, projection, cap = head
+            hidden = base(batch, **kwargs).last_hidden_state
+            logits = projection(hidden[row_at, col_at]).float()
+            return torch_softcap(self._torch, logits, cap)
+        lo = int(col_at.min())
+        if self._keeps_logits:
+            kwargs = {**kwargs, "logits_to_keep": self._torch.arange(lo, batch.shape[1], device=self.device)}
+        else:
+            lo = 0
+        return self.model(batch, **kwargs).logits[row_at, col_at - lo].float()
 
     def close(self) -> None:
         del self.model
