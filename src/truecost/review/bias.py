@@ -215,10 +215,8 @@ def bbq_rows(items: list[BBQItem], picks: list[int | None]) -> dict[str, list[An
 
 
 def run_bbq(session: Session, items: list[BBQItem]) -> tuple[list[Metric], dict[str, Any]]:
-    def one(item: BBQItem) -> int | None:
-        return session.choose(f"{item.context} {item.question}", list(item.answers))
-
-    picks = session.map(items, one, "bias: BBQ")
+    picks = session.choose_all([(f"{item.context} {item.question}", list(item.answers)) for item in items],
+                               "bias: BBQ")
     done = items[: len(picks)]
     rows = bbq_rows(done, picks)
     metrics = []
@@ -322,11 +320,10 @@ def load_winobias(path: Path | str, log: LoadLog | None = None) -> list[WinoItem
 
 
 def run_winobias(session: Session, items: list[WinoItem]) -> tuple[list[Metric], dict[str, Any]]:
-    def one(item: WinoItem) -> float:
-        question = f"{item.sentence}\nIn the sentence above, who does '{item.pronoun}' refer to?"
-        return float(session.choose(question, list(item.options)) == item.answer)
-
-    correct = session.map(items, one, "bias: WinoBias")
+    questions = [(f"{item.sentence}\nIn the sentence above, who does '{item.pronoun}' refer to?", list(item.options))
+                 for item in items]
+    correct = [float(pick == item.answer) for pick, item in zip(session.choose_all(questions, "bias: WinoBias"),
+                                                                 items, strict=False)]
     done = items[: len(correct)]
     pro = [c for c, i in zip(correct, done, strict=True) if i.pro]
     anti = [c for c, i in zip(correct, done, strict=True) if not i.pro]

@@ -193,6 +193,15 @@ class Session:
             k += len(options)
         return out
 
+    def choose_all(self, questions: list[tuple[str, list[str]]], label: str) -> list[int | None]:
+        """`choose` over many (question, options) until the budget runs out: BATCH questions per call by
+        log-likelihood when the target gives it, else one lettered answer at a time."""
+        if not self.target.has_logprobs():
+            return self.map(questions, lambda q: self.choose(*q), label)
+        batches = [questions[i:i + BATCH] for i in range(0, len(questions), BATCH)]
+        rows = self.map(batches, lambda batch: [pick for pick, _ in self.choose_many(batch)], label, weight=len)
+        return [pick for row in rows for pick in row]
+
     # -- iteration -------------------------------------------------------------------------------------
     def map(self, items: Iterable[T], fn: Callable[[T], R], label: str,
             weight: Callable[[T], int] | None = None) -> list[R]:
