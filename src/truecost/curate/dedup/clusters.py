@@ -254,12 +254,24 @@ class SplitResult:
         return self.gid != self.kept
 
 
-def _spread(items: list[int], k: int) -> list[int]:
-    """At most `k` of `items`, evenly spaced (all of them when there are few): a deterministic sample."""
-    if len(items) <= k:
+def _spread(items: list[int], k: int, weight: dict[int, int] | None = None) -> list[int]:
+    """At most `k` of `items`, evenly spaced (all of them when there are few): a deterministic sample.
+
+    With `weight` (documents each item stands for), the spacing is over the documents, as if every item were
+    repeated `weight` times: an item standing for many documents is sampled as often as they would be (once).
+    """
+    if not weight:
+        if len(items) <= k:
+            return items
+        step = len(items) / k
+        return [items[int(i * step)] for i in range(k)]
+    ends = np.cumsum([weight.get(m, 1) for m in items])
+    total = int(ends[-1]) if len(items) else 0
+    if len(items) <= k or total <= k:
         return items
-    step = len(items) / k
-    return [items[int(i * step)] for i in range(k)]
+    step = total / k
+    picked = np.searchsorted(ends, [int(i * step) for i in range(k)], side="right")
+    return [items[j] for j in np.unique(picked).tolist()]
 
 
 class _Component:
@@ -291,7 +303,7 @@ class _Component:
         pool = [m for m in remaining if m < first_new] or remaining
         if len(pool) == 1:
             return pool[0]
-        probes = _spread(remaining, REPRESENTATIVE_PROBES)
+        probes = _spread(remaining, REPRESENTATIVE_PROBES, self.weight)
         candidates = _spread(pool, REPRESENTATIVE_PROBES)
         reachable = {c: [q for q in probes if q != c and self.may_reach(c, q)] for c in candidates}
         in_probes = set(probes)
