@@ -358,3 +358,18 @@ def test_kept_document_covers_the_exact_copies_that_were_removed_first() -> None
     for g, k, s in zip(split.gid[removed].tolist(), split.kept[removed].tolist(), split.similarity[removed].tolist(),
                        strict=True):
         assert s == pytest.approx(sim(g, k)) and s >= threshold
+
+
+def test_sample_over_documents_equals_the_plain_sample_without_copies() -> None:
+    """Members with no exact copies are sampled as before (so near dedup alone is unchanged); a member standing for
+    a k-th of the documents is always in a sample of k."""
+    from truecost.curate.dedup.clusters import _spread
+
+    for n in range(1, 200):
+        items = list(range(0, 3 * n, 3))
+        for k in (2, 7, 32):
+            assert _spread(items, k, {items[0]: 1}) == _spread(items, k)
+            heavy = items[-1]
+            copies = -(-(n - 1) // (k - 1))  # the least weight w with w >= (n - 1 + w) / k
+            sample = _spread(items, k, {heavy: copies})
+            assert len(sample) <= k and heavy in sample and sample == sorted(set(sample))
