@@ -38,10 +38,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import httpx
 import psutil
@@ -61,14 +61,17 @@ AUTH = {"Authorization": f"Bearer {MASTER_KEY}"}
 MODELS = (("small", 0.15, 0.6), ("large", 1.5, 6.0))  # gateway_load.gateway_config's prices, USD per 1M tokens
 
 
-def _with_key(one: Callable[..., Awaitable[tuple[bool, float]]]) -> Callable[..., Awaitable[tuple[bool, float]]]:
+OneRequest = TypeVar("OneRequest", bound=Callable[..., Coroutine[Any, Any, tuple[bool, float]]])
+
+
+def _with_key(one: OneRequest) -> OneRequest:
     """gateway_load's one request, sent with the bench's key (its load phases look `one` up when they call it)."""
 
-    async def send(client: httpx.AsyncClient, *args: str) -> tuple[bool, float]:
+    async def send(client: httpx.AsyncClient, url: str, model: str, prompt: str, tag: str) -> tuple[bool, float]:
         client.headers.update(AUTH)
-        return await one(client, *args)
+        return await one(client, url, model, prompt, tag)
 
-    return send
+    return cast(OneRequest, send)
 
 
 load.one = _with_key(load.one)
@@ -181,6 +184,8 @@ async def realistic_phase(direct: str, via: str, pairs: int, concurrency: int, p
     out: dict[str, list[float]] = {"direct": [], "gateway": [], "failed": []}
     limit = asyncio.Semaphore(concurrency)
     async with httpx.AsyncClient(timeout=60, trust_env=False) as client:
+        for _ in range(4):  # a proxy's first streams load code lazily: warm that path before measuring it
+            await stream_one(client, via, "auto", prompts())
 
         async def pair() -> None:
             async with limit:
