@@ -17,8 +17,9 @@ Per gateway: added latency p50 and p95 over direct at concurrency 1 (calls paire
 upstream); requests/s and latency p50 at concurrency C; CPU-milliseconds per request of the gateway's process and
 its children (psutil; wall time is distorted on a shared machine); the realistic upstream (streamed; first token
 after a lognormal wait around 300 ms seeded by the prompt, then 20 tokens at 50/s), its added p50 and the share of
-end-to-end latency that is; lost requests (not answered with a full, correct reply). Ratios are truecost over
-LiteLLM, taken within each run, then the median and range of those.
+end-to-end latency that is; lost requests (not answered with a full, correct reply); and, beside our measure,
+what LiteLLM says it added (its `x-litellm-overhead-duration-ms` response header, 50 calls at concurrency 1).
+Ratios are truecost over LiteLLM, taken within each run, then the median and range of those.
 
 LiteLLM runs in its own venv (bench/.venv-litellm, created on first use: a few minutes) and never reaches the
 network at run time: offline mode, the cost map bundled with the package, telemetry off.
@@ -58,6 +59,7 @@ GATEWAYS = ("truecost", "litellm_advised", "litellm_defaults")
 # LiteLLM refuses to start without a master key (even at its defaults), so every gateway here checks this one.
 MASTER_KEY = "sk-bench-gateway-vs-litellm"
 AUTH = {"Authorization": f"Bearer {MASTER_KEY}"}
+LITELLM_OVERHEAD_HEADER = "x-litellm-overhead-duration-ms"  # LiteLLM's own count of what it added to a call
 MODELS = (("small", 0.15, 0.6), ("large", 1.5, 6.0))  # gateway_load.gateway_config's prices, USD per 1M tokens
 
 
@@ -202,6 +204,18 @@ async def realistic_phase(direct: str, via: str, pairs: int, concurrency: int, p
     return out
 
 
+async def self_reported_ms(url: str, header: str, count: int, prompts: load.Prompts) -> list[float]:
+    """What a gateway says it added, from its own response header, over `count` calls at concurrency 1."""
+    found: list[float] = []
+    async with httpx.AsyncClient(timeout=30, trust_env=False, headers=AUTH) as client:
+        for _ in range(count):
+            response = await client.post(url, json={"model": "auto", "messages": [
+                {"role": "user", "content": prompts()}]})
+            if header in response.headers:
+                found.append(float(response.headers[header]))
+    return found
+
+
 # -- one run ---------------------------------------------------------------------------------------------------
 
 def measure_gateway(args: argparse.Namespace, direct: str, server: Server, prompts: load.Prompts
@@ -213,6 +227,7 @@ def measure_gateway(args: argparse.Namespace, direct: str, server: Server, promp
     thr = asyncio.run(load.throughput_phase(server.url, "auto", args.requests, args.concurrency,
                                             time.monotonic() + cap, prompts))
     cpu_ms = (tree_cpu_s(server.process.pid) - cpu_before) * 1000 / max(1, thr["sent"])
+    own = asyncio.run(self_reported_ms(server.url, LITELLM_OVERHEAD_HEADER, 50, prompts))  # none from truecost
     real = asyncio.run(realistic_phase(direct, server.url, args.realistic_pairs, 8, prompts))
     added_real = load.pct([g - d for g, d in zip(real["gateway"], real["direct"], strict=True)], 50)
     return {
@@ -220,6 +235,7 @@ def measure_gateway(args: argparse.Namespace, direct: str, server: Server, promp
         "added_p95_ms": load.pct(lat["gateway"], 95) - load.pct(lat["direct"], 95),
         "rps": thr["rps"], "c_p50_ms": thr["p50_ms"], "cpu_ms_per_request": cpu_ms,
         "real_added_p50_ms": added_real, "real_overhead_pct": 100 * added_real / load.pct(real["gateway"], 50),
+        **({"own_overhead_p50_ms": load.pct(own, 50)} if own else {}),
         "lost": float(len(lat["failed"]) + thr["failed"] + len(real["failed"])),
         "sent": float(len(lat["direct"]) + len(lat["failed"]) + thr["sent"] + args.realistic_pairs),
     }
@@ -338,6 +354,7 @@ def print_table(r: dict[str, Any], args: argparse.Namespace) -> None:
             (f"latency p50, conc. {args.concurrency} (ms)", "c_p50_ms", 1),
             ("added latency p50, conc. 1 (ms)", "added_p50_ms", 2),
             ("added latency p95, conc. 1 (ms)", "added_p95_ms", 2),
+            ("overhead by its own header p50, conc. 1 (ms)", "own_overhead_p50_ms", 2),
             ("gateway CPU per request (ms)", "cpu_ms_per_request", 2),
             ("realistic upstream: added p50 (ms)", "real_added_p50_ms", 1),
             ("realistic upstream: share of end-to-end %", "real_overhead_pct", 2),
