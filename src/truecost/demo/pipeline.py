@@ -152,7 +152,7 @@ def build_corpora(ctx: DemoContext) -> dict[str, Any]:
     in_domain = in_domain[:ctx.scale.clean_docs]
     fraction = ctx.scale.heldout_docs / len(in_domain)
     train_docs, heldout = train_heldout_split(in_domain, fraction, ctx.seed)
-    poor = make_poor_copy(train_docs, seed=ctx.seed)
+    poor = make_poor_copy(train_docs, seed=ctx.seed, canaries=ctx.scale.canaries)
     data_dir = ctx.out_dir / "data"
     paths = {"poor": write_jsonl(data_dir / "poor.jsonl", _docs_rows(poor.docs)),
              "clean_reference": write_jsonl(data_dir / "clean.jsonl", _docs_rows(train_docs))}
