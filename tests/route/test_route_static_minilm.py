@@ -88,6 +88,7 @@ def test_static_router_routes_like_the_minilm_router(shared_data: Path) -> None:
     train, test = mmlu(shared_data).split(0.5, seed=0)
     reference = router_class("classifier")(embedder="minilm-int8").fit(train)
     fast = router_class("classifier")(embedder="minilm-static").fit(train)
+    assert fast.fast_decisions and not reference.fast_decisions  # the gateway decides inline only for the first
     chosen = [np.array([d.model for d in r.route_many(test.prompts, r.knob_for_strong_share(0.5))])
               for r in (reference, fast)]
     # Two routers each sending half the prompts to GPT-4 agree on 50% by chance; measured 0.77 (2026-12-06).

@@ -57,6 +57,11 @@ class MiniLMEmbedder:
         self.batch_size = batch_size
         self.backend = backend
 
+    @property
+    def fast(self) -> bool:
+        """A static embedding costs tens of microseconds; the transformer, milliseconds."""
+        return self.backend == "static"
+
     def fit(self, prompts: Sequence[str]) -> MiniLMEmbedder:
         """Nothing to learn: the model is pretrained."""
         return self
