@@ -332,33 +332,17 @@ def _static_model(folder: str) -> Any:
 def static_model_path(path: Path | None = None) -> Path:
     """The cached model2vec distillation of the installed weights (256-d, float32), built on first call.
 
-    Built in a private folder and renamed into place, so a process that starts meanwhile never loads half a model;
-    two processes that race both build, and the first rename wins.
+    Built in a private folder that is marked complete and renamed into place (`truecost.outputs`), so a process
+    that starts meanwhile never loads half a model; a failed build leaves nothing behind.
     """
+    from truecost.outputs import atomic_output_dir, is_complete
+
     path = path or _require_dir()
     target = _export_folder(path) / f"static-{STATIC_DIM}"
-    if (target / "config.json").is_file():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    atomic_build_dir(target, lambda tmp: _distill(path, tmp))
+    if not is_complete(target):
+        with atomic_output_dir(target, source=str(path), dims=STATIC_DIM) as tmp:
+            _distill(path, tmp)
     return target
-
-
-def atomic_build_dir(target: Path, build: Any) -> None:
-    """Build a folder through a private temporary one renamed into place; a failed build leaves no trace."""
-    import shutil
-
-    tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
-        build(tmp)
-        try:
-            tmp.rename(target)
-        except OSError:
-            if not target.is_dir():  # not a lost race with another builder: a real failure
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _distill(path: Path, out: Path) -> None:

