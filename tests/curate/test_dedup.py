@@ -304,3 +304,72 @@ def test_a_damaged_index_is_a_user_error(tmp_path: Path) -> None:
         find_near_duplicates(docs(RECIPE), index_dir=index_dir)
     with pytest.raises(UserError, match="not a folder"):
         find_near_duplicates(docs(RECIPE), index_dir=segment)
+
+
+class _ArrayWords:
+    """`clusters.WordSource` over word-hash arrays given by gid (the split step's whole view of a corpus)."""
+
+    def __init__(self, texts: list[np.ndarray]) -> None:
+        self.texts = texts
+
+    def words(self, gid: int) -> np.ndarray:
+        return self.texts[gid]
+
+    def n_words(self, gids: np.ndarray) -> np.ndarray:
+        return np.array([len(self.texts[g]) for g in gids.tolist()], dtype=np.int64)
+
+    def sequence_hash(self, gid: int) -> int:
+        return hash(self.texts[gid].tobytes())
+
+
+def test_kept_document_covers_the_exact_copies_that_were_removed_first() -> None:
+    """Exact dedup first leaves one member per exact group, standing for its copies (`weight`). The kept document
+    must be chosen as if the copies were there, even when the member with many copies falls outside the sample
+    of members that ranks the candidates (the shared sample's Apache-notice family was split 83 + 4 that way)."""
+    from truecost.curate.dedup import clusters
+
+    threshold = NearDedupParams().threshold
+    base = np.arange(100, dtype=np.int64)
+    longer = np.concatenate([base, 1000 + np.arange(20)])  # more words, so it wins ties, but misses `heavy`
+    n_plain = clusters.REPRESENTATIVE_PROBES + 6
+    plain = [np.where(base == i % 100, 5000 + i, base) for i in range(n_plain)]  # one word changed each
+    heavy = np.concatenate([base[:75], 9000 + np.arange(25)])  # the last quarter rewritten
+    texts = [base, longer, *plain, heavy]
+    members = np.arange(len(texts), dtype=np.int64)
+    heavy_gid = len(texts) - 1
+    weight = {heavy_gid: 10}  # itself and 9 exact copies removed before near dedup
+    assert heavy_gid not in clusters._spread(members.tolist(), clusters.REPRESENTATIVE_PROBES)
+
+    def sim(a: int, b: int) -> float:
+        return similarity.edit_similarity(texts[a], texts[b])
+
+    assert sim(1, heavy_gid) < threshold <= sim(0, heavy_gid)
+    # Brute force: the weighted coverage of every member as the kept document.
+    coverage = [sum(weight.get(b, 1) for b in members.tolist() if a == b or sim(a, b) >= threshold)
+                for a in members.tolist()]
+    split = clusters.split_components(members, np.zeros_like(members), _ArrayWords(texts), threshold,
+                                      weight=weight)
+    kept = sorted(set(split.kept.tolist()))
+    total = len(texts) - 1 + weight[heavy_gid]
+    assert max(coverage) == total
+    assert [coverage[k] for k in kept] == [total]  # one cluster, kept by a document that covers every copy
+    assert heavy_gid in split.gid.tolist()
+    removed = split.removed
+    for g, k, s in zip(split.gid[removed].tolist(), split.kept[removed].tolist(), split.similarity[removed].tolist(),
+                       strict=True):
+        assert s == pytest.approx(sim(g, k)) and s >= threshold
+
+
+def test_sample_over_documents_equals_the_plain_sample_without_copies() -> None:
+    """Members with no exact copies are sampled as before (so near dedup alone is unchanged); a member standing for
+    a k-th of the documents is always in a sample of k."""
+    from truecost.curate.dedup.clusters import _spread
+
+    for n in range(1, 200):
+        items = list(range(0, 3 * n, 3))
+        for k in (2, 7, 32):
+            assert _spread(items, k, {items[0]: 1}) == _spread(items, k)
+            heavy = items[-1]
+            copies = -(-(n - 1) // (k - 1))  # the least weight w with w >= (n - 1 + w) / k
+            sample = _spread(items, k, {heavy: copies})
+            assert len(sample) <= k and heavy in sample and sample == sorted(set(sample))

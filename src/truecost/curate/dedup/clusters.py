@@ -254,12 +254,21 @@ class SplitResult:
         return self.gid != self.kept
 
 
-def _spread(items: list[int], k: int) -> list[int]:
-    """At most `k` of `items`, evenly spaced (all of them when there are few): a deterministic sample."""
+def _spread(items: list[int], k: int, weight: dict[int, int] | None = None) -> list[int]:
+    """At most `k` of `items`, evenly spaced (all of them when there are few): a deterministic sample.
+
+    With `weight` (documents each item stands for), the spacing is over those documents, as if each item were
+    repeated: an item standing for at least 1/k of all the documents is always sampled (once).
+    """
     if len(items) <= k:
         return items
-    step = len(items) / k
-    return [items[int(i * step)] for i in range(k)]
+    if not weight:
+        step = len(items) / k
+        return [items[int(i * step)] for i in range(k)]
+    ends = np.cumsum([weight.get(m, 1) for m in items])
+    step = int(ends[-1]) / k
+    picked = np.searchsorted(ends, [int(i * step) for i in range(k)], side="right")
+    return [items[j] for j in np.unique(picked).tolist()]
 
 
 class _Component:
@@ -283,15 +292,15 @@ class _Component:
 
     def choose_kept(self, remaining: list[int], first_new: int) -> int:
         """The document a cluster keeps: one of the index if any (already in use), else the one that covers the
-        most members (on a sample of `REPRESENTATIVE_PROBES`; a member counts once per exact copy it stands for;
-        the word-multiset bound picks a few finalists, exact similarity decides), then the most words, then the
-        earliest.
+        most members (on a sample of `REPRESENTATIVE_PROBES`, drawn and counted as if each member's exact copies were
+        there; the word-multiset bound picks a few finalists, exact similarity decides), then the most words, then
+        the earliest.
         The most complete document is often a poor centre: in a family of licence notices the longest one
         reaches few of the others, a typical one nearly all."""
         pool = [m for m in remaining if m < first_new] or remaining
         if len(pool) == 1:
             return pool[0]
-        probes = _spread(remaining, REPRESENTATIVE_PROBES)
+        probes = _spread(remaining, REPRESENTATIVE_PROBES, self.weight)
         candidates = _spread(pool, REPRESENTATIVE_PROBES)
         reachable = {c: [q for q in probes if q != c and self.may_reach(c, q)] for c in candidates}
         in_probes = set(probes)
