@@ -86,3 +86,16 @@ def test_progress_reports_every_task_once(tmp_path: Path) -> None:
                progress=lambda label, done, total: seen.setdefault(label, []).append((done, total)))
     assert seen["normalize"] == [(1, 1)] and seen["quality + exact"] == [(1, 1)]
     assert {"normalize: boilerplate", "exact: exact", "write kept", "collect"} <= set(seen)
+
+
+def test_boilerplate_stripped_in_one_pass_is_written_without_it(tmp_path: Path) -> None:
+    # The strip is decided in the normalize pass and applied in the next; with no later step touching a document
+    # its written text must still be the stripped one (a bug once wrote the old text back).
+    footer = "Subscribe to our newsletter for weekly updates"
+    docs = [Document(f"a{i}", f"Article {i} says something about topic {i}, at some length.\n{footer}")
+            for i in range(12)]
+    settings = CurateSettings(steps=["normalize"], normalize={"boilerplate_min_docs": 10})
+    run = run_curate([], settings, docs=docs, output_dir=tmp_path / "out")
+    assert run.stats[0].changes["boilerplate_lines_removed"] == 12
+    assert [d.id for d in run.result.kept] == [d.id for d in docs]
+    assert not any(footer in d.text for d in run.result.kept)

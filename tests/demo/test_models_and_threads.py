@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -17,6 +18,17 @@ def test_converted_config_loses_the_gguf_marker(tmp_path) -> None:
     assert json.loads(config.read_text()) == {"model_type": "llama"}
     _drop_gguf_marker(config)  # idempotent
     assert json.loads(config.read_text()) == {"model_type": "llama"}
+
+
+def test_idle_omp_threads_sleep_unless_the_user_chose(monkeypatch) -> None:
+    from truecost.demo.run import quiet_omp_threads
+
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    quiet_omp_threads()
+    assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")  # a user's own choice wins
+    quiet_omp_threads()
+    assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
 
 
 def test_threads_as_asked_else_idle_cores() -> None:

@@ -11,7 +11,7 @@ from truecost.curate.document import Document
 from truecost.curate.pipeline import run_curate
 from truecost.curate.settings import CurateSettings
 from truecost.demo.corpus import split_by_domain, stdlib_documents
-from truecost.demo.defects import make_poor_copy
+from truecost.demo.defects import BOILERPLATE_LINES, make_poor_copy
 from truecost.demo.pipeline import DEMO_RECIPE, SCALES, SHIFTED_DOMAINS, defect_outcomes
 
 pytestmark = pytest.mark.slow
@@ -31,3 +31,5 @@ def test_recipe_loses_at_most_two_percent_of_real_documents(tmp_path) -> None:
     # ... while it still removes what was injected: the copies and the junk.
     assert outcome["copies_left"] <= 0.05 * outcome["copies_injected"]
     assert outcome["junk_removed"] >= 0.9 * outcome["junk_injected"]
+    # ... and the injected boilerplate lines (the demo's recipe runs no step after the one that strips them).
+    assert not any(line in d.text for d in run.result.kept for line in BOILERPLATE_LINES)

@@ -27,11 +27,13 @@ def test_scan_finds_each_defect_kind_and_passes_clean_text() -> None:
 
 
 def test_planted_strings_and_canaries_come_from_the_poor_copy(docs) -> None:
-    poor = make_poor_copy(docs, seed=3)
+    poor = make_poor_copy(docs, seed=3, canaries=5)
     texts = [d.text for d in poor.docs]
     planted = scan.planted_strings(texts)
-    n_pii = poor.counts()["pii"]
-    assert len(planted) >= 2 * n_pii  # an e-mail, a phone and a card per PII document (a few may repeat)
+    counts = poor.counts()
+    # The sourced PII rate (0.021% of documents) rounds to none here: the exposure test's canaries are planted apart.
+    assert counts.get("pii", 0) == int(len(docs) * DefectRates.from_data().pii) and counts["canary"] == 5
+    assert len(planted) >= 2 * counts["canary"]  # an e-mail, a phone and a card per planted document
     canaries = scan.canaries(texts, limit=5)
     assert len(canaries) == 5
     for canary in canaries:
@@ -49,6 +51,15 @@ def test_defect_rates_file_cites_every_sourced_row() -> None:
         assert row.basis in ("sourced", "assumed") and 0 <= row.value <= 1
         if row.basis == "sourced" and row.value > 0:
             assert row.quote and row.source and re.fullmatch(r"\d{4}-\d{2}-\d{2}", row.source_date)
+    # Each sourced rate follows from the figures its quote gives (the arithmetic its `what` column writes out).
+    def percents(name: str) -> list[float]:
+        return [float(x) / 100 for x in re.findall(r"(\d+(?:\.\d+)?)%", rows[name].quote)]
+
+    assert rows["pii"].value == pytest.approx(sum(percents("pii")))  # 0.02% masked + 0.001% removed
+    assert rows["boilerplate"].value == pytest.approx(percents("boilerplate")[-1])  # -22.59% at line-wise corrections
+    junk_share = percents("junk")[0]  # 10.14% of tokens: junk documents per clean document is s / (1 - s)
+    assert rows["junk"].value == pytest.approx(junk_share / (1 - junk_share), abs=1e-4)
+    assert rows["mojibake"].basis == "assumed"  # no published rate was found: said so, not invented
     # The duplicate share is the published one that the TCO also uses as its default (one figure, one source).
     from truecost.estimate.published import published_figure
 

@@ -197,8 +197,10 @@ def pass_task(args: tuple[RunSpec, int, int]) -> dict[str, Any]:
                                                                                 shard)
     for batch in source:
         read.update(_count_read(batch, bad))
+        # Taken before the previous phase's decision is applied: a document whose boilerplate lines were stripped
+        # is changed even when no step of this pass touches it (else the last pass writes its old text).
+        originals = {d.pos: d.text for d in batch.docs}
         docs = apply(batch.docs) if apply is not None else batch.docs
-        originals = {d.pos: d.text for d in docs}
         for step in steps:
             docs = run_map(step, docs, stats[step.name])
         parts.drain(stats)

@@ -142,8 +142,13 @@ def _junk(rng: random.Random) -> str:
     return "\n".join([fragment] * rng.randrange(4, 12))
 
 
-def make_poor_copy(clean: list[TextDoc], seed: int = 0, rates: DefectRates | None = None) -> PoorCorpus:
-    """The clean documents with defects injected at `rates`, deterministically for a seed."""
+def make_poor_copy(clean: list[TextDoc], seed: int = 0, rates: DefectRates | None = None, canaries: int = 0
+                   ) -> PoorCorpus:
+    """The clean documents with defects injected at `rates`, deterministically for a seed.
+
+    `canaries` more documents carry planted personal data (e-mail, phone, card number) for the exposure test: the
+    Secret Sharer plants its canaries on purpose, so their number is the test's (set by the scale), apart from the
+    sourced PII rate, which on a corpus of a thousand documents rounds to none."""
     rates = rates or DefectRates.from_data()
     rng = random.Random(seed)
     poor = PoorCorpus(docs=[])
@@ -153,12 +158,13 @@ def make_poor_copy(clean: list[TextDoc], seed: int = 0, rates: DefectRates | Non
 
     mojibake, boiler, pii = pick(rates.mojibake), pick(rates.boilerplate), pick(rates.pii)
     exact, near = pick(rates.exact_dup), pick(rates.near_dup)
+    planted = set(rng.sample(sorted(set(range(len(clean))) - pii), min(canaries, len(clean) - len(pii))))
     for i, doc in enumerate(clean):
         text, kinds = doc.text, list[str]()
         if i in mojibake:
             text, kinds = _mojibake(text), kinds + ["mojibake"]
-        if i in pii:
-            text, kinds = _pii(text, rng), kinds + ["pii"]
+        if i in pii or i in planted:
+            text, kinds = _pii(text, rng), kinds + ["pii" if i in pii else "canary"]
         if i in boiler:
             head, tail = rng.sample(BOILERPLATE_LINES, 2)
             text, kinds = f"{head}\n{text}\n{tail}", kinds + ["boilerplate"]

@@ -60,7 +60,8 @@ def curation_section(corpus: dict[str, Any], cur: dict[str, Any]) -> Section:
     """What the recipe removed, which injected defects it caught, and how much real content it lost."""
     rows = [["injected duplicate copies left", cur["copies_injected"], cur["copies_left"]],
             ["junk documents left", cur["junk_injected"], cur["junk_injected"] - cur["junk_removed"]],
-            ["PII strings left", corpus["defects_injected"].get("pii", 0), cur["pii_left"]],
+            ["PII strings left (documents with PII + planted canaries)",
+             corpus["defects_injected"].get("pii", 0) + corpus["defects_injected"].get("canary", 0), cur["pii_left"]],
             ["mojibake sequences left", corpus["defects_injected"].get("mojibake", 0), cur["mojibake_left"]],
             ["boilerplate lines left", 2 * corpus["defects_injected"].get("boilerplate", 0), cur["boilerplate_left"]],
             ["real documents lost entirely", cur["content_docs"], cur["content_docs_lost"]]]
