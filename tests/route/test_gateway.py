@@ -538,3 +538,42 @@ def test_concurrent_routing_decisions_are_batched_when_the_router_can(cheap_stro
         assert router.batch_sizes == [1] * len(prompts)
     scores = sorted(r.router_score for r in ledger.list_requests())
     assert scores == sorted(reference.route(p, 0.5).score for p in prompts)
+
+
+class FastRouter:
+    """Routes like LengthRouter, says whether its decisions are fast (as a static-MiniLM router does), and records
+    the threads it ran on."""
+
+    def __init__(self, models: list[str], threshold_chars: int, fast: bool) -> None:
+        self.inner = LengthRouter(models, threshold_chars)
+        self.models = models
+        self.fast_decisions = fast
+        self.threads: list[str] = []
+
+    def route(self, prompt: str, knob: float) -> Any:
+        import threading
+
+        self.threads.append(threading.current_thread().name)
+        return self.inner.route(prompt, knob)
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_a_fast_router_decides_inline_and_a_slow_one_on_a_worker_thread(cheap_strong: Any, fast: bool) -> None:
+    import threading
+
+    servers, _, _ = cheap_strong
+    router = FastRouter(["cheap", "strong"], THRESHOLD_CHARS, fast)
+    with gateway(two_tier(servers["cheap"], servers["strong"]), routers={"auto": router}) as (server, ledger):
+        oai = client(server)
+        answers = [oai.chat.completions.create(model="auto", messages=[{"role": "user", "content": p}])
+                   for p in (SHORT, LONG, SHORT)]
+        server_threads = {t.name for t in threading.enumerate()}
+    assert [(a.choices[0].message.content or "").split()[0] for a in answers] == ["cheap", "strong", "cheap"]
+    rows = ledger.list_requests()
+    assert len(router.threads) == len(rows) == 3
+    worker = [name for name in router.threads if name.startswith("AnyIO worker")]
+    if fast:  # on the server's event-loop thread, with no wait for a batch
+        assert worker == [] and set(router.threads) <= server_threads
+        assert all("route_queue_ms" not in r.extra for r in rows)
+    else:
+        assert worker == router.threads and all("route_queue_ms" in r.extra for r in rows)

@@ -128,6 +128,12 @@ class Router:
         return self
 
     @property
+    def fast_decisions(self) -> bool:
+        """Whether one decision costs well under a millisecond of CPU (no embedding, or a static one), so a server
+        may make it inline instead of on a worker thread."""
+        return not self.uses_embeddings or bool(getattr(self.embedder_, "fast", False))
+
+    @property
     def models(self) -> list[str]:
         """The models this router chooses between, in column order."""
         self._check_fitted()

@@ -17,7 +17,9 @@ from truecost.errors import UserError
 from truecost.minilm import MINILM_PIP, minilm_dir
 
 # `minilm` uses the fastest installed MiniLM backend; `minilm-<backend>` names one (torch is the reference).
-EMBEDDERS = ("auto", "minilm", "minilm-int8", "minilm-onnx", "minilm-torch", "tfidf")
+# `minilm-static` is model2vec's static distillation of the same weights: another function of the text, ~100x
+# less CPU per prompt (the gateway's fast router; see docs/route.md for its routing quality beside MiniLM's).
+EMBEDDERS = ("auto", "minilm", "minilm-int8", "minilm-onnx", "minilm-torch", "minilm-static", "tfidf")
 
 _TFIDF_FITS: dict[tuple[int, int, str], tuple[dict[str, int], np.ndarray, np.ndarray]] = {}
 
@@ -44,8 +46,8 @@ def route_threads() -> int:
 class MiniLMEmbedder:
     """Sentence embeddings from all-MiniLM-L6-v2 (mean pooling over tokens, then L2 norm, as the model card says).
 
-    `backend`: `auto` (int8 ONNX Runtime when installed, else torch), `int8`, `onnx` or `torch` (the reference);
-    see `truecost.minilm.encode`.
+    `backend`: `auto` (int8 ONNX Runtime when installed, else torch), `int8`, `onnx` or `torch` (the reference),
+    or `static` (model2vec's distillation of the same weights); see `truecost.minilm.encode`.
     """
 
     kind = "minilm"
@@ -54,6 +56,11 @@ class MiniLMEmbedder:
         self.max_tokens = max_tokens
         self.batch_size = batch_size
         self.backend = backend
+
+    @property
+    def fast(self) -> bool:
+        """A static embedding costs tens of microseconds; the transformer, milliseconds."""
+        return self.backend == "static"
 
     def fit(self, prompts: Sequence[str]) -> MiniLMEmbedder:
         """Nothing to learn: the model is pretrained."""
@@ -73,7 +80,7 @@ class MiniLMEmbedder:
                 _MINILM_CACHE.clear()
             _MINILM_CACHE.update(zip(todo, vectors, strict=True))
         if not keys:
-            return np.zeros((0, minilm.MINILM_DIM), np.float32)
+            return np.zeros((0, minilm.dim(backend)), np.float32)
         return np.stack([_MINILM_CACHE[k] for k in keys])
 
     def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:

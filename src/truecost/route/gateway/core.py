@@ -120,8 +120,11 @@ class Gateway:
         # One router call at a time: embedding is CPU-bound (TRUECOST_ROUTE_THREADS sets its threads), batching
         # costs no more CPU per prompt than one call each, and the embedder's tokenizer is one shared object.
         self.router_limiter = anyio.CapacityLimiter(1)
+        # A router that decides in well under a millisecond (the length router, a static-MiniLM router) runs
+        # inline: a worker thread's hop and the batch's wait would cost more than the decision.
         self.batchers = {name: RouterBatcher(route.router, self.router_limiter) for name, route in self.routes.items()
-                         if route.router is not None and not isinstance(route.router, LengthRouter)}
+                         if route.router is not None and not isinstance(route.router, LengthRouter)
+                         and not getattr(route.router, "fast_decisions", False)}
         if self.ledger is not None:
             self.recorder = LedgerRecorder(self.ledger)
 
@@ -377,7 +380,8 @@ class Gateway:
         waited for the router (None when it ran inline).
 
         A fitted router may take milliseconds (embeddings), so it runs on a worker thread, batched with the
-        requests that arrive meanwhile; if it fails, the request still goes out in the route's listed order.
+        requests that arrive meanwhile, unless it says its decisions are fast (`fast_decisions`); if it fails,
+        the request still goes out in the route's listed order.
         """
         try:
             batcher = self.batchers.get(route.name)
