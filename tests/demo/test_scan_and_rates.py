@@ -48,7 +48,9 @@ def test_defect_rates_file_cites_every_sourced_row() -> None:
     rows = rate_sources()
     assert set(rows) == {"exact_dup", "near_dup", "pii", "mojibake", "boilerplate", "junk"}
     for row in rows.values():
-        assert row.basis in ("sourced", "assumed") and 0 <= row.value <= 1
+        assert row.basis in ("sourced", "assumed", "not injected") and 0 <= row.value <= 1
+        # What the poor copy gets is published; a defect with no published rate is not injected at all.
+        assert row.basis == "sourced" if row.value > 0 else row.basis in ("sourced", "not injected"), row.name
         if row.basis == "sourced" and row.value > 0:
             assert row.quote and row.source and re.fullmatch(r"\d{4}-\d{2}-\d{2}", row.source_date)
     # Each sourced rate follows from the figures its quote gives (the arithmetic its `what` column writes out).
@@ -59,7 +61,7 @@ def test_defect_rates_file_cites_every_sourced_row() -> None:
     assert rows["boilerplate"].value == pytest.approx(percents("boilerplate")[-1])  # -22.59% at line-wise corrections
     junk_share = percents("junk")[0]  # 10.14% of tokens: junk documents per clean document is s / (1 - s)
     assert rows["junk"].value == pytest.approx(junk_share / (1 - junk_share), abs=1e-4)
-    assert rows["mojibake"].basis == "assumed"  # no published rate was found: said so, not invented
+    assert rows["mojibake"].basis == "not injected"  # no published rate was found: said so, not invented
     # The duplicate share is the published one that the TCO also uses as its default (one figure, one source).
     from truecost.estimate.published import published_figure
 

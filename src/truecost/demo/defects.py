@@ -2,7 +2,8 @@
 
 Every injected defect is recorded in a manifest, so the demo can measure how many the curation caught. The rates
 are read from `data/defect_rates.csv`, one row per defect with its basis: *sourced* rows quote a published
-measurement of a real corpus (citation and date), *assumed* rows say that no published rate was verified."""
+measurement of a real corpus (citation and date); a defect with no verified published rate is *not injected*
+(rate 0, the row says what was searched); an *assumed* row would name a rate without a source (none ship)."""
 
 from __future__ import annotations
 
@@ -33,14 +34,14 @@ class RateSource:
     name: str
     value: float
     unit: str
-    basis: str  # sourced or assumed
+    basis: str  # sourced, not injected (rate 0) or assumed
     what: str
     quote: str
     source: str
     source_date: str
 
     def citation(self) -> str:
-        """The source, its date and the quoted sentence; or why the rate is assumed."""
+        """The source, its date and the quoted sentence; or why there is none."""
         return f"{self.source} ({self.source_date}): {self.quote}" if self.basis == "sourced" and self.source \
             else self.what
 

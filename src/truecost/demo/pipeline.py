@@ -1,6 +1,7 @@
 """`truecost demo`: what poor data preparation really costs, measured end to end on a real model on this machine.
 
-1. real text (the stdlib's docstrings) and a poorly prepared copy with defects at published (or named assumed) rates;
+1. real text (the stdlib's docstrings) and a poorly prepared copy with defects at published rates (a defect with
+   no published rate is not injected);
 2. curate the poor copy with a recipe chosen for documentation; count what was removed and real content lost;
 3. fine-tune SmolLM2-135M-Instruct with LoRA on the poor and on the curated data, same token budget, through
    `truecost.train`; held-out loss on clean text after every chunk of training gives the eval curves;
@@ -201,9 +202,9 @@ def curate_poor_copy(ctx: DemoContext, data: dict[str, Any]) -> Path:
 
 
 def removed_by_origin(docs: list[Any], kept: list[Any]) -> dict[str, int]:
-    """UTF-8 bytes curation removed, by where they came from: injected duplicate copies (a sourced rate), injected
-    junk documents (assumed), and edits or removals of real documents (boilerplate, PII and mojibake fixes at
-    assumed rates, and real near-duplicates)."""
+    """UTF-8 bytes curation removed, by where they came from: injected duplicate copies, injected junk documents,
+    and edits or removals of real documents (boilerplate and PII fixes, real near-duplicates); the rates each was
+    injected at, and their sources, are in data/defect_rates.csv."""
     kept_bytes = {d.id: d.n_bytes for d in kept}
     out = {"duplicate_copies": 0, "junk_documents": 0, "real_documents": 0}
     for doc in docs:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from truecost.demo.defects import rate_sources
 from truecost.estimate.tco import TcoResult
 from truecost.report.charts import bar_chart, interval_chart, line_chart
 from truecost.report.document import Report, Section, Table, basis
@@ -87,9 +88,19 @@ def _removed_origin(origin: dict[str, int]) -> str:
     if not total:
         return ""
     parts = ", ".join(f"{name.replace('_', ' ')} {value / total:.0%}" for name, value in origin.items())
-    return (f"Of the bytes removed: {parts}. Duplicate copies were injected at a sourced rate, junk and the edits of "
-            "real documents (boilerplate, PII, mojibake) at assumed rates (data/defect_rates.csv): the measured "
-            "share of tokens removed is a measurement of this poor copy, made as dirty as those rates say.")
+    return (f"Of the bytes removed: {parts}. {_injection_bases()} The measured share of tokens removed is a "
+            "measurement of this poor copy, made as dirty as those rates say.")
+
+
+def _injection_bases() -> str:
+    """Which defects were injected at a published rate, at an assumed one, or not at all (data/defect_rates.csv)."""
+    by_basis: dict[str, list[str]] = {}
+    for name, row in rate_sources().items():
+        by_basis.setdefault(row.basis, []).append(name.replace("_", " "))
+    words = {"sourced": "injected at published rates", "assumed": "injected at assumed rates",
+             "not injected": "not injected (no published rate found)"}
+    return "Defects " + "; ".join(f"{words.get(basis, basis)}: {', '.join(names)}"
+                                  for basis, names in by_basis.items()) + " (data/defect_rates.csv)."
 
 
 def training_section(training: dict[str, Any]) -> Section:
