@@ -130,3 +130,17 @@ def test_bad_output_effect_pairs_review_and_scan_and_says_when_no_ratio_exists()
     none = _bad_output(perfect, clean, "tiny", 0)["bad_output_ratio"]
     assert none["poor"] is None and none["ci_low"] is None  # a ratio over a zero rate is not invented
     assert _bad_output({"poor": [1.0], "well": [1.0]}, flags, "tiny", 0) == {}  # items must pair up
+
+
+def test_defect_rate_effect_of_two_clean_models_is_not_certain_equality() -> None:
+    # 0 of 100 against 0 of 100: a bootstrap over prompts gave [0, 0]; the difference is not known to be exactly 0.
+    from truecost.demo.summary import rate_effect
+
+    clean = [{"pii": False, "planted": False}] * 100
+    effect = rate_effect({"poor": clean, "well": clean}, "any", "m")
+    assert effect.poor == effect.well == 0.0
+    assert effect.ci_low < 0 < effect.ci_high
+    assert (effect.ci_low, effect.ci_high) == pytest.approx(newcombe_difference(0, 100, 0, 100)[1:])
+    assert effect.ci_high == pytest.approx(wilson(0, 100)[1])  # Newcombe at 0 vs 0 is the Wilson bound of either
+    dirty = [{"pii": True, "planted": False}] * 10 + [{"pii": False, "planted": False}] * 90
+    assert rate_effect({"poor": dirty, "well": clean}, "pii", "m").poor == pytest.approx(0.1)

@@ -14,7 +14,14 @@ import numpy as np
 
 from truecost.demo.arms import ArmResult, pooled_loss
 from truecost.demo.scan import DEFECT_KINDS
-from truecost.demo.stats import Effect, bad_output_rate, bad_output_ratio, compute_ratio, paired_bootstrap
+from truecost.demo.stats import (
+    Effect,
+    bad_output_rate,
+    bad_output_ratio,
+    compute_ratio,
+    newcombe_difference,
+    paired_bootstrap,
+)
 
 MIN_ITEMS, MIN_SEEDS = 100, 3
 
@@ -50,14 +57,16 @@ def ratio_effect(arms: dict[str, ArmResult], model: str, seed: int, resamples: i
     return effect, point
 
 
-def rate_effect(flags: dict[str, list[dict[str, bool]]], kind: str, model: str, seed: int) -> Effect:
-    """Share of generations showing a defect kind ("any": at least one); paired bootstrap over prompts."""
-    def values(arm: str) -> list[float]:
-        return [float(any(f.values()) if kind == "any" else f[kind]) for f in flags[arm]]
+def rate_effect(flags: dict[str, list[dict[str, bool]]], kind: str, model: str) -> Effect:
+    """Share of generations showing a defect kind ("any": at least one), with Newcombe's interval of the difference:
+    a bootstrap over prompts collapses to [0, 0] when neither model shows the defect, which says nothing."""
+    def count(arm: str) -> int:
+        return sum(bool(any(f.values()) if kind == "any" else f[kind]) for f in flags[arm])
 
-    poor, well = values("poor"), values("well")
-    _, low, high = paired_bootstrap(poor, well, seed=seed)
-    return Effect(float(np.mean(poor)), float(np.mean(well)), low, high, 1, len(poor), model, "items", "share")
+    n_poor, n_well = len(flags["poor"]), len(flags["well"])
+    x_poor, x_well = count("poor"), count("well")
+    _, low, high = newcombe_difference(x_poor, n_poor, x_well, n_well)
+    return Effect(x_poor / max(n_poor, 1), x_well / max(n_well, 1), low, high, 1, n_poor, model, "items", "share")
 
 
 def effects(measured: dict[str, Any], arms: dict[str, ArmResult], model: str, seed: int) -> dict[str, Any]:
@@ -67,7 +76,9 @@ def effects(measured: dict[str, Any], arms: dict[str, ArmResult], model: str, se
     out["compute_ratio_same_loss"] = {**ratio.to_dict(), **{k: v for k, v in detail.items() if k != "ratio"}}
     flags = measured["_flags"]
     for kind in (*DEFECT_KINDS, "any"):
-        out[f"generation_{kind}_rate"] = rate_effect(flags, kind, model, seed).to_dict()
+        out[f"generation_{kind}_rate"] = {**rate_effect(flags, kind, model).to_dict(),
+                                          "note": "ci_low/ci_high: 95% interval of poor minus well (Newcombe's "
+                                                  "hybrid score, as for two independent samples)"}
     poor_x, well_x = (measured["defects"][a]["exposure_bits"] for a in ("poor", "well"))
     if poor_x:
         _, low, high = paired_bootstrap(poor_x, well_x, seed=seed)
