@@ -43,6 +43,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -261,18 +262,24 @@ async def stream_one(client: httpx.AsyncClient, url: str, model: str, prompt: st
     return tokens == STREAM_TOKENS, (time.perf_counter() - started) * 1000
 
 
-async def realistic_phase(direct: str, via: str, pairs: int, concurrency: int, prompts: Prompts
+async def realistic_phase(direct: str, via: str, pairs: int, concurrency: int, prompts: Prompts, *,
+                          stream: Callable[..., Awaitable[tuple[bool, float]]] | None = None, warmup: int = 0
                           ) -> dict[str, list[float]]:
-    """Streamed calls to the realistic upstream; each prompt once direct and once via the gateway (same wait)."""
+    """Streamed calls to the realistic upstream; each prompt once direct and once via the gateway (same wait).
+
+    `stream` replaces `stream_one` (another gateway's stream format); `warmup` unmeasured streams go first."""
+    stream_one_ = stream or stream_one
     out: dict[str, list[float]] = {"direct": [], "gateway": [], "failed": []}
     limit = asyncio.Semaphore(concurrency)
     async with httpx.AsyncClient(timeout=60, trust_env=False) as client:
+        for _ in range(warmup):
+            await stream_one_(client, via, "auto", prompts())
 
         async def pair() -> None:
             async with limit:
                 prompt = prompts()
-                ok_d, ms_d = await stream_one(client, direct, "bench", prompt)
-                ok_g, ms_g = await stream_one(client, via, "auto", prompt)
+                ok_d, ms_d = await stream_one_(client, direct, "bench", prompt)
+                ok_g, ms_g = await stream_one_(client, via, "auto", prompt)
                 if ok_d and ok_g:
                     out["direct"].append(ms_d)
                     out["gateway"].append(ms_g)
@@ -522,8 +529,8 @@ def print_profile(path: Path, top: int = 25) -> None:
         for frame in set(frames):
             inclusive[frame] = inclusive.get(frame, 0) + int(count)
     print(f"\npy-spy, {total} samples of the gateway (own % / inclusive %):")
-    for frame, count in sorted(own.items(), key=lambda kv: -kv[1])[:top]:
-        print(f"  {100 * count / total:5.1f} / {100 * inclusive[frame] / total:5.1f}  {frame}")
+    for frame, samples in sorted(own.items(), key=lambda kv: -kv[1])[:top]:
+        print(f"  {100 * samples / total:5.1f} / {100 * inclusive[frame] / total:5.1f}  {frame}")
 
 
 if __name__ == "__main__":

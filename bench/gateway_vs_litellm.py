@@ -180,30 +180,6 @@ async def stream_one(client: httpx.AsyncClient, url: str, model: str, prompt: st
     return tokens == load.STREAM_TOKENS, (time.perf_counter() - started) * 1000
 
 
-async def realistic_phase(direct: str, via: str, pairs: int, concurrency: int, prompts: load.Prompts
-                          ) -> dict[str, list[float]]:
-    """Each prompt streamed once direct and once via the gateway: the upstream waits the same for both."""
-    out: dict[str, list[float]] = {"direct": [], "gateway": [], "failed": []}
-    limit = asyncio.Semaphore(concurrency)
-    async with httpx.AsyncClient(timeout=60, trust_env=False) as client:
-        for _ in range(4):  # a proxy's first streams load code lazily: warm that path before measuring it
-            await stream_one(client, via, "auto", prompts())
-
-        async def pair() -> None:
-            async with limit:
-                prompt = prompts()
-                ok_d, ms_d = await stream_one(client, direct, "bench", prompt)
-                ok_g, ms_g = await stream_one(client, via, "auto", prompt)
-                if ok_d and ok_g:
-                    out["direct"].append(ms_d)
-                    out["gateway"].append(ms_g)
-                else:
-                    out["failed"].append(1.0)
-
-        await asyncio.gather(*(pair() for _ in range(pairs)))
-    return out
-
-
 async def self_reported_ms(url: str, header: str, count: int, prompts: load.Prompts) -> list[float]:
     """What a gateway says it added, from its own response header, over `count` calls at concurrency 1."""
     found: list[float] = []
@@ -228,7 +204,9 @@ def measure_gateway(args: argparse.Namespace, direct: str, server: Server, promp
                                             time.monotonic() + cap, prompts))
     cpu_ms = (tree_cpu_s(server.process.pid) - cpu_before) * 1000 / max(1, thr["sent"])
     own = asyncio.run(self_reported_ms(server.url, LITELLM_OVERHEAD_HEADER, 50, prompts))  # none from truecost
-    real = asyncio.run(realistic_phase(direct, server.url, args.realistic_pairs, 8, prompts))
+    # a proxy's first streams load code lazily: warm that path before measuring it
+    real = asyncio.run(load.realistic_phase(direct, server.url, args.realistic_pairs, 8, prompts, stream=stream_one,
+                                            warmup=4))
     added_real = load.pct([g - d for g, d in zip(real["gateway"], real["direct"], strict=True)], 50)
     return {
         "added_p50_ms": load.pct([g - d for g, d in zip(lat["gateway"], lat["direct"], strict=True)], 50),

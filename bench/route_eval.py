@@ -176,7 +176,9 @@ def print_spread(embedder: str, splits: dict[str, list[dict[str, Any]]],
     """Every router's scores as median [min-max] over the seeds: 50/50 split, random 5-fold, held-out groups."""
     print(f"\n## {embedder}: median [min-max] over seeds {', '.join(map(str, seeds))} (50/50 split by query; random "
           "5-fold; held-out groups: MMLU 5 folds of subjects, RouterBench one task held out)")
-    cols = [("MMLU APGR split", "mmlu", "apgr", False), ("APGR 5-fold", ("mmlu", "random"), "apgr", False),
+    Column = tuple[str, str | tuple[str, str], str, bool]
+    cols: list[Column] = [
+            ("MMLU APGR split", "mmlu", "apgr", False), ("APGR 5-fold", ("mmlu", "random"), "apgr", False),
             ("APGR subj. out", ("mmlu", "groups"), "apgr", False),
             ("CPT50 split", "mmlu", "cpt_50", True), ("CPT50 5-fold", ("mmlu", "random"), "cpt_50", True),
             ("CPT50 subj. out", ("mmlu", "groups"), "cpt_50", True),
