@@ -74,7 +74,8 @@ def test_measured_inputs_name_this_demos_runs(two_runs) -> None:
     lines_by = {(line["input"], line["arm"]): line for line in first["tco"]["lines"]}
     assert lines_by[("bad_output_rate", "well")]["basis"] == "assumed"
     ratio = first["effects"]["bad_output_ratio"]
-    assert lines_by[("bad_output_ratio", "poor")]["value"] == pytest.approx(ratio["poor"], rel=1e-6)
+    # (the ledger's review rates are rounded to 6 decimals, so the ratio rebuilt from them differs in the 6th digit)
+    assert lines_by[("bad_output_ratio", "poor")]["value"] == pytest.approx(ratio["poor"], rel=1e-4)
     # No assumption tells the projects apart: the whole headline is measured (the demo turns no lever on).
     head = first["headline"]
     assert head["by_basis"]["assumed"] == pytest.approx(0.0, abs=0.01)

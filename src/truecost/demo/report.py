@@ -66,7 +66,9 @@ def curation_section(corpus: dict[str, Any], cur: dict[str, Any]) -> Section:
             ["mojibake sequences left", corpus["defects_injected"].get("mojibake", 0), cur["mojibake_left"]],
             ["boilerplate lines left", 2 * corpus["defects_injected"].get("boilerplate", 0), cur["boilerplate_left"]],
             ["real documents lost entirely", cur["content_docs"], cur["content_docs_lost"]]]
-    rates = [[name, r["value"], r["unit"], r["citation"]] for name, r in corpus["defect_rates"].items()]
+    # A defect with no published rate is not injected: named in the paragraph below, not a row with a basis.
+    injected = {name: r for name, r in corpus["defect_rates"].items() if r["basis"] != "not injected"}
+    rates = [[name, r["value"], r["unit"], r["citation"]] for name, r in injected.items()]
     lost = ", ".join(f"{k}: {v}" for k, v in sorted(cur["content_docs_lost_by_rule"].items())) or "none"
     return Section("Data: the poor copy, and what curation removed and lost", paragraphs=[
         f"Real documents lost: {cur['content_docs_lost']} of {cur['content_docs']} "
@@ -78,7 +80,7 @@ def curation_section(corpus: dict[str, Any], cur: dict[str, Any]) -> Section:
         tables=[Table(["defect", "injected", "left after curation"], rows,
                       basis=[basis("measured", _run(cur.get("run_id")))] * len(rows), caption="Defects caught"),
                 Table(["defect", "rate", "unit", "source"], rates,
-                      basis=[basis(r["basis"], "defect_rates.csv") for r in corpus["defect_rates"].values()],
+                      basis=[basis(r["basis"], "defect_rates.csv") for r in injected.values()],
                       caption="Injected defect rates (data/defect_rates.csv)")])
 
 
