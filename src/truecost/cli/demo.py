@@ -18,7 +18,7 @@ def register(app: typer.Typer) -> None:
         out: Path = typer.Option(Path("truecost-demo"), "--out", "-o", help="Folder for the report and artefacts."),
         scale: str = typer.Option("small", "--scale",
                                   help="small: SmolLM2-135M LoRA and Gemma-3-270M, about 700 CPU-seconds "
-                                       "(23 minutes on 2 busy cores, 2026-12-06); medium: 4x the training budget and "
+                                       "(6 minutes on 2 idle cores, 2026-12-06); medium: 4x the training budget and "
                                        "more held-out items; tiny: random-init toy models (a smoke test)."),
         threads: int = typer.Option(0, "--threads", help="Torch threads; 0: the cores not already busy."),
         seed: int = typer.Option(0, "--seed", help="Seed for the corpus split, defects and training."),

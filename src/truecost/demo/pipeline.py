@@ -80,10 +80,9 @@ SCALES = {
                   heldout_chars=160, heldout_tokens=64, items=12, prompt_tokens=32, gen_tokens=8, canaries=3,
                   canary_candidates=7, monitor_docs=24, monitor_window=8),
     # The default: SmolLM2-135M LoRA, 6,144 tokens per arm, 100 held-out items per effect; each held-out text (160
-    # characters) fits in 64 tokens, so every model is scored on the very same bytes. Measured 2026-12-06: 702
-    # CPU-seconds, 22.6 minutes on 2 cores shared with other jobs (load 6-10), 4.2 GiB peak (each run's report
-    # records its CPU-seconds per step: `timings`); training with its eval curves and scoring the two arms
-    # (generation, review) are 300 CPU-seconds each.
+    # characters) fits in 64 tokens, so every model is scored on the very same bytes. Measured 2026-12-06: 610
+    # CPU-seconds, 6.1 minutes on 2 otherwise idle cores, 4.2 GiB peak (each run's report records its CPU-seconds
+    # per step: `timings`); training with its eval curves is 350 CPU-seconds, scoring the two arms 145.
     "small": Scale(real=True, clean_docs=1000, heldout_docs=100, steps=6, chunks=2, seq_len=128, micro_batch=8,
                    heldout_chars=160, heldout_tokens=64, items=100, prompt_tokens=32, gen_tokens=16, canaries=8,
                    canary_candidates=31, monitor_docs=60, monitor_window=30),
