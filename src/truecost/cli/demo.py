@@ -17,7 +17,7 @@ def register(app: typer.Typer) -> None:
     def demo(
         out: Path = typer.Option(Path("truecost-demo"), "--out", "-o", help="Folder for the report and artefacts."),
         scale: str = typer.Option("small", "--scale",
-                                  help="small: SmolLM2-135M LoRA and Gemma-3-270M, about 700 CPU-seconds "
+                                  help="small: SmolLM2-135M LoRA and Gemma-3-270M, about 600 CPU-seconds "
                                        "(6 minutes on 2 idle cores, 2026-12-06); medium: 4x the training budget and "
                                        "more held-out items; tiny: random-init toy models (a smoke test)."),
         threads: int = typer.Option(0, "--threads", help="Torch threads; 0: the cores not already busy."),
