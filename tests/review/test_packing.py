@@ -122,3 +122,24 @@ def test_performance_answers_choice_items_by_likelihood_without_generating(tiny_
     assert suite.details["answered_by_loglikelihood"] == 10 and len(suite.items) == 13
     for name in ("accuracy", "latency_p50_s", "latency_p95_s", "tokens_per_s", "cost_per_1k_requests_usd"):
         assert result.metric(f"performance.{name}").value is not None
+
+
+def test_many_requests_on_one_prompt_are_split_into_bounded_rows() -> None:
+    # 300 candidate answers of 5 tokens to one 20-token prompt: one shared row would feed 1,220 tokens (and a mask
+    # of 1.5M cells); capped rows stay within the limit and still read every token of every request, once.
+    context = list(range(1, 21))
+    encoded = [(context + [100 + i, 101, 102, 103, 104], 20) for i in range(300)]
+    passes = plan_passes(encoded, max_row_tokens=200)
+    rows = [r for p in passes for r in p.rows]
+    assert all(len(r.tokens) <= 200 for r in rows) and len(rows) == -(-300 * 4 // (200 - 20))
+    assert all(r.shared for r in rows)
+    cells = {i: [t for _, _, t in c] for p in passes for i, c in p.reads.items()}
+    assert cells == {i: ids[20:] for i, (ids, _) in enumerate(encoded)}
+    for p in passes:  # and each token still sees exactly its own request before it
+        for i, c in p.reads.items():
+            for k, (r, col, _) in enumerate(c):
+                row = p.rows[r]
+                assert visible(row.tokens, row.positions, row.segments, col) == encoded[i][0][:20 + k]
+    # One request longer than the limit still gets a row of its own.
+    long = [(context + list(range(500, 900)), 20)]
+    assert [len(r.tokens) for p in plan_passes(long, max_row_tokens=200) for r in p.rows] == [20 + 399]

@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 
 ROWS_PER_PASS = 8  # rows per forward pass of a local model (as session.BATCH)
 MIN_SHARED_CONTEXT = 4  # a shorter shared context (a lone BOS) saves less than the longer row costs in attention
+# A shared row grows with every continuation it holds, and its mask with the square of that: many requests on one
+# prompt (a long list of candidate answers) would make one huge row. Past this many tokens a row is split.
+MAX_ROW_TOKENS = 1024
 
 
 @dataclass
@@ -42,17 +45,29 @@ class Pass:
         return max(len(r.tokens) for r in self.rows)
 
 
-def _groups(encoded: list[tuple[list[int], int]]) -> list[tuple[list[int], list[int]]]:
-    """(context ids, request indices) per row, in first-seen order; requests with nothing to predict are left out."""
-    rows: dict[object, tuple[list[int], list[int]]] = {}
+def _groups(encoded: list[tuple[list[int], int]], max_row_tokens: int = MAX_ROW_TOKENS
+            ) -> list[tuple[list[int], list[int]]]:
+    """(context ids, request indices) per row, in first-seen order; requests with nothing to predict are left out.
+    A row holds continuations while it stays within `max_row_tokens` (one always fits, however long)."""
+    rows: dict[object, list[tuple[list[int], list[int]]]] = {}
     for i, (ids, first) in enumerate(encoded):
         start = max(first, 1)  # the first token of a sequence has nothing before it to be predicted from
         if start >= len(ids):
             continue
         context = ids[:start]
         key: object = tuple(context) if len(context) >= MIN_SHARED_CONTEXT else ("alone", i)
-        rows.setdefault(key, (context, []))[1].append(i)
-    return list(rows.values())
+        chunks = rows.setdefault(key, [])
+        tail = len(ids) - start - 1  # tokens this request adds to a row: its continuation but the last
+        if not chunks or _row_tokens(chunks[-1], encoded) + tail > max_row_tokens:
+            chunks.append((context, []))
+        chunks[-1][1].append(i)
+    return [chunk for chunks in rows.values() for chunk in chunks]
+
+
+def _row_tokens(chunk: tuple[list[int], list[int]], encoded: list[tuple[list[int], int]]) -> int:
+    """Tokens a row of this context and these requests feeds."""
+    context, members = chunk
+    return len(context) + sum(len(encoded[i][0]) - len(context) - 1 for i in members)
 
 
 def _row(context: list[int], members: list[int], encoded: list[tuple[list[int], int]]
@@ -73,9 +88,10 @@ def _row(context: list[int], members: list[int], encoded: list[tuple[list[int], 
     return row, reads
 
 
-def plan_passes(encoded: list[tuple[list[int], int]], rows_per_pass: int = ROWS_PER_PASS) -> list[Pass]:
+def plan_passes(encoded: list[tuple[list[int], int]], rows_per_pass: int = ROWS_PER_PASS,
+                max_row_tokens: int = MAX_ROW_TOKENS) -> list[Pass]:
     """Rows for every request, longest first, cut into passes of at most `rows_per_pass` rows."""
-    built = [_row(context, members, encoded) for context, members in _groups(encoded)]
+    built = [_row(context, members, encoded) for context, members in _groups(encoded, max_row_tokens)]
     built.sort(key=lambda rr: -len(rr[0].tokens))
     passes = []
     for lo in range(0, len(built), rows_per_pass):
