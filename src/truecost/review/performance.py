@@ -14,7 +14,7 @@ from truecost.errors import UserError
 from truecost.review.files import read_jsonl, validate, where
 from truecost.review.results import SuiteResult, make_metric
 from truecost.review.scorers import choice_index, score
-from truecost.review.session import BATCH, LETTERS, Session
+from truecost.review.session import LETTERS, Session, batched
 from truecost.review.targets import Generation, Message
 
 
@@ -105,7 +105,7 @@ def _generated(session: Session, items: list[EvalItem]) -> list[_Outcome]:
 def _answer(session: Session, batch: list[EvalItem]) -> list[_Outcome]:
     """One batch of items, in their order: choice items by log-likelihood, the rest generated."""
     chosen = [i for i, item in enumerate(batch) if _by_logprob(session, item)]
-    rest = [i for i in range(len(batch)) if i not in set(chosen)]
+    rest = sorted(set(range(len(batch))) - set(chosen))
     outcomes: dict[int, _Outcome] = {}
     if chosen:
         outcomes.update(zip(chosen, _chosen(session, [batch[i] for i in chosen]), strict=True))
@@ -122,8 +122,7 @@ def _answer(session: Session, batch: list[EvalItem]) -> list[_Outcome]:
 def run_performance(session: Session, items: list[EvalItem]) -> SuiteResult:
     """Answer every item (choice items by log-likelihood where the target gives it, the rest generated, in batches);
     score it; time it; price it."""
-    batches = [items[i:i + BATCH] for i in range(0, len(items), BATCH)]
-    outcomes = [o for rows in session.map(batches, lambda b: _answer(session, b), "performance", weight=len)
+    outcomes = [o for rows in session.map(batched(items), lambda b: _answer(session, b), "performance", weight=len)
                 for o in rows]
     result = SuiteResult("performance")
     if not outcomes:

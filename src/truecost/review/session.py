@@ -24,6 +24,11 @@ BATCH = 8  # items per batched request to a local model: enough to amortise Pyth
 REQUESTS_PER_CALL = 8 * BATCH
 
 
+def batched(items: list[T], size: int = BATCH) -> list[list[T]]:
+    """Items in chunks of `size`, for batched requests."""
+    return [items[i:i + size] for i in range(0, len(items), size)]
+
+
 class BudgetExhausted(Exception):
     """The review reached --max-requests or --max-usd; the current item is dropped and the review stops."""
 
@@ -198,8 +203,8 @@ class Session:
         log-likelihood when the target gives it, else one lettered answer at a time."""
         if not self.target.has_logprobs():
             return self.map(questions, lambda q: self.choose(*q), label)
-        batches = [questions[i:i + BATCH] for i in range(0, len(questions), BATCH)]
-        rows = self.map(batches, lambda batch: [pick for pick, _ in self.choose_many(batch)], label, weight=len)
+        rows = self.map(batched(questions), lambda batch: [pick for pick, _ in self.choose_many(batch)], label,
+                        weight=len)
         return [pick for row in rows for pick in row]
 
     # -- iteration -------------------------------------------------------------------------------------
