@@ -29,7 +29,7 @@ from truecost.route.gateway.openai_api import error_response, rate_limited
 from truecost.route.gateway.prices import UpstreamPrices
 from truecost.route.gateway.recorder import LedgerRecorder
 from truecost.route.gateway.resilience import CircuitBreakers, backoff_s
-from truecost.route.gateway.routing import LengthRouter, Route, RouterBatcher, build_routes
+from truecost.route.gateway.routing import Route, RouterBatcher, build_routes
 from truecost.route.gateway.settings import GatewaySettings, KeySettings
 from truecost.route.gateway.tokens import TokenCounter, Usage
 from truecost.route.gateway.upstream import UpstreamFailure, UpstreamPool
@@ -123,8 +123,7 @@ class Gateway:
         # A router that decides in well under a millisecond (the length router, a static-MiniLM router) runs
         # inline: a worker thread's hop and the batch's wait would cost more than the decision.
         self.batchers = {name: RouterBatcher(route.router, self.router_limiter) for name, route in self.routes.items()
-                         if route.router is not None and not isinstance(route.router, LengthRouter)
-                         and not getattr(route.router, "fast_decisions", False)}
+                         if route.router is not None and not getattr(route.router, "fast_decisions", False)}
         if self.ledger is not None:
             self.recorder = LedgerRecorder(self.ledger)
 

@@ -57,6 +57,8 @@ class LengthRouter:
         self.models = list(models)
         self.threshold_chars = threshold_chars
 
+    fast_decisions = True  # a division: decided inline, as a static-embedding router is (see `Router`)
+
     def route(self, prompt: str, knob: float) -> LengthDecision:
         """Cheap model unless the prompt is long enough for the knob."""
         length = len(prompt)
