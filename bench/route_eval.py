@@ -121,7 +121,7 @@ def latency_table(train: OutcomeDataset, prompts: list[str], rounds: int) -> dic
     from truecost.minilm import resolve_backend
 
     settings = [(b, 1, 1) for b in MINILM_BACKENDS] + [("int8", 2, 1), ("int8", 1, 16), ("static", 1, 16)]
-    if resolve_backend("auto") != "int8" or not minilm._has_model2vec():
+    if resolve_backend("auto") != "int8" or not minilm.installed("model2vec"):
         settings = [("torch", 1, 1)]
     routers = {b: router_class("classifier")(embedder=f"minilm-{b}").fit(train) for b, _, _ in settings}
     runs: dict[tuple[str, int, int], list[dict[str, float]]] = {k: [] for k in settings}

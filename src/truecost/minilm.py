@@ -88,18 +88,12 @@ def _require_dir() -> Path:
     return path
 
 
-@lru_cache(maxsize=1)
-def _has_onnxruntime() -> bool:
+@lru_cache(maxsize=4)
+def installed(module: str) -> bool:
+    """Whether an optional package (onnxruntime, model2vec) can be imported; looked up once per process."""
     import importlib.util
 
-    return importlib.util.find_spec("onnxruntime") is not None
-
-
-@lru_cache(maxsize=1)
-def _has_model2vec() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("model2vec") is not None
+    return importlib.util.find_spec(module) is not None
 
 
 def resolve_backend(backend: str = "auto") -> str:
@@ -110,12 +104,12 @@ def resolve_backend(backend: str = "auto") -> str:
     if backend not in BACKENDS:
         raise UserError(f"unknown MiniLM backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     if backend == "auto":
-        return "int8" if _has_onnxruntime() else "torch"
+        return "int8" if installed("onnxruntime") else "torch"
     if backend == "static":
-        if not _has_model2vec():
+        if not installed("model2vec"):
             raise UserError(f"the static MiniLM backend needs model2vec: {STATIC_PIP}")
         return backend
-    if not _has_onnxruntime() and backend != "torch":
+    if not installed("onnxruntime") and backend != "torch":
         raise UserError(f"the {backend} MiniLM backend needs ONNX Runtime: {ONNX_PIP}")
     return backend
 
@@ -313,20 +307,15 @@ def _quantize(fp32: Path, out: Path) -> None:
 @lru_cache(maxsize=2)
 def _static_runner(path: str) -> Any:
     """Encode with the distilled model (found or built once per process: the lookup costs more than a text)."""
-    model = _static_model(str(static_model_path(Path(path))))
+    from model2vec import StaticModel
+
+    model = StaticModel.from_pretrained(str(static_model_path(Path(path))))
 
     def run(batch: list[str], max_tokens: int) -> np.ndarray:
         vectors = np.asarray(model.encode(batch, max_length=max_tokens, use_multiprocessing=False), np.float32)
         return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
 
     return run
-
-
-@lru_cache(maxsize=2)
-def _static_model(folder: str) -> Any:
-    from model2vec import StaticModel
-
-    return StaticModel.from_pretrained(folder)
 
 
 def static_model_path(path: Path | None = None) -> Path:
@@ -347,7 +336,7 @@ def static_model_path(path: Path | None = None) -> Path:
 
 def _distill(path: Path, out: Path) -> None:
     """model2vec's distillation of the installed MiniLM (its own tokenizer and vocabulary), saved to `out`."""
-    if not _has_model2vec():
+    if not installed("model2vec"):
         raise UserError(f"the static MiniLM backend needs model2vec: {STATIC_PIP}")
     try:
         from model2vec.distill import distill

