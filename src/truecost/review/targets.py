@@ -104,9 +104,9 @@ def default_threads() -> int:
 PLAIN_HEAD_TYPES = frozenset({"llama", "mistral", "qwen2", "qwen3", "gpt2"})  # logits = lm_head(last hidden state)
 
 
-def plain_head(model: Any) -> tuple[Any, Any, float | None] | None:
-    """(base model, output projection, logit soft-cap) for models whose logits are a plain projection of the last
-    hidden state, so only the positions read need projecting; None for others (their own forward is used)."""
+def plain_head(model: Any) -> tuple[Any, Any] | None:
+    """(base model, output projection) for models whose logits are a plain projection of the last hidden state (no
+    soft-capping or scaling), so only the positions read need projecting; None for others (their own forward)."""
     inner = model.get_base_model() if hasattr(model, "get_base_model") else model  # under a PEFT adapter
     config = getattr(inner, "config", None)
     if getattr(config, "model_type", None) not in PLAIN_HEAD_TYPES:
@@ -115,12 +115,7 @@ def plain_head(model: Any) -> tuple[Any, Any, float | None] | None:
     projection = inner.get_output_embeddings()
     if base is None or projection is None:
         return None
-    return base, projection, getattr(config, "final_logit_softcapping", None)
-
-
-def torch_softcap(torch: Any, logits: Any, cap: float | None) -> Any:
-    """Gemma-style logit soft-capping (tanh(x / cap) * cap), or the logits unchanged."""
-    return logits if not cap else torch.tanh(logits / cap) * cap
+    return base, projection
 
 
 def plain_chat_prompt(messages: list[Message]) -> str:
@@ -282,10 +277,9 @@ class HFTarget:
         its head is a plain projection, else from the model's logits."""
         head = plain_head(self.model)
         if head is not None:
-            base, projection, cap = head
+            base, projection = head
             hidden = base(batch, **kwargs).last_hidden_state
-            logits = projection(hidden[row_at, col_at]).float()
-            return torch_softcap(self._torch, logits, cap)
+            return projection(hidden[row_at, col_at]).float()
         lo = int(col_at.min())
         if self._keeps_logits:
             kwargs = {**kwargs, "logits_to_keep": self._torch.arange(lo, batch.shape[1], device=self.device)}
