@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from truecost.demo.defects import rate_sources
 from truecost.estimate.tco import TcoResult
 from truecost.report.charts import bar_chart, interval_chart, line_chart
 from truecost.report.document import Report, Section, Table, basis
@@ -76,7 +75,7 @@ def curation_section(corpus: dict[str, Any], cur: dict[str, Any]) -> Section:
         "as near-duplicates of real documents that survived (the standard library repeats some docstrings).",
         f"Curation kept {cur['docs_out']} of {cur['docs_in']} documents ({cur['bytes_out'] / 1e6:.2f} of "
         f"{cur['bytes_in'] / 1e6:.2f} MB) with the recipe {cur['recipe']}.",
-        _removed_origin(cur.get("removed_bytes_by_origin") or {})],
+        _removed_origin(cur.get("removed_bytes_by_origin") or {}, corpus["defect_rates"])],
         tables=[Table(["defect", "injected", "left after curation"], rows,
                       basis=[basis("measured", _run(cur.get("run_id")))] * len(rows), caption="Defects caught"),
                 Table(["defect", "rate", "unit", "source"], rates,
@@ -84,21 +83,22 @@ def curation_section(corpus: dict[str, Any], cur: dict[str, Any]) -> Section:
                       caption="Injected defect rates (data/defect_rates.csv)")])
 
 
-def _removed_origin(origin: dict[str, int]) -> str:
+def _removed_origin(origin: dict[str, int], rates: dict[str, dict[str, Any]]) -> str:
     """Where the removed bytes came from: the measured duplicate share rests on the rates they were injected at."""
     total = sum(origin.values())
     if not total:
         return ""
     parts = ", ".join(f"{name.replace('_', ' ')} {value / total:.0%}" for name, value in origin.items())
-    return (f"Of the bytes removed: {parts}. {_injection_bases()} The measured share of tokens removed is a "
+    return (f"Of the bytes removed: {parts}. {_injection_bases(rates)} The measured share of tokens removed is a "
             "measurement of this poor copy, made as dirty as those rates say.")
 
 
-def _injection_bases() -> str:
-    """Which defects were injected at a published rate, at an assumed one, or not at all (data/defect_rates.csv)."""
+def _injection_bases(rates: dict[str, dict[str, Any]]) -> str:
+    """Which defects this run injected at a published rate, at an assumed one, or not at all (its record of
+    data/defect_rates.csv)."""
     by_basis: dict[str, list[str]] = {}
-    for name, row in rate_sources().items():
-        by_basis.setdefault(row.basis, []).append(name.replace("_", " "))
+    for name, row in rates.items():
+        by_basis.setdefault(row["basis"], []).append(name.replace("_", " "))
     words = {"sourced": "injected at published rates", "assumed": "injected at assumed rates",
              "not injected": "not injected (no published rate found)"}
     return "Defects " + "; ".join(f"{words.get(basis, basis)}: {', '.join(names)}"
