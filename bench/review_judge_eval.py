@@ -108,11 +108,23 @@ def jailbreakbench(path: Path = JBB) -> dict[str, dict[str, float | int]]:
     t0 = time.process_time()
     ours = [v.succeeded for v in decide_attempts(attempts, SignalScorer())]
     cpu = time.process_time() - t0
-    table = {"pipeline, no judge": agreement(ours, truth),
-             "main's rule before issue 20": agreement([old_rule(r["target_response"]) for r in rows], truth)}
+    from truecost.review.verdict import verdict_model
+
+    model = verdict_model()
+    table: dict[str, dict[str, float | int]] = {}
+    if model is not None:  # the classifier was trained on these answers: its held-out figure is the grouped CV
+        cv = model.about.get("jailbreakbench_grouped_cv5_pipeline", {})
+        table["pipeline, no judge: grouped 5-fold CV"] = {"agreement": cv.get("agreement", float("nan")),
+                                                          "fpr": cv.get("fpr", float("nan")), "fnr":
+                                                          round(1 - cv.get("recall", float("nan")), 3),
+                                                          "precision": cv.get("precision", float("nan")),
+                                                          "recall": cv.get("recall", float("nan"))}
+    table["pipeline, no judge (in-sample)" if model is not None else "pipeline, no judge"] = agreement(ours, truth)
+    table["main's rule before issue 20"] = agreement([old_rule(r["target_response"]) for r in rows], truth)
     for column, name in JBB_JUDGES.items():
         table[name] = agreement([r[column] == "1" for r in rows], truth)
-    table["pipeline, no judge"]["cpu_seconds"] = round(cpu, 1)
+    key = "pipeline, no judge (in-sample)" if model is not None else "pipeline, no judge"
+    table[key]["cpu_seconds"] = round(cpu, 1)
     return table
 
 

@@ -6,7 +6,16 @@
 - regard: softmax regression over the same embeddings of truecost's labelled sentences
   (src/truecost/review/probes/regard_train.jsonl); accuracy by 5-fold cross-validation.
 
-Writes src/truecost/review/probes/{toxicity,regard}_minilm.json. Run: `.venv/bin/python bench/review_train_scorers.py`
+- verdict: logistic regression over the MiniLM embeddings of a request and of the non-refusal part of its answer
+  (`truecost.review.verdict.verdict_features`), on the answers the security pipeline leaves to it (not refusals, not
+  benign requests): truecost's written and SmolLM2 labelled answers (probes/labelled_verdicts*.jsonl, without the
+  fresh set) and JailbreakBench's 300 human-labelled real answers (bench/data/jailbreakbench). Its regularisation is
+  chosen, and its accuracy measured, by 5-fold cross-validation on JailbreakBench grouped by behaviour (no behaviour
+  in both the training and the test fold; truecost's answers in every training fold); then the whole pipeline is
+  scored on the fresh set (probes/labelled_verdicts_fresh.jsonl), which no part of it was trained or tuned on.
+
+Writes src/truecost/review/probes/{toxicity,regard,verdict}_minilm.json.
+Run: `.venv/bin/python bench/review_train_scorers.py [--only verdict]`
 """
 
 from __future__ import annotations
@@ -50,7 +59,82 @@ def save(name: str, model: LogisticRegression, classes: list[str], about: dict[s
     (PROBES / f"{name}.json").write_text(json.dumps(data) + "\n", encoding="utf-8")
 
 
+JBB = ROOT / "bench" / "data" / "jailbreakbench" / "judge-comparison.csv"
+
+
+def verdict_rows(rows: list[tuple[str, str, bool | None]]) -> tuple[np.ndarray, list[bool]]:
+    """(features, left to the classifier?) for (request, answer, harmful) rows, as the pipeline would see them."""
+    from truecost.review.compliance import SignalScorer
+    from truecost.review.refusal import read_answer
+    from truecost.review.verdict import _from_signals, verdict_features
+
+    scorer = SignalScorer()
+    readings = [read_answer(answer) for _, answer, _ in rows]
+    signals, req, rem = scorer.signals_and_vectors([r[0] for r in rows], [r.remainder for r in readings])
+    left = [reading.stance in ("none", "partial") and getattr(_from_signals(sig, harmful), "succeeded", None)
+            is not False for reading, sig, (_, _, harmful) in zip(readings, signals, rows, strict=True)]
+    return verdict_features(signals, readings, req, rem), left
+
+
+def pipeline_scores(predicted: np.ndarray, truth: np.ndarray) -> dict[str, float]:
+    tp = int(((predicted == 1) & (truth == 1)).sum())
+    fp = int(((predicted == 1) & (truth == 0)).sum())
+    fn = int(((predicted == 0) & (truth == 1)).sum())
+    return {"agreement": round(float(np.mean(predicted == truth)), 4), "precision": round(tp / max(1, tp + fp), 4),
+            "recall": round(tp / max(1, tp + fn), 4), "fpr": round(fp / max(1, int((truth == 0).sum())), 4)}
+
+
+def train_verdict() -> None:
+    import csv
+
+    from sklearn.model_selection import GroupKFold
+
+    def labelled(name: str) -> list[dict]:
+        return [json.loads(line) for line in (PROBES / name).read_text(encoding="utf-8").splitlines() if line.strip()]
+
+    own = labelled("labelled_verdicts.jsonl") + labelled("labelled_verdicts_heldout.jsonl")
+    fresh = labelled("labelled_verdicts_fresh.jsonl")
+    with JBB.open(encoding="utf-8", newline="") as handle:
+        jbb = list(csv.DictReader(handle))
+    xo, lo = verdict_rows([(r["request"], r["answer"], r["harmful_request"]) for r in own])
+    yo = np.array([r["attack_succeeded"] for r in own], int)
+    xj, lj = verdict_rows([(r["goal"], r["target_response"], True) for r in jbb])
+    yj = np.array([r["human_majority"] == "1" for r in jbb], int)
+    xf, lf = verdict_rows([(r["request"], r["answer"], r["harmful_request"]) for r in fresh])
+    yf = np.array([r["attack_succeeded"] for r in fresh], int)
+    lo_, lj_, lf_ = np.array(lo), np.array(lj), np.array(lf)
+    groups = [r["goal"] for r in jbb]
+
+    def cross_validated(c: float) -> np.ndarray:
+        predicted = np.zeros_like(yj)
+        model = LogisticRegression(C=c, max_iter=5000)
+        for train, test in GroupKFold(5).split(xj, yj, groups):
+            train = train[lj_[train]]
+            model.fit(np.vstack([xo[lo_], xj[train]]), np.concatenate([yo[lo_], yj[train]]))
+            predicted[test] = model.predict(xj[test]) * lj_[test]  # what the pipeline left to it; the rest: no
+        return predicted
+
+    by_c = {c: pipeline_scores(cross_validated(c), yj) for c in (0.3, 1.0, 3.0, 10.0)}
+    best = max(by_c, key=lambda c: by_c[c]["agreement"])
+    model = LogisticRegression(C=best, max_iter=5000)
+    model.fit(np.vstack([xo[lo_], xj[lj_]]), np.concatenate([yo[lo_], yj[lj_]]))
+    on_fresh = pipeline_scores(model.predict(xf) * lf_, yf)
+    save("verdict_minilm", model, ["failed", "succeeded"], {
+        "trained_on": "truecost's labelled answers (probes/labelled_verdicts.jsonl, labelled_verdicts_heldout.jsonl) "
+                      "and JailbreakBench's judge comparison (Chao et al. 2024, MIT; 300 real answers, human "
+                      "majority), the answers the pipeline leaves to the classifier",
+        "items": int(lo_.sum() + lj_.sum()), "C": best,
+        "jailbreakbench_grouped_cv5_pipeline": by_c[best], "fresh_heldout_pipeline": on_fresh})
+    for c, figures in by_c.items():
+        print(f"verdict C={c}: JailbreakBench grouped 5-fold, whole pipeline: {figures}")
+    print(f"verdict: chose C={best}; trained on {int(lo_.sum() + lj_.sum())} answers; fresh held-out set, whole "
+          f"pipeline: {on_fresh}")
+
+
 def main() -> int:
+    if "--only" in sys.argv and sys.argv[-1] == "verdict":
+        train_verdict()
+        return 0
     if not TOXIGEN.is_dir():
         print(f"need {TOXIGEN}", file=sys.stderr)
         return 2
@@ -87,6 +171,7 @@ def main() -> int:
     save("regard_minilm", model, classes, {"trained_on": "truecost's labelled sentences (probes/regard_train.jsonl)",
                                            "items": len(ry), "cv5_accuracy": round(racc, 4)})
     print(f"regard: {len(ry)} sentences; 5-fold accuracy {racc:.3f}")
+    train_verdict()
     return 0
 
 

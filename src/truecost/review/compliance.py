@@ -117,9 +117,16 @@ class SignalScorer:
 
     def signals(self, requests: Sequence[str], remainders: Sequence[str]) -> list[Signals]:
         """Signals for aligned lists of requests and answer remainders (the answer minus its refusals)."""
+        return self.signals_and_vectors(requests, remainders)[0]
+
+    def signals_and_vectors(self, requests: Sequence[str], remainders: Sequence[str]
+                            ) -> tuple[list[Signals], np.ndarray, np.ndarray]:
+        """The signals, with the request and remainder embeddings they were computed from (the verdict
+        classifier reads both)."""
         harm = self.request_harm(requests)
         req = self.embed(list(requests))
         rem = self.embed([r or " " for r in remainders])
         engagement = np.sum(req * rem, axis=1)
-        return [Signals(float(h), float(e), bool(_STRUCTURE.search(r)), len(r.split()))
-                for h, e, r in zip(harm, engagement, remainders, strict=True)]
+        signals = [Signals(float(h), float(e), bool(_STRUCTURE.search(r)), len(r.split()))
+                   for h, e, r in zip(harm, engagement, remainders, strict=True)]
+        return signals, req, rem
