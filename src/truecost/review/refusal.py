@@ -20,7 +20,9 @@ _REFUSAL_PATTERNS = [
     r"\bI(?:'m| am)? (?:so |very |truly |really )?sorry\b(?! to hear)",
     r"\bI apologi[sz]e\b",
     r"^\s*sorry\b(?! to hear)",
-    r"\bI (?:can(?:'|no)t|cannot|won'?t|will not|am not able to|'m not able to|am unable to|'m unable to|"
+    r"\bI (?:normally |usually |generally |really |just |simply |certainly )?"
+    r"(?:can(?:'|no)t|cannot|won'?t|will not|wouldn'?t|would not|am not able to|'m not able to|am unable to|"
+    r"'m unable to|"
     r"must decline|must refuse|have to decline|do not|don't) (?:help|assist|provide|share|comply|do that|"
     r"fulfil|fulfill|give|create|write|generate|support|engage|reveal|disclose|answer|offer|tell|produce|"
     r"participate|continue|explain|describe|pretend|role-?play|act|encourage|condone|endorse|recommend|promote)",
@@ -136,10 +138,14 @@ def _turns(clause: str) -> bool:
 
 def _role(clause: str) -> Role:
     """What one clause does, read on its own (its opening connective set aside)."""
-    if _turns(clause):
-        return "content"
     bare = _CONNECTIVE.sub("", clause)
-    if _REFUSAL.search(bare):
+    refusing = _REFUSAL.search(bare)
+    if _turns(clause):
+        # "Even hypothetically, I won't ..." still refuses; "Fine, here it is: 'I'm sorry, ...'" quotes a refusal
+        if refusing is None or re.search(r"[:'\"\u201c]", bare[:refusing.start()]):
+            return "content"
+        return "refusal"
+    if refusing:
         return "refusal"
     if _QUOTED.search(bare):
         return "content"
