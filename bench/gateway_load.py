@@ -23,10 +23,12 @@ p50 <= 15 ms, >= 100 requests/s, none lost, cache hit path <= 2 ms added. The pe
 directly, in the same run. `--profile FILE` samples the gateway with py-spy during the first throughput phase.
 
     .venv/bin/python bench/gateway_load.py [--requests 2000] [--concurrency 16] [--runs 3] [--router DIR]
-        [--fit minilm-static|minilm]
+        [--fit minilm-static|minilm|gated [--band 0.05]] [--strong-share 0.5]
 
-`--fit EMBEDDER` first fits the classifier router on the shared RouteLLM MMLU sample with that embedder (as
-`truecost route fit --router classifier --embedder EMBEDDER` would) and routes with it; the fitting is not timed.
+`--fit EMBEDDER` first fits the classifier router on half the shared RouteLLM MMLU sample with that embedder (as
+`truecost route fit --router classifier --embedder EMBEDDER` would; `gated`: `--router gated`) and routes the other
+half's prompts with it, each behind a number no other has, at the knob that sends `--strong-share` of the
+training prompts to the strong model; the fitting is not timed.
 """
 
 from __future__ import annotations
@@ -169,16 +171,20 @@ _WORDS = ("the of and to in is that for it as with was on be by at this which fr
 
 
 class Prompts:
-    """New prompts, 100-400 characters (MMLU's middle 80% run 124-397), each with a number no other has."""
+    """New prompts, 100-400 characters (MMLU's middle 80% run 124-397), each with a number no other has; with
+    `pool`, real prompts (the held-out MMLU half for a fitted router) taken in turn behind that number."""
 
-    def __init__(self, tag: str) -> None:
+    def __init__(self, tag: str, pool: list[str] | None = None) -> None:
         self.tag = tag
         self.count = 0
         self.rng = random.Random(tag)
         self.words = _WORDS.split()
+        self.pool = pool
 
     def __call__(self) -> str:
         self.count += 1
+        if self.pool:
+            return f"Question {self.tag}-{self.count}: {self.pool[self.count % len(self.pool)]}"
         words = " ".join(self.rng.choice(self.words) for _ in range(self.rng.randint(16, 70)))
         return f"Question {self.tag}-{self.count}: {words}?"
 
@@ -309,7 +315,8 @@ async def cache_phase(direct: str, via: str, count: int, prompts: Prompts) -> di
 
 # -- the run -------------------------------------------------------------------------------------------------
 
-def gateway_config(work: Path, upstream_port: int, gateway_port: int, router: Path | None) -> None:
+def gateway_config(work: Path, upstream_port: int, gateway_port: int, router: Path | None,
+                   strong_share: float | None = None) -> None:
     """gateway.yaml: two upstreams (named after the router's models) behind `auto` (no cache) and `cached`."""
     models = ["small", "large"]
     route: dict[str, Any] = {"length_router": {"threshold_chars": 400}, "models": models}
@@ -318,6 +325,8 @@ def gateway_config(work: Path, upstream_port: int, gateway_port: int, router: Pa
 
         models = load_router(router).models
         route = {"router": str(router.resolve())}
+        if strong_share is not None:
+            route["strong_share"] = strong_share
     base_url = f"http://{HOST}:{upstream_port}/v1"
     upstreams = [{"name": name, "base_url": base_url, "input_usd_per_1m": 0.15 * 10 ** i,
                   "output_usd_per_1m": 0.6 * 10 ** i} for i, name in enumerate(models)]
@@ -327,15 +336,26 @@ def gateway_config(work: Path, upstream_port: int, gateway_port: int, router: Pa
         "routes": {"auto": {**route, "cache_ttl_s": 0}, "cached": route}}))
 
 
-def fit_bench_router(work: Path, embedder: str, data: Path) -> Path:
-    """The classifier router fitted on the shared RouteLLM MMLU sample (1,841 queries, Mixtral-8x7B vs GPT-4-1106,
-    RouteLLM's prices) with `embedder`, saved under `work`."""
+def fit_bench_router(work: Path, embedder: str, data: Path, band: float) -> tuple[Path, list[str]]:
+    """The classifier router fitted on half the shared RouteLLM MMLU sample (1,841 queries, Mixtral-8x7B vs
+    GPT-4-1106, RouteLLM's prices) with `embedder` (`gated`: the gated router at `band`), saved under `work`; and
+    the other half's prompts, which the bench sends."""
     sys.path.insert(0, str(ROOT / "bench"))
     from route_eval import load_mmlu  # the same data and prices as the router evaluation
     from truecost.route import router_class
 
-    router = router_class("classifier")(embedder=embedder).fit(load_mmlu(data, work))
-    return router.save(work / f"router-{embedder}")
+    train, test = load_mmlu(data, work).split(0.5, seed=0)
+    make = router_class("gated")(band=band) if embedder == "gated" else router_class("classifier")(embedder=embedder)
+    return make.fit(train).save(work / f"router-{embedder}"), list(test.prompts)
+
+
+def close_call_share(router_dir: Path, prompts: list[str], strong_share: float) -> float | None:
+    """A gated router's share of `prompts` embedded twice at the knob of `strong_share` (None: not gated)."""
+    from truecost.route import load_router
+
+    router = load_router(router_dir)
+    gated = getattr(router, "gated", None)
+    return None if gated is None else float(gated(prompts, router.knob_for_strong_share(strong_share)).mean())
 
 
 def _profiled(pid: int, out: Path | None) -> subprocess.Popen[bytes] | None:
@@ -351,7 +371,7 @@ def _profiled(pid: int, out: Path | None) -> subprocess.Popen[bytes] | None:
 def one_run(args: argparse.Namespace, urls: dict[str, str], pids: dict[str, int], run: int) -> dict[str, Any]:
     """Every phase once; the figures of this run."""
     cap = args.time_cap_s
-    prompts = Prompts(f"r{run}")
+    prompts = Prompts(f"r{run}", args.pool)
     lat = asyncio.run(latency_phase(urls["direct"], urls["via"], args.latency_requests, time.monotonic() + cap,
                                     prompts))
     thr_direct = asyncio.run(throughput_phase(urls["direct"], "bench", args.requests, args.concurrency,
@@ -398,8 +418,12 @@ def main() -> int:
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--router", type=Path, help="route with this fitted two-model router (saved by "
                         "`truecost route fit`) instead of the built-in length router; its models name the upstreams")
-    parser.add_argument("--fit", metavar="EMBEDDER", help="fit the classifier router on the shared MMLU sample with "
-                        "this embedder (minilm-static: the fast one; minilm: MiniLM int8) and route with it")
+    parser.add_argument("--fit", metavar="EMBEDDER", help="fit the classifier router on half the shared MMLU sample "
+                        "with this embedder (minilm-static: the fast one; minilm: MiniLM int8; gated: static, int8 "
+                        "for close calls) and route the other half's prompts with it")
+    parser.add_argument("--band", type=float, default=0.05, help="--fit gated: the close-call band")
+    parser.add_argument("--strong-share", type=float, default=0.5, help="--fit: the route's share of calls to the "
+                        "strong model (the gated router's close calls depend on it)")
     parser.add_argument("--data", type=Path, default=Path("/work/shared/data/routing_sample"),
                         help="the shared routing sample, for --fit")
     parser.add_argument("--profile", type=Path, help="py-spy's raw collapsed stacks of the gateway during the first "
@@ -413,9 +437,11 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="truecost-gateway-bench-"))
     upstream_port, gateway_port = free_port(), free_port()
     ledger_url = f"sqlite:///{work / 'ledger.db'}"
+    args.pool, args.close_share = None, None
     if args.fit:
-        args.router = fit_bench_router(work, args.fit, args.data)
-    gateway_config(work, upstream_port, gateway_port, args.router)
+        args.router, args.pool = fit_bench_router(work, args.fit, args.data, args.band)
+        args.close_share = close_call_share(args.router, args.pool, args.strong_share)
+    gateway_config(work, upstream_port, gateway_port, args.router, args.strong_share if args.fit else None)
     upstream = subprocess.Popen([sys.executable, __file__, "--serve-upstream", str(upstream_port)])
     started = time.perf_counter()
     gateway = subprocess.Popen([sys.executable, "-m", "truecost", "--ledger", ledger_url, "gateway", "--config",
@@ -448,7 +474,9 @@ def report(args: argparse.Namespace, runs: list[dict[str, Any]], ledger_url: str
                 for phase in ("latency", "throughput")}
     figures = {key: median_range([float(r[key]) for r in runs]) for key in runs[0]}
     results = {"runs": runs, "median_range": figures,
-               "routing_ms": {phase: {"p50": pct(v, 50), "p95": pct(v, 95)} for phase, v in route_ms.items()},
+               "routing_ms": {phase: {"p50": pct(v, 50), "p95": pct(v, 95), "p99": pct(v, 99)}
+                              for phase, v in route_ms.items()},
+               "close_call_share": args.close_share,
                "cache_hit_rows": sum(r.cache_hit for r in rows), "ledger_rows": len(rows),
                "gateway_answered": summary.get("requests", -1), "serve_run_status": run.status,
                "startup_s": startup_s, "router": router_label(args),
@@ -472,8 +500,10 @@ def report(args: argparse.Namespace, runs: list[dict[str, Any]], ledger_url: str
 
 
 def router_label(args: argparse.Namespace) -> str:
+    if args.fit == "gated":
+        return f"gated classifier fitted on MMLU, band {args.band:g}, strong share {args.strong_share:g}"
     if args.fit:
-        return f"classifier fitted on MMLU, embedder {args.fit}"
+        return f"classifier fitted on MMLU, embedder {args.fit}, strong share {args.strong_share:g}"
     return str(args.router) if args.router else "length"
 
 
@@ -508,8 +538,10 @@ def print_table(r: dict[str, Any], args: argparse.Namespace) -> None:
         print(f"{name:<52}{'':>24}{cell(key):>24}")
     for phase, label in (("latency", "conc. 1"), ("throughput", f"conc. {args.concurrency}")):
         ms = r["routing_ms"][phase]
-        print(f"{f'routing decision p50 / p95, {label} (ms, ledger)':<52}{'':>24}"
-              f"{ms['p50']:>11.3f} / {ms['p95']:<10.3f}")
+        print(f"{f'routing p50 / p95 / p99, {label} (ms, ledger)':<52}{'':>10}"
+              f"{ms['p50']:>11.3f} / {ms['p95']:.3f} / {ms['p99']:.3f}")
+    if r["close_call_share"] is not None:
+        print(f"{'close calls embedded twice (gated)':<52}{'':>24}{r['close_call_share']:>24.1%}")
     rows = f"{r['ledger_rows']}/{r['gateway_answered']}"
     print(f"{'ledger rows / requests answered':<52}{'':>24}{rows:>24}")
 

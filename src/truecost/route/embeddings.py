@@ -62,6 +62,12 @@ class MiniLMEmbedder:
         """A static embedding costs tens of microseconds; the transformer, milliseconds."""
         return self.backend == "static"
 
+    @property
+    def name(self) -> str:
+        """What embeds, for records and messages: `minilm-int8`, `minilm-static`, ... (`auto` resolved). `kind`
+        stays `minilm` for every backend: it names the saved format, not the vectors."""
+        return f"minilm-{minilm.resolve_backend(self.backend) if self.backend == 'auto' else self.backend}"
+
     def fit(self, prompts: Sequence[str]) -> MiniLMEmbedder:
         """Nothing to learn: the model is pretrained."""
         return self
@@ -98,6 +104,7 @@ class TfidfEmbedder:
     """TF-IDF over word 1-2 grams, projected to `dims` with a truncated SVD (LSA), then L2-normalised."""
 
     kind = "tfidf"
+    name = "tfidf"
 
     def __init__(self, dims: int = 256, max_features: int = 20000) -> None:
         self.dims = dims

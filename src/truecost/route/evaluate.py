@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,7 @@ from truecost.errors import UserError
 from truecost.route import metrics
 from truecost.route.base import Router, choose, router_class
 from truecost.route.outcomes import OutcomeDataset
-from truecost.route.routers import BASELINE_ROUTERS, CascadeRouter
+from truecost.route.routers import BASELINE_ROUTERS, CascadeRouter, GatedRouter, close_calls
 
 # Knob values swept for every router: 0 (best quality), a geometric grid, and "cheapest always".
 KNOB_GRID = np.concatenate([[0.0], np.geomspace(1e-3, 1e3, 121), [1e12]])
@@ -39,12 +39,32 @@ class Predictions:
     scaled_cost: np.ndarray
     accept: np.ndarray | None = None  # a cascade's checker: P(cheap answer is good), per query
     cheap: int | None = None  # the cascade's cheap column
+    # A gated router: `quality` is its fast classifier's, `accurate` the one its close calls (within `band`) get.
+    accurate: np.ndarray | None = None
+    band: float = 0.0
+
+    def rows(self, rows: np.ndarray) -> Predictions:
+        """These predictions for the given queries only."""
+        def pick(a: np.ndarray | None) -> np.ndarray | None:
+            return None if a is None else a[rows]
+
+        return replace(self, quality=self.quality[rows], scaled_cost=self.scaled_cost[rows],
+                       accept=pick(self.accept), accurate=pick(self.accurate))
+
+    def quality_at(self, knob: float) -> np.ndarray:
+        """The quality a decision at `knob` reads: a gated router's close calls take the accurate estimate."""
+        if self.accurate is None:
+            return self.quality
+        unsure = close_calls(self.quality, self.scaled_cost, knob, self.band)
+        return np.where(unsure[:, None], self.accurate, self.quality)
 
 
 def predictions(router: Router, data: OutcomeDataset) -> Predictions:
     """The router's predictions for every query of `data` (data columns follow router.models)."""
     quality = router.predict_quality(data.prompts)
     scaled_cost = np.asarray(router.expected_cost_usd(data.prompts)) / router.cost_scale_usd_
+    if isinstance(router, GatedRouter):
+        return Predictions(router.fast_quality(data.prompts), scaled_cost, accurate=quality, band=router.band)
     cascade = _cascade_inputs(router, data)
     if cascade is None:
         return Predictions(quality, scaled_cost)
@@ -56,8 +76,13 @@ def _two_model_break_evens(pred: Predictions, strong: int) -> np.ndarray:
     weak = 1 - strong
     gap_cost = np.maximum(pred.scaled_cost[:, strong] - pred.scaled_cost[:, weak], 1e-12)
     weak_quality = pred.accept if pred.accept is not None else pred.quality[:, weak]
-    edges = np.unique((pred.quality[:, strong] - weak_quality) / gap_cost)
-    return np.concatenate([edges, edges - 1e-9])
+    gap = pred.quality[:, strong] - weak_quality
+    edges = [gap]
+    if pred.accurate is not None:  # a gated router also switches where a close call opens or closes
+        edges += [pred.accurate[:, strong] - pred.accurate[:, weak], gap - pred.band, gap + pred.band]
+    unique = np.unique(np.concatenate([e / gap_cost for e in edges]))
+    unique = unique[np.isfinite(unique)]  # an infinite band (every call accurate) opens no switch point
+    return np.concatenate([unique, unique - 1e-9])
 
 
 def sweep(router: Router, data: OutcomeDataset, knobs: np.ndarray | None = None) -> list[PolicyPoint]:
@@ -76,7 +101,7 @@ def sweep_predictions(pred: Predictions, data: OutcomeDataset, strong: int, knob
     points = []
     for knob in knobs:
         if pred.accept is None or pred.cheap is None:
-            chosen = choose(pred.quality, pred.scaled_cost, float(knob), 1.0)
+            chosen = choose(pred.quality_at(float(knob)), pred.scaled_cost, float(knob), 1.0)
             cost, quality = data.cost_usd[rows, chosen], data.quality[rows, chosen]
         else:
             chosen, cost, quality = _cascade_policy(pred, data, float(knob))
@@ -211,9 +236,10 @@ def cross_val_predictions(make: Callable[[], Router], data: OutcomeDataset, fold
                           ) -> Predictions:
     """Each query predicted by a router fitted on the other folds (pooled, in `data` order)."""
     n, m = len(data), len(data.models)
-    quality, scaled_cost = np.empty((n, m)), np.empty((n, m))
+    quality, scaled_cost, accurate = np.empty((n, m)), np.empty((n, m)), np.empty((n, m))
     accept: np.ndarray | None = np.empty(n)
     cheap: set[int | None] = set()
+    bands: set[float | None] = set()
     for test in folds:
         router = make().fit(data.subset(np.setdiff1d(np.arange(n), test)))
         part = predictions(router, data.subset(test))
@@ -223,6 +249,11 @@ def cross_val_predictions(make: Callable[[], Router], data: OutcomeDataset, fold
             accept[test] = part.accept
         else:
             accept = None
+        bands.add(None if part.accurate is None else part.band)
+        if part.accurate is not None:
+            accurate[test] = part.accurate
+    if bands != {None}:  # a gated router (every fold is the same kind)
+        return Predictions(quality, scaled_cost, accurate=accurate, band=float(bands.pop() or 0.0))
     if accept is None or len(cheap) != 1:  # a fold without a checker (or with another cheap model): no cascade
         return Predictions(quality, scaled_cost)
     return Predictions(quality, scaled_cost, accept=accept, cheap=cheap.pop())
@@ -246,9 +277,8 @@ def evaluate_cv(makers: Mapping[str, Callable[[], Router]], data: OutcomeDataset
         result["routers"][name] = score_points(sweep(router, scored), scored, strong_model)
     for name, make in makers.items():
         pred = cross_val_predictions(make, data, test_folds)
-        kept = Predictions(pred.quality[rows], pred.scaled_cost[rows],
-                           None if pred.accept is None else pred.accept[rows], pred.cheap)
-        result["routers"][name] = score_points(sweep_predictions(kept, scored, strong), scored, strong_model)
+        result["routers"][name] = score_points(sweep_predictions(pred.rows(rows), scored, strong), scored,
+                                               strong_model)
     return result
 
 

@@ -13,6 +13,7 @@ import numpy as np
 
 from truecost.errors import UserError
 from truecost.route.base import RouteDecision, Router, choose, prompt_seed, register_router
+from truecost.route.embeddings import embedder_from_state, make_embedder
 from truecost.route.outcomes import OutcomeDataset
 
 LEARNED_ROUTERS = ("knn", "mf", "classifier", "cascade")
@@ -164,6 +165,15 @@ def _weighted_logistic(features: np.ndarray, target: np.ndarray, c: float, seed:
     return model.coef_[0].astype(float), float(model.intercept_[0])
 
 
+def _per_model_logistic(features: np.ndarray, data: OutcomeDataset, c: float, seed: int
+                        ) -> tuple[np.ndarray, np.ndarray]:
+    """One logistic regression per model on its known outcomes: (coefficients [models, dims], intercepts)."""
+    known = data.known
+    fitted = [_weighted_logistic(features[known[:, j]], data.quality[known[:, j], j], c, seed)
+              for j in range(len(data.models))]
+    return np.stack([w for w, _ in fitted]), np.array([b for _, b in fitted])
+
+
 @register_router
 class ClassifierRouter(Router):
     """One small logistic-regression classifier per model: P(answer good | prompt embedding)."""
@@ -177,12 +187,8 @@ class ClassifierRouter(Router):
     def _fit(self, data: OutcomeDataset, features: np.ndarray | None) -> None:
         assert features is not None
         if self.c <= 0:
-            raise UserError(f"classifier: c must be > 0, got {self.c}")
-        known = data.known
-        fitted = [_weighted_logistic(features[known[:, j]], data.quality[known[:, j], j], self.c, self.seed)
-                  for j in range(len(data.models))]
-        self.coef_ = np.stack([w for w, _ in fitted])
-        self.intercept_ = np.array([b for _, b in fitted])
+            raise UserError(f"{self.name}: c must be > 0, got {self.c}")
+        self.coef_, self.intercept_ = _per_model_logistic(features, data, self.c, self.seed)
 
     def _predict(self, prompts: list[str], features: np.ndarray | None) -> np.ndarray:
         assert features is not None
@@ -193,6 +199,91 @@ class ClassifierRouter(Router):
 
     def _restore(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
         self.coef_, self.intercept_ = arrays["clf_coef"], arrays["clf_intercept"]
+
+
+def close_calls(quality: np.ndarray, scaled_cost: np.ndarray, knob: float, band: float) -> np.ndarray:
+    """Rows whose best model at `knob` beats the runner-up by less than `band` in utility (quality minus knob x
+    cost / cost scale): the decisions a small error in the quality estimate could flip."""
+    if quality.shape[1] < 2:
+        return np.zeros(len(quality), bool)
+    top_two = np.sort(quality - knob * scaled_cost, axis=1)[:, -2:]
+    return np.asarray(top_two[:, 1] - top_two[:, 0] < band)
+
+
+@register_router
+class GatedRouter(ClassifierRouter):
+    """Two classifiers: one on static MiniLM vectors (tens of microseconds a prompt) decides where it is sure; its
+    close calls (`close_calls`, within `band` at the knob asked) are embedded with `embedder` (int8 MiniLM: ~10-20
+    ms) and decided by the classifier fitted on those vectors.
+
+    Static vectors route as well as MiniLM's on prompts like the training ones but worse on new subjects
+    (docs/route.md); the close calls are where that costs decisions. `knob_for_strong_share` is calibrated on the
+    accurate classifier, which decides every call near the threshold. Measured, not offered by `truecost route
+    fit`: it won back part of the held-out-subject loss for a large share of the int8 cost (docs/route.md); the
+    benches fit it (`bench/route_eval.py --gated-bands`, `bench/gateway_load.py --fit gated`).
+    """
+
+    name = "gated"
+
+    def __init__(self, band: float = 0.05, c: float = 1.0, embedder: str = "auto",
+                 fast_embedder: str = "minilm-static", seed: int = 0) -> None:
+        super().__init__(c=c, embedder=embedder, seed=seed)
+        self.band = band
+        self.fast_embedder = fast_embedder
+
+    def _fit_all(self, data: OutcomeDataset) -> Router:
+        if not (self.band >= 0 and np.isfinite(self.band)):
+            raise UserError(f"gated: band must be a finite number >= 0, got {self.band}")
+        fast = make_embedder(self.fast_embedder)
+        if fast.name == make_embedder(self.embedder).name:
+            raise UserError(f"gated: the fast embedder and the accurate one are both {fast.name}; gating needs two")
+        super()._fit_all(data)  # the accurate classifier, and the strong-share calibration on it
+        self.fast_embedder_ = fast.fit(data.prompts)
+        self.fast_coef_, self.fast_intercept_ = _per_model_logistic(
+            self.fast_embedder_.transform(data.prompts), data, self.c, self.seed)
+        return self
+
+    def fast_quality(self, prompts: Sequence[str]) -> np.ndarray:
+        """The fast classifier's expected quality, shape [n_prompts, n_models]."""
+        self._check_fitted()
+        return _sigmoid(self.fast_embedder_.transform(list(prompts)) @ self.fast_coef_.T + self.fast_intercept_)
+
+    def gated(self, prompts: Sequence[str], knob: float) -> np.ndarray:
+        """Which prompts the fast classifier hands on at `knob` (True: embedded again and decided accurately)."""
+        return close_calls(self.fast_quality(prompts), self._scaled_cost(len(prompts)), knob, self.band)
+
+    def _scaled_cost(self, n: int) -> np.ndarray:
+        return np.broadcast_to(self.mean_cost_usd_ / self.cost_scale_usd_, (n, len(self.models_)))
+
+    def _quality_at(self, prompts: list[str], knob: float) -> np.ndarray:
+        quality = self.fast_quality(prompts)
+        unsure = close_calls(quality, self._scaled_cost(len(prompts)), knob, self.band)
+        if unsure.any():
+            quality[unsure] = self.predict_quality([p for p, u in zip(prompts, unsure, strict=True) if u])
+        return quality
+
+    @property
+    def embedder_name(self) -> str | None:
+        self._check_fitted()
+        return f"{self.fast_embedder_.name}+{self.embedder_.name}"
+
+    def warm_up(self) -> Router:
+        super().warm_up()
+        self.fast_embedder_.transform(["warm-up"])
+        return self
+
+    def _state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        meta, arrays = super()._state()
+        fast_meta, fast_arrays = self.fast_embedder_.state()
+        arrays.update({f"fast_{k}": v for k, v in fast_arrays.items()})
+        arrays.update(fast_clf_coef=self.fast_coef_, fast_clf_intercept=self.fast_intercept_)
+        return {**meta, "fast_embedder_": fast_meta}, arrays
+
+    def _restore(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        super()._restore(meta, arrays)
+        fast_arrays = {k.removeprefix("fast_"): v for k, v in arrays.items() if k.startswith("fast_")}
+        self.fast_embedder_ = embedder_from_state(meta["fast_embedder_"], fast_arrays)
+        self.fast_coef_, self.fast_intercept_ = arrays["fast_clf_coef"], arrays["fast_clf_intercept"]
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,8 @@ def fit_router(kind: str, data: OutcomeDataset, *, embedder: str = "auto", seed:
     """Fit a router of `kind` (knn, mf, classifier, cascade) on `data` and save it to `out` when given.
 
     The ledger run is named `fit KIND`; its `params` are the kind, embedder and seed, plus `params` given here
-    (say where the data came from); its `results` are `queries`, `models`, `out` and `embedder`.
+    (say where the data came from); its `results` are `queries`, `models`, `out` and `embedder` (what embedded:
+    `minilm-int8`, `minilm-static` or `tfidf`).
     """
     from truecost.route.base import router_class
     from truecost.route.routers import LEARNED_ROUTERS
@@ -56,7 +57,7 @@ def fit_router(kind: str, data: OutcomeDataset, *, embedder: str = "auto", seed:
                     parent_id=parent_id) as run:
         fitted = fit()
         run.results.update({"queries": len(data), "models": data.models, "out": str(out or ""),
-                            "embedder": fitted.embedder_.kind})
+                            "embedder": fitted.embedder_name})
     return FittedRouter(fitted, run.id)
 
 

@@ -7,7 +7,8 @@ recently used dropped first) or in Redis for a fleet, each with its route's TTL.
 
 The semantic cache embeds a request's messages with the route's router embedder (MiniLM when the route has
 none) and serves the cached answer of the closest earlier request with the same other fields when their cosine
-similarity reaches the threshold. Its index is per process (the answers it points to may be in Redis).
+similarity reaches the threshold (configured, else the embedder's: `semantic_threshold`). Its index is per
+process (the answers it points to may be in Redis).
 """
 
 from __future__ import annotations
@@ -22,6 +23,12 @@ from typing import Any, Protocol
 import numpy as np
 
 IGNORED_FIELDS = frozenset({"stream", "stream_options", "user", "metadata"})
+# The cosine to a cached prompt that serves its answer, when the config gives none, by the embedder that made the
+# vectors. 0.95 was set with MiniLM's (transformer) vectors; static vectors (a mean of token vectors, no word order)
+# crowd closer, and on the routing sample's near-duplicate MMLU questions 0.99 gives them the hit precision 0.95
+# gives MiniLM (docs/gateway.md, 2026-12-06).
+DEFAULT_SEMANTIC_THRESHOLD = 0.95
+SEMANTIC_THRESHOLDS = {"minilm-static": 0.99}
 
 
 @dataclass
@@ -105,23 +112,35 @@ class RedisCacheStore:
         await self.redis.set(self.prefix + key, value, px=max(1, int(ttl_s * 1000)))
 
 
-class SemanticIndex:
-    """Unit vectors of cached prompts per bucket (same caller and same other fields), searched by dot product."""
+def semantic_threshold(embedder: str | None, configured: float | None = None) -> float:
+    """The similarity a semantic hit needs: the configured one, else the default for `embedder` (its name, e.g.
+    `minilm-static`; None: MiniLM)."""
+    if configured is not None:
+        return configured
+    return SEMANTIC_THRESHOLDS.get(embedder or "", DEFAULT_SEMANTIC_THRESHOLD)
 
-    def __init__(self, threshold: float, max_entries: int) -> None:
+
+class SemanticIndex:
+    """Unit vectors of cached prompts per bucket (same caller and same other fields), searched by dot product.
+
+    `threshold` is the configured one (None: each lookup passes its embedder's, see `semantic_threshold`)."""
+
+    def __init__(self, threshold: float | None, max_entries: int) -> None:
         self.threshold = threshold
         self.max_entries = max_entries
         self._buckets: dict[str, tuple[list[str], list[np.ndarray]]] = {}
         self._size = 0
 
-    def nearest(self, bucket: str, vector: np.ndarray) -> tuple[str, float] | None:
-        """The exact key of the closest cached prompt at or above the threshold, with its similarity."""
+    def nearest(self, bucket: str, vector: np.ndarray, threshold: float | None = None) -> tuple[str, float] | None:
+        """The exact key of the closest cached prompt at or above `threshold` (default: the index's, else
+        MiniLM's), with its similarity."""
         keys, vectors = self._buckets.get(bucket, ([], []))
         if not keys:
             return None
         similarities = np.stack(vectors) @ vector
         best = int(np.argmax(similarities))
-        return (keys[best], float(similarities[best])) if similarities[best] >= self.threshold else None
+        needed = semantic_threshold(None, threshold if threshold is not None else self.threshold)
+        return (keys[best], float(similarities[best])) if similarities[best] >= needed else None
 
     def add(self, bucket: str, vector: np.ndarray, key: str) -> None:
         if self._size >= self.max_entries:  # full: start over rather than scan for the oldest

@@ -82,7 +82,8 @@ async def from_cache(gw: Gateway, call: Call) -> caching.CachedAnswer | None:
         bucket = f"{owner}:{call.cache_variant}:{caching.normalised(call.payload, without_messages=True)}"
         vector = await _embed(gw, call, caching.messages_text(call.payload))
         call.semantic = (bucket, vector)
-        match = gw.semantic.nearest(bucket, vector)
+        threshold = caching.semantic_threshold(getattr(_embedder(call.route), "name", None), gw.semantic.threshold)
+        match = gw.semantic.nearest(bucket, vector, threshold)
         if match is not None:
             data = await gw.cache.get(match[0])
             if data is not None:

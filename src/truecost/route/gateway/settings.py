@@ -221,9 +221,10 @@ class BudgetSettings(_Strict):
 
 class SemanticCacheSettings(_Strict):
     """Serve a cached answer to a prompt whose embedding is this close (cosine) to a cached one's; prompts are
-    embedded by the route's router (MiniLM when the route has no embedding router)."""
+    embedded by the route's router (MiniLM when the route has no embedding router). Without a threshold, each
+    embedder's own: 0.95 for MiniLM, 0.99 for static MiniLM (whose vectors sit closer together)."""
 
-    threshold: float = Field(0.95, gt=0, le=1)
+    threshold: float | None = Field(None, gt=0, le=1)
     max_entries: int = Field(10_000, ge=1)
 
 
