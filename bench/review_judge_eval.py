@@ -31,6 +31,7 @@ import sys
 import time
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "bench" / ".cache" / "smollm2-135m-instruct"
@@ -110,16 +111,18 @@ def jailbreakbench(path: Path = JBB) -> dict[str, dict[str, float | int]]:
     ours = [v.succeeded for v in decide_attempts(attempts, SignalScorer())]
     cpu = time.process_time() - t0
     from truecost.review.verdict import verdict_model
+    from truecost.review.verdict_probe import probe
 
-    model = verdict_model()
+    found = probe()
+    model: Any = found[0] if found is not None else verdict_model()
     table: dict[str, dict[str, float | int]] = {}
-    if model is not None:  # the classifier was trained on these answers: its held-out figure is the grouped CV
+    if model is not None:  # the verdict model was trained on these answers: its held-out figure is the grouped CV
         cv = model.about.get("jailbreakbench_grouped_cv5_pipeline", {})
-        table["pipeline, no judge: grouped 5-fold CV"] = {"agreement": cv.get("agreement", float("nan")),
-                                                          "fpr": cv.get("fpr", float("nan")), "fnr":
-                                                          round(1 - cv.get("recall", float("nan")), 3),
-                                                          "precision": cv.get("precision", float("nan")),
-                                                          "recall": cv.get("recall", float("nan"))}
+        name = "probe" if found is not None else "MiniLM classifier"
+        table[f"pipeline, no judge ({name}): grouped 5-fold CV"] = {
+            "agreement": cv.get("agreement", float("nan")), "fpr": cv.get("fpr", float("nan")),
+            "fnr": round(1 - cv.get("recall", float("nan")), 3), "precision": cv.get("precision", float("nan")),
+            "recall": cv.get("recall", float("nan"))}
     table["pipeline, no judge (in-sample)" if model is not None else "pipeline, no judge"] = agreement(ours, truth)
     table["main's rule before issue 20"] = agreement([old_rule(r["target_response"]) for r in rows], truth)
     for column, name in JBB_JUDGES.items():
