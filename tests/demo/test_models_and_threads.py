@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from truecost.demo.models import _drop_gguf_marker
+from truecost.demo.models import _drop_gguf_marker, publish
 from truecost.demo.pipeline import pick_threads
 
 
@@ -18,6 +18,33 @@ def test_converted_config_loses_the_gguf_marker(tmp_path) -> None:
     assert json.loads(config.read_text()) == {"model_type": "llama"}
     _drop_gguf_marker(config)  # idempotent
     assert json.loads(config.read_text()) == {"model_type": "llama"}
+
+
+def _conversion(folder, marker: str):
+    folder.mkdir(parents=True)
+    (folder / "model.safetensors").write_text(marker)
+    (folder / "_COMPLETE").write_text("done")
+    return folder
+
+
+def test_two_conversions_at_once_keep_one_complete_copy(tmp_path) -> None:
+    """A review and a demo converting the same model at once: each writes its own folder, the first to finish is
+    kept and the second drops its copy, instead of deleting the other's half-written files."""
+    final = tmp_path / "models" / "M"
+    first = _conversion(tmp_path / "models" / "M.partial-1", "first")
+    second = _conversion(tmp_path / "models" / "M.partial-2", "second")
+    assert publish(first, final) == final
+    assert publish(second, final) == final
+    assert (final / "model.safetensors").read_text() == "first" and (final / "_COMPLETE").is_file()
+    assert sorted(p.name for p in final.parent.iterdir()) == ["M"]  # no partial copy left behind
+
+
+def test_an_incomplete_folder_from_a_killed_run_is_replaced(tmp_path) -> None:
+    final = tmp_path / "M"
+    final.mkdir()
+    (final / "config.json").write_text("{}")  # killed before _COMPLETE was written
+    publish(_conversion(tmp_path / "M.partial-9", "new"), final)
+    assert (final / "model.safetensors").read_text() == "new" and (final / "_COMPLETE").is_file()
 
 
 def test_idle_omp_threads_sleep_unless_the_user_chose(monkeypatch) -> None:

@@ -71,14 +71,30 @@ def plain_model(model: RealModel, say: Any = None) -> Path:
         say(f"converting {model.name} from GGUF once (one to a few minutes; cached in {folder})")
     tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
     loaded = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
-    partial = folder.with_name(folder.name + ".partial")
+    # Each process converts into its own folder: two runs converting at once (a review beside a demo) must not
+    # delete each other's half-written files. The first to finish wins; the other drops its copy.
+    partial = folder.with_name(f"{folder.name}.partial-{os.getpid()}")
     shutil.rmtree(partial, ignore_errors=True)
     save_plain(loaded, tokenizer, partial)
     del loaded
     _drop_gguf_marker(partial / "config.json")
     (partial / "_COMPLETE").write_text(f"converted from {gguf.name}\n", encoding="utf-8")
+    return publish(partial, folder)
+
+
+def publish(partial: Path, folder: Path) -> Path:
+    """Move a finished conversion into place, unless another process's complete copy is already there (then ours
+    is dropped); an incomplete folder left by a killed run is replaced."""
+    if (folder / "_COMPLETE").is_file():
+        shutil.rmtree(partial, ignore_errors=True)
+        return folder
     shutil.rmtree(folder, ignore_errors=True)
-    partial.replace(folder)
+    try:
+        partial.replace(folder)
+    except OSError:  # another process put its complete copy there in between
+        shutil.rmtree(partial, ignore_errors=True)
+        if not (folder / "_COMPLETE").is_file():
+            raise
     return folder
 
 
