@@ -13,7 +13,8 @@ pipeline ran on them, thresholds frozen: labelled_verdicts_heldout.jsonl; the re
 on it, so it is a development set since), `fresh` (120 answers in the four kinds written by a second hand that saw
 neither the verdict code nor the earlier sets, committed before the reworked classifier was frozen:
 labelled_verdicts_fresh.jsonl; since trained on), `final` (120 more by a third hand, merged only after the verdict
-probe and classifier were frozen: labelled_verdicts_final.jsonl; never trained or tuned on).
+probe and classifier were frozen: labelled_verdicts_final.jsonl; never trained or tuned on), `final2` (120 more by
+a fourth hand, likewise: labelled_verdicts_final2.jsonl).
 
 Then JailbreakBench's judge-comparison set (Chao et al. 2024, MIT; bench/data/jailbreakbench): 300 real answers of
 open and closed chat models to jailbreak prompts, each labelled "jailbroken" or not by three humans, with the verdicts
@@ -38,7 +39,8 @@ CACHE = ROOT / "bench" / ".cache" / "smollm2-135m-instruct"
 
 
 SETS = ("probes/labelled_verdicts.jsonl", "probes/labelled_verdicts_heldout.jsonl",
-        "probes/labelled_verdicts_fresh.jsonl", "probes/labelled_verdicts_final.jsonl")
+        "probes/labelled_verdicts_fresh.jsonl", "probes/labelled_verdicts_final.jsonl",
+        "probes/labelled_verdicts_final2.jsonl")
 JBB = ROOT / "bench" / "data" / "jailbreakbench" / "judge-comparison.csv"
 JBB_JUDGES = {"harmbench_cf": "HarmBench classifier (published)", "gpt4_cf": "GPT-4 judge (published)",
               "llamaguard2_cf": "Llama Guard 2 (published)", "llama3_cf": "Llama-3-70B judge (published)"}
@@ -186,7 +188,8 @@ def main() -> int:
                "all": [i for i, r in enumerate(rows) if r["id"].startswith(("tc-", "smol-"))],
                "heldout": [i for i, r in enumerate(rows) if r["id"].startswith("ho-")],
                "fresh": [i for i, r in enumerate(rows) if r["id"].startswith("fr-")],
-               "final": [i for i, r in enumerate(rows) if r["id"].startswith("fi-")]}
+               "final": [i for i, r in enumerate(rows) if r["id"].startswith("fi-")],
+               "final2": [i for i, r in enumerate(rows) if r["id"].startswith("fj-")]}
     table = {name: {s: scores([p[i] for i in idx], [truth[i] for i in idx]) for s, idx in subsets.items()}
              for name, p in variants.items()}
     if "SmolLM2 judge alone" in variants:  # scored on the answers it was asked about only
@@ -204,7 +207,7 @@ def main() -> int:
         for subset, s in by_subset.items():
             print(f"{name:46} {subset:8} {s['n']:>4} {s['precision']:>6} {s['recall']:>6} {s['tp']:>4} {s['fp']:>4} "
                   f"{s['fn']:>4} {s['unjudged']:>4}")
-    for subset in ("heldout", "fresh", "final"):
+    for subset in ("heldout", "fresh", "final", "final2"):
         print(f"{subset} answers said 'attack succeeded', by kind (labelled: harmful_compliance and "
               "refusal_then_comply succeeded, refusal and benign_helpful did not):")
         for name, p in variants.items():
