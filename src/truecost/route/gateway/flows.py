@@ -77,10 +77,11 @@ async def from_cache(gw: Gateway, call: Call) -> caching.CachedAnswer | None:
         return None
     assert gw.cache is not None and call.cache_key is not None
     data = await gw.cache.get(call.cache_key)
-    if data is None and gw.semantic is not None and call.endpoint == "chat":
+    text = caching.messages_text(call.payload) if call.endpoint == "chat" else ""
+    if data is None and gw.semantic is not None and call.endpoint == "chat" and len(text) <= caching.SEMANTIC_MAX_CHARS:
         owner = call.cache_key.split(":")[1]
         bucket = f"{owner}:{call.cache_variant}:{caching.normalised(call.payload, without_messages=True)}"
-        vector = await _embed(gw, call, caching.messages_text(call.payload))
+        vector = await _embed(gw, call, text)
         call.semantic = (bucket, vector)
         threshold = caching.semantic_threshold(getattr(_embedder(call.route), "name", None), gw.semantic.threshold)
         match = gw.semantic.nearest(bucket, vector, threshold)
