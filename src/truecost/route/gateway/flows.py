@@ -77,19 +77,30 @@ async def from_cache(gw: Gateway, call: Call) -> caching.CachedAnswer | None:
         return None
     assert gw.cache is not None and call.cache_key is not None
     data = await gw.cache.get(call.cache_key)
-    text = caching.messages_text(call.payload) if call.endpoint == "chat" else ""
-    if data is None and gw.semantic is not None and call.endpoint == "chat" and len(text) <= caching.SEMANTIC_MAX_CHARS:
-        owner = call.cache_key.split(":")[1]
-        bucket = f"{owner}:{call.cache_variant}:{caching.normalised(call.payload, without_messages=True)}"
-        vector = await _embed(gw, call, text)
-        call.semantic = (bucket, vector)
-        threshold = caching.semantic_threshold(getattr(_embedder(call.route), "name", None), gw.semantic.threshold)
-        match = gw.semantic.nearest(bucket, vector, threshold)
-        if match is not None:
-            data = await gw.cache.get(match[0])
-            if data is not None:
-                call.record.extra["semantic_similarity"] = round(match[1], 4)
+    if data is None and gw.semantic is not None and call.endpoint == "chat":
+        data = await _semantic_hit(gw, gw.semantic, call)
     return caching.CachedAnswer.from_bytes(data) if data is not None else None
+
+
+async def _semantic_hit(gw: Gateway, semantic: caching.SemanticIndex, call: Call) -> bytes | None:
+    """The cached answer of the closest earlier request whose messages embed near this one's, or None. Messages
+    longer than the embedder reads whole are not compared (`SEMANTIC_MAX_CHARS`)."""
+    assert gw.cache is not None and call.cache_key is not None
+    text = caching.messages_text(call.payload)
+    if len(text) > caching.SEMANTIC_MAX_CHARS:
+        return None
+    owner = call.cache_key.split(":")[1]
+    bucket = f"{owner}:{call.cache_variant}:{caching.normalised(call.payload, without_messages=True)}"
+    vector = await _embed(gw, call, text)
+    call.semantic = (bucket, vector)
+    threshold = caching.semantic_threshold(getattr(_embedder(call.route), "name", None), semantic.threshold)
+    match = semantic.nearest(bucket, vector, threshold)
+    if match is None:
+        return None
+    data = await gw.cache.get(match[0])
+    if data is not None:
+        call.record.extra["semantic_similarity"] = round(match[1], 4)
+    return data
 
 
 def cache_hit(gw: Gateway, call: Call, cached: caching.CachedAnswer) -> Answer:
