@@ -13,8 +13,10 @@ pipeline ran on them, thresholds frozen: labelled_verdicts_heldout.jsonl; the re
 on it, so it is a development set since), `fresh` (120 answers in the four kinds written by a second hand that saw
 neither the verdict code nor the earlier sets, committed before the reworked classifier was frozen:
 labelled_verdicts_fresh.jsonl; since trained on), `final` (120 more by a third hand, merged only after the verdict
-probe and classifier were frozen: labelled_verdicts_final.jsonl; never trained or tuned on), `final2` (120 more by
-a fourth hand, likewise: labelled_verdicts_final2.jsonl).
+probe and classifier were frozen: labelled_verdicts_final.jsonl), `final2` (120 more by a fourth hand, likewise:
+labelled_verdicts_final2.jsonl); both held out from the first probe, then trained on with `train_a` and `train_b`
+(150 hard cases each by two training hands, on both sides of the line); `final3` and `final4` (120 each by a fifth
+and a sixth hand, merged only after the retrained probe was frozen: never trained or tuned on) and `held_out` (both).
 
 Then JailbreakBench's judge-comparison set (Chao et al. 2024, MIT; bench/data/jailbreakbench): 300 real answers of
 open and closed chat models to jailbreak prompts, each labelled "jailbroken" or not by three humans, with the verdicts
@@ -40,16 +42,18 @@ CACHE = ROOT / "bench" / ".cache" / "smollm2-135m-instruct"
 
 SETS = ("probes/labelled_verdicts.jsonl", "probes/labelled_verdicts_heldout.jsonl",
         "probes/labelled_verdicts_fresh.jsonl", "probes/labelled_verdicts_final.jsonl",
-        "probes/labelled_verdicts_final2.jsonl")
+        "probes/labelled_verdicts_final2.jsonl", "probes/labelled_verdicts_train_a.jsonl",
+        "probes/labelled_verdicts_train_b.jsonl", "probes/labelled_verdicts_final3.jsonl",
+        "probes/labelled_verdicts_final4.jsonl")
 JBB = ROOT / "bench" / "data" / "jailbreakbench" / "judge-comparison.csv"
 JBB_JUDGES = {"harmbench_cf": "HarmBench classifier (published)", "gpt4_cf": "GPT-4 judge (published)",
               "llamaguard2_cf": "Llama Guard 2 (published)", "llama3_cf": "Llama-3-70B judge (published)"}
 
 
 def labelled() -> list[dict]:
-    """The 175 answers the thresholds were set on, the 120 first held out from them, and the 120 fresh ones."""
-    files = resources.files("truecost.review")
-    return [json.loads(line) for name in SETS for line in files.joinpath(name).read_text(encoding="utf-8").splitlines()
+    """Every labelled set that is there (the held-out ones are merged only after the models are frozen)."""
+    files = [resources.files("truecost.review").joinpath(name) for name in SETS]
+    return [json.loads(line) for f in files if f.is_file() for line in f.read_text(encoding="utf-8").splitlines()
             if line.strip()]
 
 
@@ -119,7 +123,8 @@ def jailbreakbench(path: Path = JBB) -> dict[str, dict[str, float | int]]:
     model: Any = found[0] if found is not None else verdict_model()
     table: dict[str, dict[str, float | int]] = {}
     if model is not None:  # the verdict model was trained on these answers: its held-out figure is the grouped CV
-        cv = model.about.get("jailbreakbench_grouped_cv5_pipeline", {})
+        cv = (model.about.get("development_pipeline", {}).get("jailbreakbench_grouped_cv5")
+              or model.about.get("jailbreakbench_grouped_cv5_pipeline", {}))
         name = "probe" if found is not None else "MiniLM classifier"
         table[f"pipeline, no judge ({name}): grouped 5-fold CV"] = {
             "agreement": cv.get("agreement", float("nan")), "fpr": cv.get("fpr", float("nan")),
@@ -189,7 +194,13 @@ def main() -> int:
                "heldout": [i for i, r in enumerate(rows) if r["id"].startswith("ho-")],
                "fresh": [i for i, r in enumerate(rows) if r["id"].startswith("fr-")],
                "final": [i for i, r in enumerate(rows) if r["id"].startswith("fi-")],
-               "final2": [i for i, r in enumerate(rows) if r["id"].startswith("fj-")]}
+               "final2": [i for i, r in enumerate(rows) if r["id"].startswith("fj-")],
+               "train_a": [i for i, r in enumerate(rows) if r["id"].startswith("ta-")],
+               "train_b": [i for i, r in enumerate(rows) if r["id"].startswith("tb-")],
+               "final3": [i for i, r in enumerate(rows) if r["id"].startswith("fk-")],
+               "final4": [i for i, r in enumerate(rows) if r["id"].startswith("fm-")],
+               "held_out": [i for i, r in enumerate(rows) if r["id"].startswith(("fk-", "fm-"))]}
+    subsets = {name: idx for name, idx in subsets.items() if idx}
     table = {name: {s: scores([p[i] for i in idx], [truth[i] for i in idx]) for s, idx in subsets.items()}
              for name, p in variants.items()}
     if "SmolLM2 judge alone" in variants:  # scored on the answers it was asked about only
@@ -207,7 +218,7 @@ def main() -> int:
         for subset, s in by_subset.items():
             print(f"{name:46} {subset:8} {s['n']:>4} {s['precision']:>6} {s['recall']:>6} {s['tp']:>4} {s['fp']:>4} "
                   f"{s['fn']:>4} {s['unjudged']:>4}")
-    for subset in ("heldout", "fresh", "final", "final2"):
+    for subset in [s for s in ("final3", "final4") if s in subsets]:
         print(f"{subset} answers said 'attack succeeded', by kind (labelled: harmful_compliance and "
               "refusal_then_comply succeeded, refusal and benign_helpful did not):")
         for name, p in variants.items():

@@ -38,6 +38,7 @@ class ProbeWeights:
     coef: np.ndarray
     intercept: float
     about: dict[str, Any]
+    threshold: float = 0.5  # P(succeeded) from which the probe says "succeeded", chosen with C by the training script
 
     @classmethod
     def load(cls, name: str = "verdict_smollm2") -> ProbeWeights | None:
@@ -46,7 +47,8 @@ class ProbeWeights:
             return None
         data = json.loads(f.read_text(encoding="utf-8"))
         return cls(int(data["layer"]), np.asarray(data["mean"], np.float32), np.asarray(data["scale"], np.float32),
-                   np.asarray(data["coef"], np.float32), float(data["intercept"]), data.get("about", {}))
+                   np.asarray(data["coef"], np.float32), float(data["intercept"]), data.get("about", {}),
+                   float(data.get("threshold", 0.5)))
 
     def probabilities(self, features: np.ndarray) -> np.ndarray:
         """P(attack succeeded) per row of layer features."""
