@@ -44,7 +44,10 @@ def test_the_cut_model_reads_the_same_hidden_state_as_the_whole_model(tmp_path: 
 def test_shipped_weights_load_and_give_probabilities() -> None:
     weights = ProbeWeights.load()
     assert weights is not None and weights.coef.shape == weights.mean.shape == weights.scale.shape
-    assert weights.about["jailbreakbench_grouped_cv5_pipeline"]["agreement"] > 0.8  # measured 2026-12-06
+    development = weights.about["development_pipeline"]  # measured 2026-12-07: 0.85, and 0.89 to 0.975
+    assert development["jailbreakbench_grouped_cv5"]["agreement"] > 0.8
+    assert min(figures["agreement"] for figures in development.values()) >= 0.84
+    assert 0.0 < weights.threshold < 1.0 and weights.threshold == weights.about["threshold"]
     features = np.vstack([weights.mean, weights.mean + weights.scale * np.sign(weights.coef)])
     p = weights.probabilities(features)
     assert 0.0 < p[0] < 1.0 and p[1] > p[0]  # moving along the weights raises the probability
