@@ -27,7 +27,10 @@ from pathlib import Path
 import numpy as np
 
 DEFAULT_PAIRS = Path(__file__).resolve().parent / "data" / "paraphrases" / "pairs.jsonl"
-BACKENDS = ("int8", "static")
+# (MiniLM backend, numbers must match): the gateway's cache as shipped is int8 with the numbers guard; the others
+# show what the guard and the embedder each change (static vectors were the cache's embedder on static-vector
+# routes before 2026-12-07).
+CONFIGS = (("int8", True), ("int8", False), ("static", True), ("static", False))
 THRESHOLDS = (0.80, 0.85, 0.90, 0.925, 0.95, 0.97, 0.98, 0.99, 0.995)
 BUCKET = "bench"
 
@@ -131,14 +134,18 @@ def score_cache(matches: list[str | None], pairs: list[Pair]) -> CacheScore:
 
 
 def cache_matches(a_vectors: np.ndarray, b_vectors: np.ndarray, pairs: list[Pair],
-                  threshold: float) -> list[str | None]:
-    """Ask the gateway's semantic index, holding every a, for each b at `threshold`."""
-    from truecost.route.gateway.cache import SemanticIndex
+                  threshold: float, guard: bool = True) -> list[str | None]:
+    """Ask the gateway's semantic index, holding every a, for each b at `threshold` (with `guard`, in the bucket
+    of its numbers, as the gateway asks)."""
+    from truecost.route.gateway.cache import SemanticIndex, semantic_bucket
+
+    def bucket(text: str) -> str:
+        return semantic_bucket(BUCKET, cache_text(text)) if guard else BUCKET
 
     index = SemanticIndex(threshold, max_entries=len(pairs) + 1)
     for pair, vector in zip(pairs, a_vectors, strict=True):
-        index.add(BUCKET, vector, pair.id)
-    found = [index.nearest(BUCKET, vector, threshold) for vector in b_vectors]
+        index.add(bucket(pair.a), vector, pair.id)
+    found = [index.nearest(bucket(pair.b), vector, threshold) for pair, vector in zip(pairs, b_vectors, strict=True)]
     return [f[0] if f is not None else None for f in found]
 
 
@@ -151,18 +158,22 @@ def embed(pairs: list[Pair], backend: str) -> tuple[str, np.ndarray, np.ndarray]
     return embedder.name, vectors[: len(pairs)], vectors[len(pairs):]
 
 
-def measure(pairs: list[Pair], backend: str) -> dict[str, object]:
-    """Pairwise and cache scores at every threshold, and per kind at the default, for one embedder."""
-    from truecost.route.gateway.cache import semantic_threshold
+def measure(pairs: list[Pair], backend: str, guard: bool) -> dict[str, object]:
+    """Pairwise and cache scores at every threshold, and per kind at the default, for one embedder, with or
+    without the numbers guard (a pair whose numbers differ is never a hit)."""
+    from truecost.route.gateway.cache import numbers_in, semantic_threshold
 
     name, a_vec, b_vec = embed(pairs, backend)
-    default = semantic_threshold(name)
+    name += " + numbers" if guard else ""
+    default = semantic_threshold()
     sims = np.einsum("ij,ij->i", a_vec, b_vec)
+    if guard:
+        sims = np.where([numbers_in(p.a) == numbers_in(p.b) for p in pairs], sims, -1.0)
     same = np.array([p.same for p in pairs])
     rows = []
     for t in sorted({*THRESHOLDS, default}):
         rows.append({"threshold": t, "default": t == default, **asdict(score_pairs(sims, same, t)),
-                     "cache": asdict(score_cache(cache_matches(a_vec, b_vec, pairs, t), pairs))})
+                     "cache": asdict(score_cache(cache_matches(a_vec, b_vec, pairs, t, guard), pairs))})
     kinds = {}
     for kind in sorted({p.kind for p in pairs}):
         mask = np.array([p.kind == kind for p in pairs])
@@ -189,7 +200,8 @@ def print_tables(results: list[dict[str, object]]) -> None:
                   f"{_text(row['false_hits']):>24} | {_text(row['precision']):>24} | "
                   f"{c['served_correct']:>3} / {c['served_wrong_paraphrase']:>3} / {c['missed_paraphrase']:>3} / "
                   f"{c['served_wrong_near_miss']:>3} / {c['missed_near_miss']:>3} | {_text(c['wrong_share'])}")
-    print("* the embedder's default threshold (truecost.route.gateway.cache.semantic_threshold)\n")
+    print("* the default threshold (truecost.route.gateway.cache.semantic_threshold); the gateway's cache is the "
+          "first embedder (int8 + numbers)\n")
     print(f"{'embedder':>13} | {'kind':>10} | {'recall at default':>24} | {'false-hit rate at default':>25}")
     for r in results:
         for kind, s in r["per_kind_at_default"].items():  # type: ignore[attr-defined]
@@ -217,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     if too_long:  # the gateway would not compare them at all
         print(f"pairs over the cache's {SEMANTIC_MAX_CHARS} characters (skipped by the gateway): {too_long}",
               file=sys.stderr)
-    results = [measure(pairs, backend) for backend in BACKENDS]
+    results = [measure(pairs, backend, guard) for backend, guard in CONFIGS]
     if args.json:
         print(json.dumps({"pairs": len(pairs), "results": results}, indent=1))
     else:

@@ -5,16 +5,18 @@ The key is a hash of the request with keys sorted and the fields that do not cha
 `shared_across_keys`), so one key never reads another's answers. Entries live in this process's memory (least
 recently used dropped first) or in Redis for a fleet, each with its route's TTL.
 
-The semantic cache embeds a request's messages with the route's router embedder (MiniLM when the route has
-none) and serves the cached answer of the closest earlier request with the same other fields when their cosine
-similarity reaches the threshold (configured, else the embedder's: `semantic_threshold`). Its index is per
-process (the answers it points to may be in Redis).
+The semantic cache embeds a request's messages with MiniLM (the route's router embedder when that is the
+transformer MiniLM, so a routed request is embedded once; never static or TF-IDF vectors, which cannot tell
+"pounds to kilograms" from "kilograms to pounds") and serves the cached answer of the closest earlier request with
+the same other fields and the same numbers when their cosine similarity reaches the threshold (configured, else
+0.95). Its index is per process (the answers it points to may be in Redis).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 from collections import OrderedDict
 from dataclasses import asdict, dataclass
@@ -23,12 +25,9 @@ from typing import Any, Protocol
 import numpy as np
 
 IGNORED_FIELDS = frozenset({"stream", "stream_options", "user", "metadata"})
-# The cosine to a cached prompt that serves its answer, when the config gives none, by the embedder that made the
-# vectors. 0.95 was set with MiniLM's (transformer) vectors; static vectors (a mean of token vectors, no word order)
-# crowd closer, and on the routing sample's near-duplicate MMLU questions 0.99 gives them the hit precision 0.95
-# gives MiniLM (docs/gateway.md, 2026-12-06).
+# The cosine to a cached prompt that serves its answer, when the config gives none (MiniLM's transformer vectors;
+# measured on paraphrase and near-miss pairs in docs/gateway.md).
 DEFAULT_SEMANTIC_THRESHOLD = 0.95
-SEMANTIC_THRESHOLDS = {"minilm-static": 0.99}
 
 
 @dataclass
@@ -118,18 +117,30 @@ class RedisCacheStore:
 SEMANTIC_MAX_CHARS = 1000
 
 
-def semantic_threshold(embedder: str | None, configured: float | None = None) -> float:
-    """The similarity a semantic hit needs: the configured one, else the default for `embedder` (its name, e.g.
-    `minilm-static`; None: MiniLM)."""
-    if configured is not None:
-        return configured
-    return SEMANTIC_THRESHOLDS.get(embedder or "", DEFAULT_SEMANTIC_THRESHOLD)
+def semantic_threshold(configured: float | None = None) -> float:
+    """The similarity a semantic hit needs: the configured one, else the default."""
+    return DEFAULT_SEMANTIC_THRESHOLD if configured is None else configured
+
+
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+
+
+def numbers_in(text: str) -> tuple[str, ...]:
+    """The numbers a text writes, in order, thousands commas dropped ("1,000" is "1000")."""
+    return tuple(n.replace(",", "") for n in _NUMBER.findall(text))
+
+
+def semantic_bucket(base: str, text: str) -> str:
+    """The index bucket of a prompt: `base` (caller and other fields) and the prompt's numbers. Requests that differ
+    only in a number ("45 km in 3 hours" / "in 2 hours") embed almost alike (MiniLM gives digits little weight) but
+    want different answers; they never share a bucket, so never serve each other's."""
+    return f"{base}|{' '.join(numbers_in(text))}"
 
 
 class SemanticIndex:
     """Unit vectors of cached prompts per bucket (same caller and same other fields), searched by dot product.
 
-    `threshold` is the configured one (None: each lookup passes its embedder's, see `semantic_threshold`)."""
+    `threshold` is the configured one (None: the default, see `semantic_threshold`)."""
 
     def __init__(self, threshold: float | None, max_entries: int) -> None:
         self.threshold = threshold
@@ -139,13 +150,13 @@ class SemanticIndex:
 
     def nearest(self, bucket: str, vector: np.ndarray, threshold: float | None = None) -> tuple[str, float] | None:
         """The exact key of the closest cached prompt at or above `threshold` (default: the index's, else
-        MiniLM's), with its similarity."""
+        `DEFAULT_SEMANTIC_THRESHOLD`), with its similarity."""
         keys, vectors = self._buckets.get(bucket, ([], []))
         if not keys:
             return None
         similarities = np.stack(vectors) @ vector
         best = int(np.argmax(similarities))
-        needed = semantic_threshold(None, threshold if threshold is not None else self.threshold)
+        needed = semantic_threshold(threshold if threshold is not None else self.threshold)
         return (keys[best], float(similarities[best])) if similarities[best] >= needed else None
 
     def add(self, bucket: str, vector: np.ndarray, key: str) -> None:

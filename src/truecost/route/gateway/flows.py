@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import anyio
@@ -42,13 +43,20 @@ def cache_ttl_s(gw: Gateway, call: Call) -> float:
 
 
 def _embedder(route: Any) -> Any:
-    """The route's router's embedder, else MiniLM."""
+    """What the semantic cache embeds with: the route's router's embedder when it is the transformer MiniLM (the
+    routed prompt is then embedded once), else MiniLM. Static and TF-IDF vectors are no word-order models: on
+    paraphrase and near-miss pairs static MiniLM at any threshold served as many wrong answers as right ones."""
     embedder = getattr(route.router, "embedder_", None) if route is not None and route.router is not None else None
-    if embedder is None:
-        from truecost.route.embeddings import MiniLMEmbedder
+    if getattr(embedder, "kind", None) == "minilm" and not getattr(embedder, "fast", True):
+        return embedder
+    return _cache_minilm()
 
-        embedder = MiniLMEmbedder()
-    return embedder
+
+@lru_cache(maxsize=1)
+def _cache_minilm() -> Any:
+    from truecost.route.embeddings import MiniLMEmbedder
+
+    return MiniLMEmbedder()
 
 
 async def warm_routers(gw: Gateway) -> None:
@@ -83,18 +91,18 @@ async def from_cache(gw: Gateway, call: Call) -> caching.CachedAnswer | None:
 
 
 async def _semantic_hit(gw: Gateway, semantic: caching.SemanticIndex, call: Call) -> bytes | None:
-    """The cached answer of the closest earlier request whose messages embed near this one's, or None. Messages
-    longer than the embedder reads whole are not compared (`SEMANTIC_MAX_CHARS`)."""
+    """The cached answer of the closest earlier request whose messages embed near this one's and write the same
+    numbers, or None. Messages longer than the embedder reads whole are not compared (`SEMANTIC_MAX_CHARS`)."""
     assert gw.cache is not None and call.cache_key is not None
     text = caching.messages_text(call.payload)
     if len(text) > caching.SEMANTIC_MAX_CHARS:
         return None
     owner = call.cache_key.split(":")[1]
-    bucket = f"{owner}:{call.cache_variant}:{caching.normalised(call.payload, without_messages=True)}"
+    bucket = caching.semantic_bucket(
+        f"{owner}:{call.cache_variant}:{caching.normalised(call.payload, without_messages=True)}", text)
     vector = await _embed(gw, call, text)
     call.semantic = (bucket, vector)
-    threshold = caching.semantic_threshold(getattr(_embedder(call.route), "name", None), semantic.threshold)
-    match = semantic.nearest(bucket, vector, threshold)
+    match = semantic.nearest(bucket, vector)
     if match is None:
         return None
     data = await gw.cache.get(match[0])
