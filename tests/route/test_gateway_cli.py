@@ -144,3 +144,25 @@ def test_old_price_names_still_read_with_a_deprecation_warning() -> None:
                                                           "completion_usd_per_1m_tokens": 6.0}]})
     price = settings.upstreams[0].price
     assert price is not None and (price.input_usd_per_1m, price.output_usd_per_1m) == (1.5, 6.0)
+
+
+def test_a_semantic_cache_without_minilm_installed_is_refused_in_one_line(tmp_path: Path) -> None:
+    """The semantic cache embeds with MiniLM: without its package the gateway used to fail at startup with a
+    traceback that blamed "this router". A package of the same name without the weights shadows the real one."""
+    from truecost.minilm import MINILM_PACKAGE
+
+    shadow = tmp_path / "shadow" / MINILM_PACKAGE
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("", encoding="utf-8")
+    write(tmp_path / "gateway.yaml", {"listen": {"port": free_port()},
+                                      "upstreams": [{"name": "small", "base_url": "http://127.0.0.1:1/v1"}],
+                                      "routes": {"auto": {"models": ["small"]}},
+                                      "cache": {"enabled": True, "semantic": {}}})
+    env = {**os.environ, "COLUMNS": "200",
+           "PYTHONPATH": os.pathsep.join([str(tmp_path / "shadow"), os.environ.get("PYTHONPATH", "")])}
+    for extra in (["--check"], []):
+        result = subprocess.run([sys.executable, "-m", "truecost", "gateway", "--config", "gateway.yaml", *extra],
+                                capture_output=True, text=True, timeout=120, env=env)
+        assert result.returncode == 2, result.stderr
+        assert "cache.semantic" in result.stderr and "Traceback" not in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1

@@ -38,6 +38,10 @@ def register(app: typer.Typer) -> None:
 
         settings = load_gateway_settings(config_path)
         routes = build_routes(settings)
+        if settings.cache.enabled and settings.cache.semantic is not None:
+            from truecost.route.gateway.cache import check_semantic_embedder
+
+            check_semantic_embedder()
         summary_routes: dict[str, dict[str, Any]] = {
             name: {"router": type(r.router).__name__ if r.router is not None else None, "models": r.models,
                    "knob": r.knob} for name, r in routes.items()}

@@ -137,6 +137,17 @@ def semantic_bucket(base: str, text: str) -> str:
     return f"{base}|{' '.join(numbers_in(text))}"
 
 
+def check_semantic_embedder() -> None:
+    """Fail before serving, in one line, when the semantic cache is configured but MiniLM is not installed (a
+    startup traceback otherwise)."""
+    from truecost.errors import UserError
+    from truecost.minilm import MINILM_PIP, minilm_dir
+
+    if minilm_dir() is None:
+        raise UserError(f"the semantic cache (cache.semantic) embeds prompts with all-MiniLM-L6-v2; install it "
+                        f"({MINILM_PIP}) or remove cache.semantic from the config")
+
+
 class SemanticIndex:
     """Unit vectors of cached prompts per bucket (same caller and same other fields), searched by dot product.
 

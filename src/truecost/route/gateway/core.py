@@ -115,6 +115,7 @@ class Gateway:
             self.cache = (caching.RedisCacheStore(self.redis) if redis_cache
                           else caching.MemoryCacheStore(cache.max_entries))
             if cache.semantic is not None:
+                caching.check_semantic_embedder()
                 self.semantic = caching.SemanticIndex(cache.semantic.threshold, cache.semantic.max_entries)
         self.pool = UpstreamPool(self.settings.upstreams)
         # One router call at a time: embedding is CPU-bound (TRUECOST_ROUTE_THREADS sets its threads), batching
