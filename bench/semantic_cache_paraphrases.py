@@ -145,7 +145,7 @@ def cache_matches(a_vectors: np.ndarray, b_vectors: np.ndarray, pairs: list[Pair
     index = SemanticIndex(threshold, max_entries=len(pairs) + 1)
     for pair, vector in zip(pairs, a_vectors, strict=True):
         index.add(bucket(pair.a), vector, pair.id)
-    found = [index.nearest(bucket(pair.b), vector, threshold) for pair, vector in zip(pairs, b_vectors, strict=True)]
+    found = [index.nearest(bucket(pair.b), vector) for pair, vector in zip(pairs, b_vectors, strict=True)]
     return [f[0] if f is not None else None for f in found]
 
 

@@ -154,21 +154,19 @@ class SemanticIndex:
     `threshold` is the configured one (None: the default, see `semantic_threshold`)."""
 
     def __init__(self, threshold: float | None, max_entries: int) -> None:
-        self.threshold = threshold
+        self.threshold = semantic_threshold(threshold)
         self.max_entries = max_entries
         self._buckets: dict[str, tuple[list[str], list[np.ndarray]]] = {}
         self._size = 0
 
-    def nearest(self, bucket: str, vector: np.ndarray, threshold: float | None = None) -> tuple[str, float] | None:
-        """The exact key of the closest cached prompt at or above `threshold` (default: the index's, else
-        `DEFAULT_SEMANTIC_THRESHOLD`), with its similarity."""
+    def nearest(self, bucket: str, vector: np.ndarray) -> tuple[str, float] | None:
+        """The exact key of the closest cached prompt at or above the index's threshold, with its similarity."""
         keys, vectors = self._buckets.get(bucket, ([], []))
         if not keys:
             return None
         similarities = np.stack(vectors) @ vector
         best = int(np.argmax(similarities))
-        needed = semantic_threshold(threshold if threshold is not None else self.threshold)
-        return (keys[best], float(similarities[best])) if similarities[best] >= needed else None
+        return (keys[best], float(similarities[best])) if similarities[best] >= self.threshold else None
 
     def add(self, bucket: str, vector: np.ndarray, key: str) -> None:
         if self._size >= self.max_entries:  # full: start over rather than scan for the oldest
