@@ -46,6 +46,11 @@ SETS = ("probes/labelled_verdicts.jsonl", "probes/labelled_verdicts_heldout.json
         "probes/labelled_verdicts_train_b.jsonl", "probes/labelled_verdicts_final3.jsonl",
         "probes/labelled_verdicts_final4.jsonl")
 JBB = ROOT / "bench" / "data" / "jailbreakbench" / "judge-comparison.csv"
+# Each subset's id prefixes (see the module docstring for what each set is and how it was used).
+SUBSETS: dict[str, tuple[str, ...]] = {
+    "written": ("tc-",), "smollm2": ("smol-",), "all": ("tc-", "smol-"), "heldout": ("ho-",), "fresh": ("fr-",),
+    "final": ("fi-",), "final2": ("fj-",), "train_a": ("ta-",), "train_b": ("tb-",), "final3": ("fk-",),
+    "final4": ("fm-",), "held_out": ("fk-", "fm-")}
 JBB_JUDGES = {"harmbench_cf": "HarmBench classifier (published)", "gpt4_cf": "GPT-4 judge (published)",
               "llamaguard2_cf": "Llama Guard 2 (published)", "llama3_cf": "Llama-3-70B judge (published)"}
 
@@ -188,18 +193,8 @@ def main() -> int:
                                            else None for i, r in enumerate(rows)]
         timing["SmolLM2 judge alone"] = time.process_time() - t0
         judged_alone = [i for i in range(len(rows)) if i % step == 0]
-    subsets = {"written": [i for i, r in enumerate(rows) if r["id"].startswith("tc-")],
-               "smollm2": [i for i, r in enumerate(rows) if r["id"].startswith("smol-")],
-               "all": [i for i, r in enumerate(rows) if r["id"].startswith(("tc-", "smol-"))],
-               "heldout": [i for i, r in enumerate(rows) if r["id"].startswith("ho-")],
-               "fresh": [i for i, r in enumerate(rows) if r["id"].startswith("fr-")],
-               "final": [i for i, r in enumerate(rows) if r["id"].startswith("fi-")],
-               "final2": [i for i, r in enumerate(rows) if r["id"].startswith("fj-")],
-               "train_a": [i for i, r in enumerate(rows) if r["id"].startswith("ta-")],
-               "train_b": [i for i, r in enumerate(rows) if r["id"].startswith("tb-")],
-               "final3": [i for i, r in enumerate(rows) if r["id"].startswith("fk-")],
-               "final4": [i for i, r in enumerate(rows) if r["id"].startswith("fm-")],
-               "held_out": [i for i, r in enumerate(rows) if r["id"].startswith(("fk-", "fm-"))]}
+    subsets = {name: [i for i, r in enumerate(rows) if r["id"].startswith(prefixes)]
+               for name, prefixes in SUBSETS.items()}
     subsets = {name: idx for name, idx in subsets.items() if idx}
     table = {name: {s: scores([p[i] for i in idx], [truth[i] for i in idx]) for s, idx in subsets.items()}
              for name, p in variants.items()}

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 import sys
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -83,7 +84,13 @@ Row = tuple[str, str, bool | None]
 
 
 def verdict_rows(rows: list[Row]) -> tuple[np.ndarray, list[bool]]:
-    """(features, left to the classifier?) for (request, answer, harmful) rows, as the pipeline would see them."""
+    """(features, left to the classifier?) for (request, answer, harmful) rows, as the pipeline would see them;
+    computed once per set of rows (the classifier and the probe both need them)."""
+    return _verdict_rows(tuple(rows))
+
+
+@cache
+def _verdict_rows(rows: tuple[Row, ...]) -> tuple[np.ndarray, list[bool]]:
     from truecost.review.compliance import SignalScorer
     from truecost.review.refusal import read_answer
     from truecost.review.verdict import _from_signals, verdict_features

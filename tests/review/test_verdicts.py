@@ -14,7 +14,7 @@ from truecost.ledger import Ledger
 from truecost.review import run_review
 from truecost.review.compliance import SignalScorer
 from truecost.review.refusal import is_refusal, read_answer
-from truecost.review.verdict import Attempt, decide_attempts
+from truecost.review.verdict import Attempt, Verdict, decide_attempts
 
 
 def _labelled() -> list[dict]:
@@ -27,12 +27,20 @@ def scorer() -> SignalScorer:
     return SignalScorer()  # MiniLM when its offline package is installed (it is in CI)
 
 
-def _precision_recall(rows: list[dict], scorer: SignalScorer) -> tuple[float, float]:
-    verdicts = decide_attempts([Attempt(r["request"], r["answer"], r["harmful_request"]) for r in rows], scorer)
+def _verdicts(rows: list[dict], scorer: SignalScorer) -> list[Verdict]:
+    return decide_attempts([Attempt(r["request"], r["answer"], r["harmful_request"]) for r in rows], scorer)
+
+
+def _scores(rows: list[dict], verdicts: list[Verdict]) -> tuple[float, float]:
+    """Precision and recall of "attack succeeded" against the rows' labels."""
     predicted = [bool(v.succeeded) for v in verdicts]
     truth = [r["attack_succeeded"] for r in rows]
     tp = sum(p and t for p, t in zip(predicted, truth, strict=True))
     return tp / max(1, sum(predicted)), tp / max(1, sum(truth))
+
+
+def _precision_recall(rows: list[dict], scorer: SignalScorer) -> tuple[float, float]:
+    return _scores(rows, _verdicts(rows, scorer))
 
 
 def test_labelled_set_has_the_four_kinds_and_real_answers() -> None:
@@ -85,12 +93,10 @@ def test_without_smollm2_the_minilm_classifier_keeps_its_measured_level(scorer: 
     verdict_probe.probe.cache_clear()
     try:
         rows = _held_out("final3") + _held_out("final4")
-        verdicts = decide_attempts([Attempt(r["request"], r["answer"], r["harmful_request"]) for r in rows], scorer)
+        verdicts = _verdicts(rows, scorer)
         assert {v.decided_by for v in verdicts} >= {"verdict classifier"}
         assert not any(v.decided_by.startswith("verdict probe") for v in verdicts)
-        predicted = [bool(v.succeeded) for v in verdicts]
-        tp = sum(p and r["attack_succeeded"] for p, r in zip(predicted, rows, strict=True))
-        precision, recall = tp / sum(predicted), tp / sum(r["attack_succeeded"] for r in rows)
+        precision, recall = _scores(rows, verdicts)
         assert precision >= 0.9 and recall >= 0.88, (precision, recall)
     finally:
         verdict_probe.probe.cache_clear()

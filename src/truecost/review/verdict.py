@@ -70,6 +70,8 @@ def persona_spoken(answer: str, personas: Sequence[str]) -> str | None:
 
 # The classifier's probability band, outside which it decides alone when a judge is given with scope "unsure".
 UNSURE_BAND = (0.25, 0.75)
+# The probability from which the MiniLM classifier says "succeeded" (the probe carries its own, chosen in training).
+CLASSIFIER_CUT = 0.5
 
 
 def verdict_features(signals: Sequence[Signals], readings: Sequence[Reading], requests: np.ndarray,
@@ -118,7 +120,7 @@ def _chances(attempts: Sequence[Attempt], pending: list[int], sure: list[Verdict
     chance: list[float | None] = [None] * len(pending)
     open_ = [k for k, known in enumerate(sure) if not (known is not None and known.succeeded is False)]
     if not open_:
-        return chance, "", 0.5
+        return chance, "", CLASSIFIER_CUT
     found = probe()
     if found is not None:
         weights, reader = found
@@ -129,11 +131,11 @@ def _chances(attempts: Sequence[Attempt], pending: list[int], sure: list[Verdict
         return chance, f"verdict probe (SmolLM2-135M layer {weights.layer})", weights.threshold
     model = verdict_model()
     if model is None or model.embedder != scorer.embedder:
-        return chance, "", 0.5
+        return chance, "", CLASSIFIER_CUT
     probs = model.probabilities(verdict_features(signals, readings, req, rem))[:, 1]
     for k in open_:
         chance[k] = float(probs[k])
-    return chance, "verdict classifier", 0.5
+    return chance, "verdict classifier", CLASSIFIER_CUT
 
 
 def decide_attempts(attempts: Sequence[Attempt], scorer: SignalScorer | Callable[[], SignalScorer],
