@@ -144,6 +144,23 @@ def test_peak_memory_stays_flat_as_the_corpus_doubles(tmp_path: Path) -> None:
     assert big_rss - small_rss < 0.25 * (big_mb - small_mb) + 10, rss
 
 
+def _wait_until_both_nodes_take_tasks(address: str) -> None:
+    """Run one task on the second node from a short-lived driver, so the head's view of that node is current (a
+    node can be registered before the head schedules onto it) and it has a warm worker."""
+    import ray
+
+    ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    try:
+        @ray.remote(num_cpus=1)
+        def node_id() -> str:
+            return str(ray.get_runtime_context().get_node_id())
+
+        second = ray.get(node_id.options(resources={"second_node": 1}).remote(), timeout=120)
+        assert second != ray.get_runtime_context().get_node_id()
+    finally:
+        ray.shutdown()
+
+
 @pytest.mark.slow
 def test_two_node_ray_cluster_equals_the_local_engine(tmp_path: Path) -> None:
     """A real Ray cluster of two nodes (two raylets, each with its own CPU and object store), joined through
@@ -164,6 +181,7 @@ def test_two_node_ray_cluster_equals_the_local_engine(tmp_path: Path) -> None:
     try:
         cluster.add_node(num_cpus=1, object_store_memory=80 << 20, resources={"second_node": 1})
         cluster.wait_for_nodes(timeout=60)
+        _wait_until_both_nodes_take_tasks(cluster.address)
         ray_env = {"RAY_ADDRESS": cluster.address}
         rc, small_rss, text = run_measured(cli(str(small / "*.jsonl"), "-o", str(tmp_path / "ray"), *steps,
                                                "--engine", "ray"), ray_env)
@@ -172,6 +190,7 @@ def test_two_node_ray_cluster_equals_the_local_engine(tmp_path: Path) -> None:
         rc, big_rss, text = run_measured(cli(str(big / "*.jsonl"), "-o", str(tmp_path / "ray-big"), *steps,
                                              "--engine", "ray"), ray_env)
         assert rc == 0, text[-3000:]
+        big_report = json.loads(text[text.index("{"):])
     finally:
         cluster.shutdown()
         for k, v in old_env.items():
@@ -179,7 +198,9 @@ def test_two_node_ray_cluster_equals_the_local_engine(tmp_path: Path) -> None:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-    assert report["engine"] == "ray" and report["nodes"] == 2
+    # SPREAD is Ray's best effort: on a loaded machine one short run may finish on the head alone, so the claim
+    # is that the runs, between them, put tasks on both nodes.
+    assert report["engine"] == "ray" and max(report["nodes"], big_report["nodes"]) == 2, (report, big_report)
     assert output_bytes(tmp_path / "ray") == output_bytes(tmp_path / "local")
     assert set(OUTPUT_FILES) <= {p.name for p in (tmp_path / "ray").iterdir()}
     assert big_rss - small_rss < 30, (small_rss, big_rss)  # twice the corpus, the same driver
