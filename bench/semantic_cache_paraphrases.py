@@ -27,11 +27,12 @@ from pathlib import Path
 import numpy as np
 
 DEFAULT_PAIRS = Path(__file__).resolve().parent / "data" / "paraphrases" / "pairs.jsonl"
-# (MiniLM backend, numbers must match): the gateway's cache as shipped is int8 with the numbers guard; the others
-# show what the guard and the embedder each change (static vectors were the cache's embedder on static-vector
-# routes before 2026-12-07).
-CONFIGS = (("int8", True), ("int8", False), ("static", True), ("static", False))
-THRESHOLDS = (0.80, 0.85, 0.90, 0.925, 0.95, 0.97, 0.98, 0.99, 0.995)
+# (MiniLM backend, numbers must match, near-miss guard): the gateway's cache as shipped is int8 with both guards;
+# the others show what each guard and the embedder change (int8 + numbers was the cache from 2026-12-07, static
+# vectors its embedder on static-vector routes before that).
+CONFIGS = (("int8", True, True), ("int8", True, False), ("int8", False, False), ("static", True, True),
+           ("static", False, False))
+THRESHOLDS = (0.80, 0.85, 0.875, 0.90, 0.925, 0.95, 0.97, 0.98, 0.99, 0.995)
 BUCKET = "bench"
 
 
@@ -134,19 +135,20 @@ def score_cache(matches: list[str | None], pairs: list[Pair]) -> CacheScore:
 
 
 def cache_matches(a_vectors: np.ndarray, b_vectors: np.ndarray, pairs: list[Pair],
-                  threshold: float, guard: bool = True) -> list[str | None]:
+                  threshold: float, guard: bool = True, words: bool = True) -> list[str | None]:
     """Ask the gateway's semantic index, holding every a, for each b at `threshold` (with `guard`, in the bucket
-    of its numbers, as the gateway asks)."""
-    from truecost.route.gateway.cache import SemanticIndex, semantic_bucket
+    of its numbers, and with `words`, refusing near-misses, as the gateway asks)."""
+    from truecost.route.gateway.cache import SemanticIndex, semantic_bucket, words_of
 
     def bucket(text: str) -> str:
         return semantic_bucket(BUCKET, cache_text(text)) if guard else BUCKET
 
-    index = SemanticIndex(threshold, max_entries=len(pairs) + 1)
+    index = SemanticIndex(threshold, max_entries=len(pairs) + 1, guard=words)
     for pair, vector in zip(pairs, a_vectors, strict=True):
-        index.add(bucket(pair.a), vector, pair.id)
-    found = [index.nearest(bucket(pair.b), vector) for pair, vector in zip(pairs, b_vectors, strict=True)]
-    return [f[0] if f is not None else None for f in found]
+        index.add(bucket(pair.a), vector, pair.id, words_of(cache_text(pair.a)))
+    found = [index.nearest(bucket(pair.b), vector, words_of(cache_text(pair.b)))
+             for pair, vector in zip(pairs, b_vectors, strict=True)]
+    return [f.key if f is not None and f.refused is None else None for f in found]
 
 
 def embed(pairs: list[Pair], backend: str) -> tuple[str, np.ndarray, np.ndarray]:
@@ -158,22 +160,30 @@ def embed(pairs: list[Pair], backend: str) -> tuple[str, np.ndarray, np.ndarray]
     return embedder.name, vectors[: len(pairs)], vectors[len(pairs):]
 
 
-def measure(pairs: list[Pair], backend: str, guard: bool) -> dict[str, object]:
+def measure(pairs: list[Pair], backend: str, guard: bool, words: bool,
+            vectors: dict[str, tuple[str, np.ndarray, np.ndarray]] | None = None) -> dict[str, object]:
     """Pairwise and cache scores at every threshold, and per kind at the default, for one embedder, with or
-    without the numbers guard (a pair whose numbers differ is never a hit)."""
-    from truecost.route.gateway.cache import numbers_in, semantic_threshold
+    without the numbers guard (a pair whose numbers differ is never a hit) and the near-miss guard (a pair that is
+    the same words but for a short swap is never a hit). `vectors` keeps each backend's embeddings between calls."""
+    from truecost.route.gateway.cache import near_miss, numbers_in, semantic_threshold, words_of
 
-    name, a_vec, b_vec = embed(pairs, backend)
-    name += " + numbers" if guard else ""
+    vectors = {} if vectors is None else vectors
+    if backend not in vectors:
+        vectors[backend] = embed(pairs, backend)
+    name, a_vec, b_vec = vectors[backend]
+    name += (" + numbers" if guard else "") + (" + words" if words else "")
     default = semantic_threshold()
     sims = np.einsum("ij,ij->i", a_vec, b_vec)
     if guard:
         sims = np.where([numbers_in(p.a) == numbers_in(p.b) for p in pairs], sims, -1.0)
+    if words:
+        sims = np.where([near_miss(words_of(cache_text(p.a)), words_of(cache_text(p.b))) is None for p in pairs],
+                        sims, -1.0)
     same = np.array([p.same for p in pairs])
     rows = []
     for t in sorted({*THRESHOLDS, default}):
         rows.append({"threshold": t, "default": t == default, **asdict(score_pairs(sims, same, t)),
-                     "cache": asdict(score_cache(cache_matches(a_vec, b_vec, pairs, t, guard), pairs))})
+                     "cache": asdict(score_cache(cache_matches(a_vec, b_vec, pairs, t, guard, words), pairs))})
     kinds = {}
     for kind in sorted({p.kind for p in pairs}):
         mask = np.array([p.kind == kind for p in pairs])
@@ -190,22 +200,22 @@ def _text(s: dict[str, object]) -> str:
 
 def print_tables(results: list[dict[str, object]]) -> None:
     """The pairwise and cache table per embedder, then recall and false hits per kind at each default."""
-    print(f"{'embedder':>13} | {'thr':>5} | {'recall (paraphrase hit)':>24} | {'false-hit rate':>24} | "
+    print(f"{'embedder':>30} | {'thr':>5} | {'recall (paraphrase hit)':>24} | {'false-hit rate':>24} | "
           f"{'precision':>24} | cache: ok / wrong-para / miss-para / wrong-near / miss-near | wrong share of served")
     for r in results:
         for row in r["rows"]:  # type: ignore[attr-defined]
             c = row["cache"]
             mark = "*" if row["default"] else " "
-            print(f"{r['embedder']:>13} | {row['threshold']:>4}{mark} | {_text(row['recall']):>24} | "
+            print(f"{r['embedder']:>30} | {row['threshold']:>4}{mark} | {_text(row['recall']):>24} | "
                   f"{_text(row['false_hits']):>24} | {_text(row['precision']):>24} | "
                   f"{c['served_correct']:>3} / {c['served_wrong_paraphrase']:>3} / {c['missed_paraphrase']:>3} / "
                   f"{c['served_wrong_near_miss']:>3} / {c['missed_near_miss']:>3} | {_text(c['wrong_share'])}")
     print("* the default threshold (truecost.route.gateway.cache.semantic_threshold); the gateway's cache is the "
-          "first embedder (int8 + numbers)\n")
-    print(f"{'embedder':>13} | {'kind':>10} | {'recall at default':>24} | {'false-hit rate at default':>25}")
+          "first embedder (int8 + numbers + words)\n")
+    print(f"{'embedder':>30} | {'kind':>10} | {'recall at default':>24} | {'false-hit rate at default':>25}")
     for r in results:
         for kind, s in r["per_kind_at_default"].items():  # type: ignore[attr-defined]
-            print(f"{r['embedder']:>13} | {kind:>10} | {_text(s['recall']):>24} | {_text(s['false_hits']):>25}")
+            print(f"{r['embedder']:>30} | {kind:>10} | {_text(s['recall']):>24} | {_text(s['false_hits']):>25}")
     print()
     for r in results:
         q = r["similarity_quartiles"]
@@ -229,7 +239,8 @@ def main(argv: list[str] | None = None) -> int:
     if too_long:  # the gateway would not compare them at all
         print(f"pairs over the cache's {SEMANTIC_MAX_CHARS} characters (skipped by the gateway): {too_long}",
               file=sys.stderr)
-    results = [measure(pairs, backend, guard) for backend, guard in CONFIGS]
+    vectors: dict[str, tuple[str, np.ndarray, np.ndarray]] = {}
+    results = [measure(pairs, backend, guard, words, vectors) for backend, guard, words in CONFIGS]
     if args.json:
         print(json.dumps({"pairs": len(pairs), "results": results}, indent=1))
     else:

@@ -310,7 +310,46 @@ class _StaticEmbeddingRouter(LengthRouter):
 def test_semantic_threshold_default_and_a_configured_one_wins() -> None:
     from truecost.route.gateway.cache import semantic_threshold
 
-    assert semantic_threshold() == 0.95 and semantic_threshold(0.9) == 0.9
+    assert semantic_threshold() == 0.90 and semantic_threshold(0.95) == 0.95
+
+
+# Prompts that are the same words but for a short swap, and rewordings; written for this test (the guard's spans were
+# chosen on bench/data/paraphrases/pairs.jsonl, none of whose pairs is here).
+NEAR_MISSES = [
+    ("Translate this sentence from English to German: good morning",
+     "Translate this sentence from German to English: good morning", "moved word"),
+    ("Convert this JSON into YAML", "Convert this YAML into JSON", "moved word"),
+    ("Sort these names in increasing order of length", "Sort these names in decreasing order of length",
+     "swapped word"),
+    ("How do I turn on dark mode in Slack?", "How do I turn off dark mode in Slack?", "swapped word"),
+    ("Is it safe to eat raw eggs?", "Is it not safe to eat raw eggs?", "negation"),
+    ("Give me two reasons to learn Rust", "Give me five reasons to learn Rust", "another count"),
+    ("Tell me a joke about penguins", "Tell me three jokes about penguins", "another count"),
+]
+REWORDINGS = [
+    ("Could you please explain how photosynthesis works?", "explain how photosynthesis works"),
+    ("Explain how photosynthesis works", "Explain how photosynthsis works"),  # a typo
+    ("Write a Python function that converts miles to kilometres.",
+     "Please write a python function to convert miles to kilometres"),
+    ("What are the main causes of inflation?", "Which factors mainly cause inflation?"),
+    ("Summarise this paragraph in one sentence: the cat sat on the mat.",
+     "In one sentence, summarise this paragraph: the cat sat on the mat."),
+    ("Recommend a good book about the history of Rome", "Can you recommend me a good book on Roman history?"),
+]
+
+
+def test_a_near_miss_is_refused_and_a_rewording_is_not() -> None:
+    """An embedding cannot tell a swapped direction, an antonym or another count from a synonym; the words can."""
+    _static_vectors()  # the typo rule reads MiniLM's vocabulary
+    from truecost.route.gateway.cache import near_miss, words_of
+
+    def why(a: str, b: str) -> str | None:
+        return near_miss(words_of(f"user: {a}"), words_of(f"user: {b}"))
+
+    assert [why(a, b) for a, b, _ in NEAR_MISSES] == [reason for *_, reason in NEAR_MISSES]
+    assert [why(b, a) for a, b, _ in NEAR_MISSES] == [reason for *_, reason in NEAR_MISSES]  # either way round
+    assert [why(a, b) for a, b in REWORDINGS] == [None] * len(REWORDINGS)
+    assert words_of("What's 5y - 4 = 39?") == ("what's", "5y", "-", "4", "=", "39")
 
 
 def test_requests_that_write_different_numbers_never_share_a_semantic_bucket() -> None:
@@ -331,11 +370,11 @@ def _static_vectors() -> Any:
     return minilm
 
 
-def _ask_static_route(two: Any, asked: list[str]) -> list[Any]:
-    """Send each prompt through a route whose router embeds with static MiniLM, semantic cache on at the default
-    threshold; the ledger's rows in order."""
+def _ask_static_route(two: Any, asked: list[str], semantic: dict[str, Any] | None = None) -> list[Any]:
+    """Send each prompt through a route whose router embeds with static MiniLM, semantic cache on (by default at the
+    default threshold, guard on); the ledger's rows in order."""
     servers, _, _ = two
-    config = _config(servers, cache={"enabled": True, "semantic": {}})
+    config = _config(servers, cache={"enabled": True, "semantic": semantic or {}})
     with gateway(config, routers={"auto": _StaticEmbeddingRouter(["cheap", "strong"])}) as (server, ledger):
         for text in asked:
             client(server).chat.completions.create(model="auto", messages=[{"role": "user", "content": text}])
@@ -357,6 +396,23 @@ def test_a_static_vector_route_caches_with_minilm_and_never_across_numbers(two: 
     rows = _ask_static_route(two, asked)
     assert [r.cache_hit for r in rows] == [False, True, False, False]
     assert rows[1].extra["semantic_similarity"] >= 0.97  # MiniLM's (int8's varies a little with the batch)
+
+
+def test_the_gateway_asks_upstream_for_a_near_miss_and_says_why(two: Any) -> None:
+    """A swapped direction embeds as close as a paraphrase; the gateway sends it upstream and the ledger row says
+    which rule refused the cached answer. The same prompts with the guard off are served from the cache."""
+    minilm = _static_vectors()
+    asked = ["Write a Python function that converts miles to kilometres.",
+             "Write a Python function that converts kilometres to miles.",
+             "Please write a python function to convert miles to kilometres"]
+    vectors = minilm.encode([f"user: {q}" for q in asked], backend="int8")
+    assert float(vectors[0] @ vectors[1]) >= 0.95 and float(vectors[0] @ vectors[2]) >= 0.9
+    rows = _ask_static_route(two, asked)
+    assert [r.cache_hit for r in rows] == [False, False, True]
+    assert rows[1].extra["semantic_refused"].startswith("moved word (similarity 0.9")
+    assert "semantic_refused" not in rows[2].extra and rows[2].extra["semantic_similarity"] >= 0.9
+    rows = _ask_static_route(two, asked[:2], semantic={"near_miss_guard": False})[len(rows):]  # one ledger file
+    assert [r.cache_hit for r in rows] == [False, True]
 
 
 def test_a_prompt_longer_than_the_embedder_reads_is_never_a_semantic_hit(two: Any) -> None:

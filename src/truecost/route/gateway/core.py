@@ -55,7 +55,7 @@ class Call:
     reservation: Reservation | None = None
     cache_key: str | None = None
     cache_variant: str = ""  # what beside the request decides the answer (a routed route's knob)
-    semantic: tuple[str, Any] | None = None  # (bucket, vector) to index the answer under
+    semantic: tuple[str, Any, tuple[str, ...]] | None = None  # (bucket, vector, words) to index the answer under
     failures: list[UpstreamFailure] = field(default_factory=list)
     routing_text: str = ""  # what the router judges (the last user message)
     knob: float | None = None  # from the X-Truecost-Knob header (None: the route's own)
@@ -116,7 +116,8 @@ class Gateway:
                           else caching.MemoryCacheStore(cache.max_entries))
             if cache.semantic is not None:
                 caching.check_semantic_embedder()
-                self.semantic = caching.SemanticIndex(cache.semantic.threshold, cache.semantic.max_entries)
+                self.semantic = caching.SemanticIndex(cache.semantic.threshold, cache.semantic.max_entries,
+                                                      cache.semantic.near_miss_guard)
         self.pool = UpstreamPool(self.settings.upstreams)
         # One router call at a time: embedding is CPU-bound (TRUECOST_ROUTE_THREADS sets its threads), batching
         # costs no more CPU per prompt than one call each, and the embedder's tokenizer is one shared object.

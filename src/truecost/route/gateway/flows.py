@@ -91,8 +91,9 @@ async def from_cache(gw: Gateway, call: Call) -> caching.CachedAnswer | None:
 
 
 async def _semantic_hit(gw: Gateway, semantic: caching.SemanticIndex, call: Call) -> bytes | None:
-    """The cached answer of the closest earlier request whose messages embed near this one's and write the same
-    numbers, or None. Messages longer than the embedder reads whole are not compared (`SEMANTIC_MAX_CHARS`)."""
+    """The cached answer of the closest earlier request whose messages embed near this one's, write the same
+    numbers and are not a near-miss of them (`caching.near_miss`), or None. Messages longer than the embedder
+    reads whole are not compared (`SEMANTIC_MAX_CHARS`)."""
     assert gw.cache is not None and call.cache_key is not None
     text = caching.messages_text(call.payload)
     if len(text) > caching.SEMANTIC_MAX_CHARS:
@@ -101,13 +102,17 @@ async def _semantic_hit(gw: Gateway, semantic: caching.SemanticIndex, call: Call
     bucket = caching.semantic_bucket(
         f"{owner}:{call.cache_variant}:{caching.normalised(call.payload, without_messages=True)}", text)
     vector = await _embed(gw, call, text)
-    call.semantic = (bucket, vector)
-    match = semantic.nearest(bucket, vector)
+    words = caching.words_of(text)
+    call.semantic = (bucket, vector, words)
+    match = semantic.nearest(bucket, vector, words)
     if match is None:
         return None
-    data = await gw.cache.get(match[0])
+    if match.refused is not None:  # alike, but a near-miss: asked upstream, and the ledger says why
+        call.record.extra["semantic_refused"] = f"{match.refused} (similarity {match.similarity:.4f})"
+        return None
+    data = await gw.cache.get(match.key)
     if data is not None:
-        call.record.extra["semantic_similarity"] = round(match[1], 4)
+        call.record.extra["semantic_similarity"] = round(match.similarity, 4)
     return data
 
 
@@ -136,7 +141,7 @@ async def remember(gw: Gateway, call: Call, completion: dict[str, Any]) -> None:
                                  record.completion_tokens)
     await gw.cache.set(call.cache_key, entry.to_bytes(), ttl)
     if gw.semantic is not None and call.semantic is not None:
-        gw.semantic.add(call.semantic[0], call.semantic[1], call.cache_key)
+        gw.semantic.add(call.semantic[0], call.semantic[1], call.cache_key, call.semantic[2])
 
 
 # -- plain completions ------------------------------------------------------------------------------------------

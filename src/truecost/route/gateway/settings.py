@@ -220,12 +220,14 @@ class BudgetSettings(_Strict):
 
 
 class SemanticCacheSettings(_Strict):
-    """Serve a cached answer to a prompt whose embedding is this close (cosine; default 0.95) to a cached one's
-    and that writes the same numbers; prompts are embedded with transformer MiniLM (the route's router embedder
-    when it is one). About one served answer in four was wrong on near-miss-heavy pairs (docs/gateway.md)."""
+    """Serve a cached answer to a prompt whose embedding is this close (cosine; default 0.90) to a cached one's,
+    that writes the same numbers and, with `near_miss_guard`, is not the same words but for a short swap
+    ("Celsius to Fahrenheit" / "Fahrenheit to Celsius"); prompts are embedded with transformer MiniLM (the route's
+    router embedder when it is one). Some served answers are still wrong: see docs/gateway.md for how many."""
 
     threshold: float | None = Field(None, gt=0, le=1)
     max_entries: int = Field(10_000, ge=1)
+    near_miss_guard: bool = True
 
 
 class CacheSettings(_Strict):
