@@ -4,9 +4,11 @@ Run: `.venv/bin/python bench/semantic_cache_paraphrases.py [--json] [--pairs ben
 
 `bench/data/paraphrases/pairs.jsonl` holds 240 request pairs (a, b), labelled before this script existed: 120 where
 a's answer is right for b (paraphrases), 120 near-misses where it is wrong (another number, entity, direction...).
+The near-miss guard was tuned on it; `pairs_b.jsonl` (same format, written blind later) is the held-out set.
 Each request is embedded as the gateway's semantic cache embeds a one-message chat request (`messages_text`:
 `user: <prompt>`) by the same embedder class (`MiniLMEmbedder`, int8 and static backends), and compared with the
-cache's own index (`SemanticIndex.nearest`) at several thresholds, each embedder's default among them.
+cache's own index (`SemanticIndex.nearest`, with the numbers bucket and the near-miss guard where a row's name says
+"+ numbers" / "+ words") at several thresholds, the default among them.
 
 - pairwise: a pair is a hit when cos(a, b) >= threshold. recall = paraphrase pairs hit / 120; false-hit rate =
   near-miss pairs hit / 120; precision = paraphrase hits / all hits (at this 50/50 mix).
