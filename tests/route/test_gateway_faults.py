@@ -134,10 +134,10 @@ def test_concurrent_requests_never_spend_past_the_budget() -> None:
 
 @pytest.mark.slow
 def test_streams_fall_back_from_upstreams_that_stall_or_break_before_the_first_event() -> None:
-    flaky, good = FakeUpstream("flaky", first_event_faults=True, stall_s=3.0), FakeUpstream("good")
+    flaky, good = FakeUpstream("flaky", first_event_faults=True, stall_s=5.0), FakeUpstream("good")
     with upstreams(flaky, good) as servers:
         config = {"upstreams": [{"name": "flaky", "base_url": f"{servers['flaky'].url}/v1",
-                                 "first_event_timeout_s": 0.3, **CHEAP},
+                                 "first_event_timeout_s": 1.5, **CHEAP},  # at 0.3 s, loaded CPUs timed out healthy ones
                                 {"name": "good", "base_url": f"{servers['good'].url}/v1", **CHEAP}],
                   "routes": {"auto": {"models": ["flaky", "good"]}}}
 
