@@ -350,6 +350,7 @@ def test_a_near_miss_is_refused_and_a_rewording_is_not() -> None:
     assert [why(b, a) for a, b, _ in NEAR_MISSES] == [reason for *_, reason in NEAR_MISSES]  # either way round
     assert [why(a, b) for a, b in REWORDINGS] == [None] * len(REWORDINGS)
     assert words_of("What's 5y - 4 = 39?") == ("what's", "5y", "-", "4", "=", "39")
+    assert words_of("Café crème, snake_case") == ("café", "crème", "snake", "case")  # letters of any script
 
 
 def test_requests_that_write_different_numbers_never_share_a_semantic_bucket() -> None:

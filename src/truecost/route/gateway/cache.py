@@ -154,7 +154,7 @@ def _word_set(words: str) -> frozenset[str]:
     return frozenset(words.split())
 
 
-_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?|[-+*/=<>^%]")
+_WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)?|[-+*/=<>^%]")
 _NEGATIONS = _word_set("""not no non never without nor none neither cannot can't don't doesn't didn't isn't aren't
 wasn't weren't won't wouldn't shouldn't couldn't""")
 # Words whose swap rarely changes what is asked (articles, pronouns, auxiliaries, question words, politeness and
