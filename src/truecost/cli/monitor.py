@@ -51,6 +51,14 @@ def _check_fail_on(value: str) -> str:
     return value
 
 
+def _check_html_path(html: Path) -> None:
+    """Refuse an --html path that cannot be written before the run, not after it."""
+    if html.is_dir():
+        raise UserError(f"--html {html} is a folder; name a file, e.g. {html / 'monitor.html'}")
+    if not html.parent.is_dir():
+        raise UserError(f"--html {html}: folder {html.parent} does not exist")
+
+
 def _exit_code(fail_on: str, alarm: bool, action: str) -> int:
     return 1 if (fail_on == "alarm" and alarm) or (fail_on == "retrain" and action == "retrain") else 0
 
@@ -114,10 +122,14 @@ def monitor(ctx: typer.Context,
     if not reference or not current:
         raise UserError("give --reference and --current (files or ledger:SINCE..UNTIL), or use `monitor watch`")
     _check_fail_on(fail_on)
+    if html:
+        _check_html_path(html)
     from truecost.monitor import run_monitor
 
     cfg = load_config()
-    ledger = open_ledger()
+    # --no-ledger with file sources never touches the ledger, so it runs where none can be created.
+    needs_ledger = not no_ledger or any(str(s).startswith("ledger:") for s in (reference, current))
+    ledger = open_ledger() if needs_ledger else None
     err_console.print(f"monitoring {current} against {reference} ...", markup=False)
     result = run_monitor(reference, current, window=window, every=every, config=cfg, columns=_columns(columns),
                          reference_columns=_columns(reference_columns), current_columns=_columns(current_columns),
@@ -129,7 +141,10 @@ def monitor(ctx: typer.Context,
     if html:
         from truecost.monitor.report import render_html
 
-        html.write_text(render_html(result), encoding="utf-8")
+        try:
+            html.write_text(render_html(result), encoding="utf-8")
+        except OSError as exc:
+            raise UserError(f"--html {html}: cannot write it ({exc.strerror})") from exc
         err_console.print(f"report written to {html}", markup=False)
     if as_json:
         print_json(result.to_dict())

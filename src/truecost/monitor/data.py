@@ -29,9 +29,14 @@ _UNIT_SECONDS = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
 def parse_duration(text: str) -> timedelta:
     """`90s`, `15m`, `1h`, `7d`, `2w` as a timedelta; UserError otherwise."""
     match = _DURATION.match(text)
-    if not match or float(match.group(1)) <= 0:
+    try:
+        duration = timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2)]) if match else None
+    except OverflowError:  # more days than a timedelta holds
+        duration = None
+    # Below a microsecond a timedelta is zero: no window could be cut with it.
+    if duration is None or duration <= timedelta(0):
         raise UserError(f"{text!r} is not a duration (e.g. 15m, 1h, 7d)")
-    return timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+    return duration
 
 
 def _parse_time(text: str, now: datetime) -> datetime | None:
@@ -112,8 +117,11 @@ def load_records(source: Any, columns: Mapping[str, str] | None = None, *, ledge
 
 
 def canonical_frame(frame: pd.DataFrame, columns: Mapping[str, str], *, source: str = "the data",
-                    dropped: dict[str, int] | None = None) -> pd.DataFrame:
-    """Rename mapped columns, check the required ones and the types, and add missing optional columns as empty."""
+                    dropped: dict[str, int] | None = None, require_prompts: bool = True) -> pd.DataFrame:
+    """Rename mapped columns, check the required ones and the types, and add missing optional columns as empty.
+
+    `require_prompts`: a non-empty table whose every prompt is missing is an error (not a stream of empty texts).
+    """
     import pandas as pd
 
     unknown = [name for name in columns if name not in COLUMNS]
@@ -136,13 +144,24 @@ def canonical_frame(frame: pd.DataFrame, columns: Mapping[str, str], *, source: 
     quality = out["quality"].dropna()
     if len(quality) and (quality.min() < 0 or quality.max() > 1):
         raise UserError(f"{source}: column 'quality' must lie in 0..1 (a correctness flag or a score)")
+    for name in ("latency_ms", "cost_usd"):
+        if (out[name].dropna() < 0).any():
+            raise UserError(f"{source}: column {name!r} holds negative values")
     if out["timestamp"].notna().any():
         try:
             out["timestamp"] = pd.to_datetime(out["timestamp"], utc=True)
         except (ValueError, TypeError) as exc:
-            raise UserError(f"{source}: column 'timestamp' is not a date/time ({exc})") from exc
+            raise UserError(f"{source}: column 'timestamp' is not a date/time ({_first_line(exc)})") from exc
+    if require_prompts and len(out) and out["prompt"].isna().all():  # text tests would judge empty strings
+        raise UserError(f"{source}: column 'prompt' is empty in every row")
     out["prompt"] = out["prompt"].fillna("").astype(str)
     return out
+
+
+def _first_line(exc: Exception) -> str:
+    """pandas appends lines of advice to its parse errors; the first sentence says what is wrong."""
+    text = str(exc).strip()
+    return text.splitlines()[0].split(". You might")[0] if text else type(exc).__name__
 
 
 def _names(frame: pd.DataFrame) -> str:
@@ -177,6 +196,9 @@ def cut_windows(frame: pd.DataFrame, window: int | None = None, every: str | Non
             raise UserError("--every needs a 'timestamp' column (or map one with --columns timestamp=...)")
         step = parse_duration(every)
         stamps = frame["timestamp"]
+        if stamps.isna().any():
+            raise UserError(f"--every: {int(stamps.isna().sum())} of {len(frame)} rows have no timestamp; give "
+                            "every row one, or cut windows by count with --window")
         start = stamps.min()
         bucket = ((stamps - start) / step).astype(int)
         return [part.reset_index(drop=True) for _, part in frame.groupby(bucket, sort=True)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import ConfigDict, Field, ValidationError
 
 from truecost.config import Config, Section, describe_validation_error
 from truecost.errors import UserError
@@ -12,6 +12,9 @@ from truecost.errors import UserError
 
 class MonitorSettings(Section):
     """How windows are cut, how sure an alarm must be, and what quality is worth."""
+
+    # An infinite value or cost would price every drift as an infinite loss: no setting here may be inf or nan.
+    model_config = ConfigDict(allow_inf_nan=False)
 
     # Requests per window when windows are cut by count (`--window`); 50 keeps a quality mean's standard error
     # near 0.06 for a 0.8 accuracy, small enough to see a 25-point drop within a window or two.
@@ -54,7 +57,7 @@ class MonitorSettings(Section):
     min_rows_after_alarm: int | None = Field(None, ge=1)
     # Relative rise in latency p95 or cost per request that counts as ops drift (smaller rises are noise or load).
     ops_min_increase: float = Field(0.10, ge=0)
-    seed: int = 0
+    seed: int = Field(0, ge=0)  # numpy's generators take no negative seed
     # Map from canonical column names (prompt, output, quality, latency_ms, cost_usd, model, timestamp) to yours.
     columns: dict[str, str] = Field(default_factory=dict)
 

@@ -84,7 +84,8 @@ class Watcher:
     def _frame(self, records: list[Any]) -> pd.DataFrame:
         from truecost.monitor.data import canonical_frame
 
-        return canonical_frame(requests_frame(records), {})
+        # A live window is scored as it comes; the reference and `ledger:` sources already refused prompt-less logs.
+        return canonical_frame(requests_frame(records), {}, require_prompts=False)
 
 
 def post_webhook(url: str, payload: dict[str, Any], timeout_s: float = 10.0) -> str | None:
