@@ -11,9 +11,11 @@ Output folder (the layout `truecost train` reads as a data source: it trains on 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
+from truecost.errors import UserError
 from truecost.outputs import atomic_output_dir
 from truecost.synth.budget import Budget, Clock
 from truecost.synth.decontam import NgramIndex
@@ -106,11 +108,34 @@ def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
             out.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
+def check_output_dir(out_dir: Path) -> None:
+    """Refuse an output folder that cannot be written before any request is paid for: a file in its place, or a
+    parent folder that cannot be created or written to."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserError(f"output {out_dir} exists and is not a folder")
+    probe = out_dir.with_name(f".{out_dir.name}.probe-{os.getpid()}")
+    try:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        probe.mkdir()
+        probe.rmdir()
+    except OSError as exc:
+        raise UserError(f"output {out_dir}: cannot write there ({exc.strerror})") from exc
+
+
 def write_outputs(out_dir: Path, output_format: str, filtered: FilterResult, generated: Generated,
                   report: dict[str, Any]) -> dict[str, Any]:
     """Write the folder (see the module docstring) in a temporary sibling, renamed into place when whole."""
     output = {"dir": str(out_dir), "format": output_format,
               "files": ["kept/examples.jsonl", "removed.jsonl", "generations.jsonl", "report.json"]}
+    try:
+        return _write_folder(out_dir, output, filtered, generated, report)
+    except OSError as exc:  # the disk filled or the folder went away during the run
+        raise UserError(f"output {out_dir}: cannot write it ({exc.strerror})") from exc
+
+
+def _write_folder(out_dir: Path, output: dict[str, Any], filtered: FilterResult, generated: Generated,
+                  report: dict[str, Any]) -> dict[str, Any]:
+    output_format = output["format"]
     with atomic_output_dir(out_dir, run_id=report.get("run_id"), kind="synth") as tmp:
         (tmp / "kept").mkdir()
         _write_jsonl(tmp / "kept" / "examples.jsonl", [example_row(e, output_format) for e in filtered.kept])

@@ -124,10 +124,12 @@ def run_synth(settings: SynthSettings, out_dir: Path | None = None, *, ledger: L
               config: Config | None = None, progress: PhaseProgress | None = None, say: Say | None = None) -> SynthRun:
     """Generate, filter, price and write one synthetic data set (see the module docstring)."""
     from truecost.config import Config
-    from truecost.synth.report import build_report, write_outputs
+    from truecost.synth.report import build_report, check_output_dir, write_outputs
 
     config = config or Config()
     inputs = _read_inputs(settings)
+    if out_dir is not None:
+        check_output_dir(out_dir)
     prices = config.compute_prices()
     with _metered(ledger, settings, prices) as meter:
         clock = Clock(prices)
@@ -158,10 +160,12 @@ def run_synth(settings: SynthSettings, out_dir: Path | None = None, *, ledger: L
                 g.close()
         report = build_report(settings, inputs.template, inputs.seeds, generator, judge, generated, filtered,
                               budget, clock, inputs.eval_index, inputs.eval_names, run_id)
+        if meter is not None:  # first, so that the ledger keeps what was paid for even if the write fails
+            _close_meter(meter, report, budget, clock)
         if out_dir is not None:
             report["output"] = write_outputs(out_dir, settings.format, filtered, generated, report)
-        if meter is not None:
-            _close_meter(meter, report, budget, clock)
+            if meter is not None:
+                meter.results["output_dir"] = report["output"]["dir"]
     return SynthRun(filtered.kept, filtered, generated, report, out_dir)
 
 
