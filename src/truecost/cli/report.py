@@ -15,10 +15,11 @@ if TYPE_CHECKING:
     from truecost.report import Report
 
 
-def _tco(ledger: Ledger, built: Report) -> dict[str, Any] | None:
+def _tco(ledger: Ledger, built: Report, summary: dict[str, Any]) -> dict[str, Any] | None:
     """Append the TCO from the ledger's measurements to the report; its `to_dict()`, or None without runs."""
     from truecost.estimate.tco import tco_from_ledger
     from truecost.report import Section
+    from truecost.report.ledger_report import note_estimates
     from truecost.report.tco_report import tco_sections
 
     try:
@@ -27,6 +28,7 @@ def _tco(ledger: Ledger, built: Report) -> dict[str, Any] | None:
         built.sections.append(Section("Cost of ownership", paragraphs=[f"Not built: {exc}"]))
         return None
     built.sections.extend(tco_sections(result))
+    note_estimates(built, summary, ledger.display_url)
     return result.to_dict()
 
 
@@ -49,7 +51,7 @@ def register(app: typer.Typer) -> None:
         built, summary = ledger_report(ledger)
         extra: dict[str, Any] = {"summary": summary}
         if tco and summary["runs"]:
-            extra["tco"] = _tco(ledger, built)
+            extra["tco"] = _tco(ledger, built, summary)
         try:
             html_path, json_path = write_report(built, out, extra=extra)
         except OSError as exc:

@@ -72,12 +72,23 @@ def summarise(runs: list[RunRecord], requests: list[RequestRecord]) -> dict[str,
     }
 
 
-def _subtitle(summary: dict[str, Any], source: str) -> str:
+def _subtitle(summary: dict[str, Any], source: str, *, estimates: bool = False) -> str:
     text = f"{summary['runs']} run(s) and {summary['requests']} gateway request(s) from {source}. "
-    if summary["all_measured"]:
+    if summary["all_measured"] and not estimates:
         return text + "Every figure here was measured and recorded in the ledger."
+    if estimates:
+        text += ("Spend figures were measured by the ledger's meters; the cost of ownership also rests on sourced "
+                 "and assumed inputs, each labelled with its basis.")
+        return text + ("" if summary["all_measured"] else " Savings that runs sourced or assumed are listed with "
+                       "their basis and never added to the measured total.")
     return text + ("Spend figures were measured by the ledger's meters; savings that runs sourced or assumed are "
                    "listed with their basis and never added to the measured total.")
+
+
+def note_estimates(report: Report, summary: dict[str, Any], source: str) -> None:
+    """Sections with sourced or assumed figures (the cost of ownership) were added: the subtitle stops saying that
+    every figure was measured."""
+    report.subtitle = _subtitle(summary, source, estimates=True)
 
 
 def _overview(summary: dict[str, Any]) -> Section:
