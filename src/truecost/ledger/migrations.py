@@ -52,6 +52,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.schema import CreateColumn
 
+from truecost.errors import UserError
 from truecost.ledger.schema import SCHEMA_VERSION, Base, MetaRow
 
 # "truecost" as a signed 64-bit key: the advisory lock that serialises schema changes on one PostgreSQL database.
@@ -182,7 +183,13 @@ def _stored_version(connection: Connection, tables: set[str]) -> int | None:
     if MetaRow.__tablename__ not in tables:
         return None
     value = connection.execute(select(MetaRow.value).where(MetaRow.key == _VERSION_KEY)).scalar()
-    return int(value) if value is not None else None
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:  # not a version this or any truecost wrote: refuse rather than migrate a stranger's data
+        raise UserError(f"the ledger's schema version {value!r} is not a number: the database is damaged or "
+                        "not a truecost ledger") from None
 
 
 def _write_version(connection: Connection, version: int, *, insert: bool) -> None:
