@@ -8,7 +8,7 @@ above the cost that no quality alarm confirms yet.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from truecost.config import Config
@@ -28,6 +28,17 @@ class Economics:
     requests_per_day: float
     horizon_days: float
     horizon_reason: str
+    retrain_cost_reason: str = "given by the caller"
+
+    def bases(self) -> dict[str, str]:
+        """How each dollar figure of the decision was obtained: measured, sourced or assumed, and from what."""
+        default = self.retrain_cost_reason.startswith("default: ")  # truecost.estimate's dated, cited prices
+        retrain = f"sourced: {self.retrain_cost_reason.removeprefix('default: ')}" if default else \
+            f"assumed: {self.retrain_cost_reason}"
+        return {"expected_loss_usd": "assumed: the measured quality drop x the value of quality, traffic and horizon "
+                                     "below, which are defaults or your settings",
+                "retrain_cost_usd": retrain,
+                "value_of_quality_usd": f"assumed: {self.value_reason}"}
 
     def loss_usd(self, quality_drop: float) -> float:
         """Dollars lost over the horizon when quality is `quality_drop` lower (0..1 scale) on every request."""
@@ -66,10 +77,15 @@ def economics_from_config(config: Config, settings: MonitorSettings) -> Economic
         horizon = target.horizon_months * DAYS_PER_MONTH
         horizon_reason = "default: no scheduled retrains, so the loss lasts the whole [target] horizon_months"
     requests = settings.requests_per_day or target.requests_per_day
-    cost = settings.retrain_cost_usd if settings.retrain_cost_usd is not None else retrain_cost_usd(config)
+    if settings.retrain_cost_usd is not None:
+        cost, cost_reason = settings.retrain_cost_usd, "[monitor] retrain_cost_usd"
+    else:
+        cost = retrain_cost_usd(config)
+        cost_reason = ("default: truecost.estimate's price of one run of the [target] plan on [hardware] (compute "
+                       "only)")
     return Economics(retrain_cost_usd=float(cost), value_of_quality_usd=float(value),
                      value_reason=value_reason, requests_per_day=float(requests), horizon_days=float(horizon),
-                     horizon_reason=horizon_reason)
+                     horizon_reason=horizon_reason, retrain_cost_reason=cost_reason)
 
 
 @dataclass
@@ -89,6 +105,8 @@ class Decision:
     quality_drop_rows: int
     reason: str
     economics: dict[str, Any]
+    # Each dollar figure's basis (measured / sourced / assumed, and from what): see `Economics.bases`.
+    basis: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict, dollars rounded to cents."""
@@ -130,4 +148,4 @@ def decide(quality_drop: float, quality_drop_se: float, quality_alarm: bool, fir
                     first_alarm_window=first_alarm_window, quality_drop=quality_drop, quality_drop_low=drop_low,
                     break_even_quality_drop=economics.break_even_drop(), quality_source=quality_source,
                     quality_drop_basis=drop_basis, quality_drop_rows=drop_rows, reason=reason,
-                    economics=asdict(economics))
+                    economics=asdict(economics), basis=economics.bases())

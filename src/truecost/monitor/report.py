@@ -55,8 +55,9 @@ def _decision_table(result: MonitorResult) -> Table:
             ["value of quality $/request", econ["value_of_quality_usd"]], ["horizon days", econ["horizon_days"]],
             ["traffic requests/day", econ["requests_per_day"]]]
     measured = basis("measured", "this stream")
-    bases = [measured, measured, measured, basis("sourced", "truecost estimate of one retrain of [target]"),
-             measured, measured, measured, basis("assumed", econ["value_reason"]),
+    dollars = {key: basis(*text.split(": ", 1)) for key, text in decision["basis"].items()}
+    bases = [measured, measured, dollars["expected_loss_usd"], dollars["retrain_cost_usd"],
+             measured, measured, measured, dollars["value_of_quality_usd"],
              basis("assumed", econ["horizon_reason"]), basis("assumed", "[monitor] or [target] requests_per_day")]
     return Table(["", ""], rows, basis=bases)
 
