@@ -85,3 +85,18 @@ def test_html_folder_fails_before_the_run_and_no_ledger_needs_none(tmp_path: Pat
                       "--no-ledger", "--json", cwd=tmp_path)
     assert quiet.returncode == 0, quiet.stderr
     assert json.loads(quiet.stdout)["decision"]["action"] == "none"
+
+
+def test_watch_with_nothing_to_score_says_so_and_refuses_an_endless_poll(tmp_path: Path) -> None:
+    from truecost.monitor.monitor import Monitor
+
+    reference = canonical_frame(_frame(40, quality=[1.0, 0.0] * 20), {})
+    decision = Monitor().fit(reference, horizon_windows=24, window_rows=50).decision()
+    assert decision.reason.startswith("nothing scored yet") and decision.quality_drop_basis == "no_windows"
+    reference.to_json(tmp_path / "ref.jsonl", orient="records", lines=True)
+    empty = _truecost("monitor", "watch", "-r", "ref.jsonl", "--once", cwd=tmp_path)
+    assert empty.returncode == 0, empty.stderr
+    assert " ".join(empty.stdout.split()).startswith("no requests in the ledger's log to score")
+    endless = _truecost("monitor", "watch", "-r", "ref.jsonl", "--max-polls", "2", "--poll-seconds", "inf",
+                        cwd=tmp_path)
+    assert endless.returncode == 2 and "Traceback" not in endless.stderr and "--poll-seconds" in endless.stderr

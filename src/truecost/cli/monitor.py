@@ -92,6 +92,8 @@ def _render(result: MonitorResult) -> None:
                   f"horizon {econ['horizon_days']:.1f} days ({econ['horizon_reason']})", markup=False)
 
 
+_WEEK_SECONDS = 7 * 86400.0  # a longer sleep overflows the platform's time_t (and inf is no poll at all)
+
 monitor_app = typer.Typer(no_args_is_help=False, invoke_without_command=True,
                           help="Drift in inputs, quality, latency and cost, and whether retraining pays.\n\n"
                                "Batch: truecost monitor -r REF -c CUR --window 50 --json. "
@@ -160,7 +162,8 @@ def watch(reference: str | None = REFERENCE, window: int | None = WINDOW, every:
           lookback: str | None = typer.Option(None, "--lookback",
                                               help="Also read requests from this long ago, e.g. 1d."),
           webhook: str | None = typer.Option(None, "--webhook", help="POST each alarm as JSON to this URL."),
-          poll_seconds: float = typer.Option(30.0, "--poll-seconds", min=0.0, help="Seconds between reads."),
+          poll_seconds: float = typer.Option(30.0, "--poll-seconds", min=0.0, max=_WEEK_SECONDS,
+                                             help="Seconds between reads (at most a week)."),
           max_polls: int | None = typer.Option(None, "--max-polls", min=1, help="Stop after this many reads."),
           once: bool = typer.Option(False, "--once", help="Read what is there, score it, exit (batch use)."),
           fail_on: str = FAIL_ON, as_json: bool = JSON_OPTION) -> None:
@@ -190,6 +193,8 @@ def watch(reference: str | None = REFERENCE, window: int | None = WINDOW, every:
     result = monitor.result()
     if as_json and once:
         print_json(result.to_dict())
+    elif not result.windows:
+        console.print(f"no requests in the ledger's log to score: {result.decision.reason}", markup=False)
     raise typer.Exit(_exit_code(fail_on, state["alarm"], result.decision.action))
 
 

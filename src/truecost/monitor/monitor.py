@@ -160,8 +160,12 @@ class Monitor:
         first = next((w.index for w in self.windows_ if w.alarm), None)
         # Only a drop measured after the alarm can buy a retrain; a fresher alarm means "watch" for now.
         confirmed = quality.alarm_index_ is not None and basis == "after_alarm"
-        return decide(drop, se, confirmed, first, self.economics_, self.settings.decision_confidence,
-                      quality.source, drop_basis=basis, drop_rows=rows)
+        decision = decide(drop, se, confirmed, first, self.economics_, self.settings.decision_confidence,
+                          quality.source, drop_basis=basis, drop_rows=rows)
+        if not self.windows_:  # a zero loss over no traffic is not a finding
+            decision.reason = "nothing scored yet: no window of requests has been seen, so no drift could be judged"
+            decision.quality_drop_basis = "no_windows"
+        return decision
 
     def result(self) -> MonitorResult:
         """Windows so far and the decision, as one result."""
