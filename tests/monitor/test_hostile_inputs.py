@@ -100,3 +100,12 @@ def test_watch_with_nothing_to_score_says_so_and_refuses_an_endless_poll(tmp_pat
     endless = _truecost("monitor", "watch", "-r", "ref.jsonl", "--max-polls", "2", "--poll-seconds", "inf",
                         cwd=tmp_path)
     assert endless.returncode == 2 and "Traceback" not in endless.stderr and "--poll-seconds" in endless.stderr
+
+
+def test_a_byte_order_mark_is_read_like_plain_utf8(tmp_path: Path) -> None:
+    from truecost.monitor.data import load_records
+
+    rows = "".join(json.dumps({"prompt": f"ünïcode question {i}", "quality": 1}) + "\n" for i in range(3))
+    (tmp_path / "windows tool.jsonl").write_text(rows, encoding="utf-8-sig")
+    frame = load_records(str(tmp_path / "windows tool.jsonl"))
+    assert list(frame["prompt"]) == [f"ünïcode question {i}" for i in range(3)]

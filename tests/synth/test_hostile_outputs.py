@@ -54,3 +54,15 @@ def test_a_failed_write_keeps_the_spend_in_the_ledger(tmp_path: Path, seed_docs:
 def test_infinite_prices_caps_and_timeouts_are_refused(seed_docs: Path, field: str) -> None:
     with pytest.raises(UserError, match=f"{field}: Input should be a finite number"):
         make_settings(generator="openai:http://127.0.0.1:9/v1#m", seeds=[str(seed_docs)], **{field: float("inf")})
+
+
+def test_seed_files_with_a_byte_order_mark_are_read(tmp_path: Path, seed_docs: Path) -> None:
+    from truecost.synth.seeds import load_seeds
+
+    text = seed_docs.read_text(encoding="utf-8")
+    (tmp_path / "bom.jsonl").write_text(text, encoding="utf-8-sig")
+    (tmp_path / "bom.txt").write_text("A plain text seed about caching pages in memory.", encoding="utf-8-sig")
+    plain = load_seeds([str(seed_docs)], task="qa")
+    marked = load_seeds([str(tmp_path / "bom.jsonl")], task="qa")
+    assert [r.text for r in marked] == [r.text for r in plain]
+    assert load_seeds([str(tmp_path / "bom.txt")], task="qa")[0].text.startswith("A plain")

@@ -76,9 +76,10 @@ def _read_path(path: Path) -> pd.DataFrame:
     suffix = path.suffix.lower()
     try:
         if suffix in (".jsonl", ".ndjson"):
-            return pd.read_json(path, lines=True)
+            # utf-8-sig: files saved by Windows tools start with a byte-order mark; plain UTF-8 reads the same.
+            return pd.read_json(path, lines=True, encoding="utf-8-sig")
         if suffix == ".json":
-            return pd.read_json(path)
+            return pd.read_json(path, encoding="utf-8-sig")
         if suffix == ".parquet":
             return pd.read_parquet(path)
         if suffix in (".csv", ".tsv"):

@@ -49,7 +49,8 @@ def json_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
     """(`file:line`, row) for each non-empty line of a JSONL file; one clear line on a malformed one."""
     opener: Any = gzip.open if path.name.endswith(".gz") else open
     try:
-        with opener(path, "rt", encoding="utf-8") as lines:
+        # utf-8-sig: files saved by Windows tools start with a byte-order mark; plain UTF-8 reads the same.
+        with opener(path, "rt", encoding="utf-8-sig") as lines:
             for number, line in enumerate(lines, 1):
                 if not line.strip():
                     continue
@@ -101,7 +102,7 @@ def read_rows(path: Path, what: str, *, lines_are_rows: bool = False) -> Iterato
                     yield row
             continue
         try:
-            text = file.read_text(encoding="utf-8")
+            text = file.read_text(encoding="utf-8-sig")
         except (OSError, UnicodeDecodeError) as exc:
             raise UserError(f"cannot read {file}: {exc}") from None
         if lines_are_rows:
