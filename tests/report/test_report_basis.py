@@ -32,3 +32,24 @@ def test_the_subtitle_names_the_estimates_the_tco_adds(tmp_path: Path) -> None:
     subtitle = saved["report"]["subtitle"]
     assert "Every figure here was measured" not in subtitle and "sourced and assumed" in subtitle
     assert "also rests on sourced and assumed inputs" in (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+
+
+def test_a_malformed_lever_is_left_out_and_named_not_fatal(tmp_path: Path) -> None:
+    """Failed before this fix: one run whose lever saving was text stopped every report with a ValueError
+    traceback, and a NaN saving made the measured total NaN."""
+    from truecost.report import write_report
+    from truecost.report.ledger_report import summarise
+
+    ledger = Ledger()
+    for name, saving in (("dedup", 10.0), ("typo", "lots"), ("broken", float("nan")), ("endless", float("inf"))):
+        run = ledger.start_run("other", name)
+        run.results = {"levers": [{"name": name, "saving_usd": saving, "basis": "measured"}]}
+        ledger.finish_run(run)
+    summary = summarise(ledger.list_runs(), [])
+    assert summary["measured_savings_usd"] == 10.0 and [lever["name"] for lever in summary["levers"]] == ["dedup"]
+    assert sorted(i["name"] for i in summary["ignored_levers"]) == ["broken", "endless", "typo"]
+    report, _ = ledger_report(ledger)
+    html_path, json_path = write_report(report, tmp_path / "out")
+    text = html_path.read_text(encoding="utf-8")
+    assert "typo from run" in text and "not a finite number" in text
+    assert "NaN" not in json_path.read_text(encoding="utf-8")  # no total turned into NaN

@@ -11,6 +11,7 @@ without a basis is listed as `unstated`.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
@@ -20,16 +21,37 @@ from truecost.report.charts import bar_chart, line_chart
 from truecost.report.document import BASES, Report, Section, Table, basis
 
 
-def _levers(runs: list[RunRecord]) -> list[dict[str, Any]]:
-    """Every lever recorded in the runs' results, with its basis (`unstated` when the run gave none)."""
+def _levers(runs: list[RunRecord], ignored: list[dict[str, str]] | None = None) -> list[dict[str, Any]]:
+    """Every lever recorded in the runs' results, with its basis (`unstated` when the run gave none).
+
+    A lever whose saving is not a finite number (text, NaN, inf) is left out, and noted in `ignored`: one run's
+    malformed results must neither stop the report nor turn its totals into NaN.
+    """
     found = []
     for run in runs:
-        for lever in run.results.get("levers", []) or []:
+        levers = run.results.get("levers", []) or []
+        for lever in levers if isinstance(levers, list) else []:
             if isinstance(lever, dict) and "name" in lever:
+                saving = _finite_usd(lever.get("saving_usd"))
+                if saving is None:
+                    if ignored is not None:
+                        ignored.append({"name": str(lever["name"]), "run_id": run.id,
+                                        "saving_usd": repr(lever.get("saving_usd"))})
+                    continue
                 stated = lever.get("basis") if lever.get("basis") in BASES else "unstated"
-                found.append({"name": str(lever["name"]), "basis": stated,
-                              "saving_usd": float(lever.get("saving_usd") or 0.0), "run_id": run.id})
+                found.append({"name": str(lever["name"]), "basis": stated, "saving_usd": saving, "run_id": run.id})
     return found
+
+
+def _finite_usd(value: Any) -> float | None:
+    """A saving as a finite float (None/absent: 0.0); None when it is not a number at all."""
+    if value is None:
+        return 0.0
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
 
 
 def summarise(runs: list[RunRecord], requests: list[RequestRecord]) -> dict[str, Any]:
@@ -49,7 +71,8 @@ def summarise(runs: list[RunRecord], requests: list[RequestRecord]) -> dict[str,
         by_model[req.model]["requests"] += 1
         by_model[req.model]["cost_usd"] += req.cost_usd
         by_model[req.model]["tokens"] += req.prompt_tokens + req.completion_tokens
-    levers = _levers(runs)
+    ignored: list[dict[str, str]] = []
+    levers = _levers(runs, ignored)
     measured: dict[str, float] = defaultdict(float)
     for lever in levers:
         if lever["basis"] == "measured":
@@ -66,6 +89,7 @@ def summarise(runs: list[RunRecord], requests: list[RequestRecord]) -> dict[str,
         "savings_by_lever_usd": dict(sorted(measured.items(), key=lambda kv: -kv[1])),
         "measured_savings_usd": sum(measured.values()),
         "levers": levers,
+        "ignored_levers": ignored,
         "lost_runs": len(lost),
         "lost_cost_usd": total_spend(lost).cost_usd,
         "all_measured": all(lever["basis"] == "measured" for lever in levers),
@@ -146,6 +170,9 @@ def _savings(summary: dict[str, Any]) -> Section:
                                     basis=[basis("measured", "ledger run results")] * len(measured)))
         section.charts.append(bar_chart(list(measured), list(measured.values()), title="Measured saving by lever ($)",
                                         unit=" $"))
+    if summary.get("ignored_levers"):
+        paragraphs.append("Left out: " + "; ".join(f"{i['name']} from run {i['run_id'][:8]} (saving {i['saving_usd']}"
+                                                     " is not a finite number)" for i in summary["ignored_levers"]) + ".")
     if others:
         paragraphs.append("Not added up: these savings were not measured by the run that recorded them.")
         section.tables.append(Table(columns=["lever", "saving $", "run"],
@@ -168,7 +195,7 @@ def build_ledger_report(summary: dict[str, Any], source: str) -> Report:
         report.sections.append(_over_time(summary["daily_cost_usd"]))
     if summary["by_model"]:
         report.sections.append(_by_model(summary["by_model"]))
-    if summary["levers"]:
+    if summary["levers"] or summary.get("ignored_levers"):
         report.sections.append(_savings(summary))
     if not summary["by_kind"]:
         report.sections.append(Section("Nothing recorded yet", paragraphs=[
