@@ -171,8 +171,9 @@ def _savings(summary: dict[str, Any]) -> Section:
         section.charts.append(bar_chart(list(measured), list(measured.values()), title="Measured saving by lever ($)",
                                         unit=" $"))
     if summary.get("ignored_levers"):
-        paragraphs.append("Left out: " + "; ".join(f"{i['name']} from run {i['run_id'][:8]} (saving {i['saving_usd']}"
-                                                     " is not a finite number)" for i in summary["ignored_levers"]) + ".")
+        left_out = [f"{i['name']} from run {i['run_id'][:8]} (saving {i['saving_usd']} is not a finite number)"
+                    for i in summary["ignored_levers"]]
+        paragraphs.append("Left out: " + "; ".join(left_out) + ".")
     if others:
         paragraphs.append("Not added up: these savings were not measured by the run that recorded them.")
         section.tables.append(Table(columns=["lever", "saving $", "run"],
