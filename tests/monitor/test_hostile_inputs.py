@@ -109,3 +109,19 @@ def test_a_byte_order_mark_is_read_like_plain_utf8(tmp_path: Path) -> None:
     (tmp_path / "windows tool.jsonl").write_text(rows, encoding="utf-8-sig")
     frame = load_records(str(tmp_path / "windows tool.jsonl"))
     assert list(frame["prompt"]) == [f"ünïcode question {i}" for i in range(3)]
+
+
+def test_column_mappings_that_collide_and_bare_number_timestamps_are_refused() -> None:
+    """Failed before this fix: `quality=score` over a file that also had `quality` made two columns of one name (a
+    pandas traceback); one source mapped to two names gave a misleading "no column"; Unix-second timestamps were
+    read as nanoseconds, so `--every 1h` put a whole day of traffic into one window dated 1970."""
+    frame = _frame(30, quality=[1.0] * 30, score=[0.0, 1.0] * 15, question=["other text"] * 30)
+    mapped = canonical_frame(frame, {"quality": "score"})
+    assert list(mapped["quality"][:4]) == [0.0, 1.0, 0.0, 1.0]  # the mapped column wins
+    swapped = canonical_frame(frame, {"prompt": "question", "output": "prompt"})
+    assert swapped["prompt"][0] == "other text" and swapped["output"][0] == "question 0 about the body"
+    with pytest.raises(UserError, match="score is mapped to more than one name"):
+        canonical_frame(frame, {"quality": "score", "cost_usd": "score"})
+    unix_seconds = _frame(30, timestamp=[1_765_000_000 + 600 * i for i in range(30)])
+    with pytest.raises(UserError, match="'timestamp' holds numbers; write ISO 8601"):
+        canonical_frame(unix_seconds, {})

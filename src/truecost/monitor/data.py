@@ -125,14 +125,7 @@ def canonical_frame(frame: pd.DataFrame, columns: Mapping[str, str], *, source: 
     """
     import pandas as pd
 
-    unknown = [name for name in columns if name not in COLUMNS]
-    if unknown:
-        raise UserError(f"--columns: unknown name(s) {', '.join(unknown)}; known: {', '.join(COLUMNS)}")
-    missing = [src for src in columns.values() if src not in frame.columns]
-    if missing:
-        raise UserError(f"{source}: no column(s) {', '.join(missing)}, which --columns names "
-                        f"(it has: {_names(frame)})")
-    frame = frame.rename(columns={src: name for name, src in columns.items()})
+    frame = _mapped(frame, columns, source)
     for name in REQUIRED_COLUMNS:
         if name not in frame.columns and len(frame):
             raise UserError(f"{source}: no column {name!r} (it has: {_names(frame)}); map yours with "
@@ -149,14 +142,44 @@ def canonical_frame(frame: pd.DataFrame, columns: Mapping[str, str], *, source: 
         if (out[name].dropna() < 0).any():
             raise UserError(f"{source}: column {name!r} holds negative values")
     if out["timestamp"].notna().any():
-        try:
-            out["timestamp"] = pd.to_datetime(out["timestamp"], utc=True)
-        except (ValueError, TypeError) as exc:
-            raise UserError(f"{source}: column 'timestamp' is not a date/time ({_first_line(exc)})") from exc
+        out["timestamp"] = _timestamps(out["timestamp"], source)
     if require_prompts and len(out) and out["prompt"].isna().all():  # text tests would judge empty strings
         raise UserError(f"{source}: column 'prompt' is empty in every row")
     out["prompt"] = out["prompt"].fillna("").astype(str)
     return out
+
+
+def _mapped(frame: pd.DataFrame, columns: Mapping[str, str], source: str) -> pd.DataFrame:
+    """`frame` with the `--columns` mapping applied; a mapped column replaces one that already has its name."""
+    unknown = [name for name in columns if name not in COLUMNS]
+    if unknown:
+        raise UserError(f"--columns: unknown name(s) {', '.join(unknown)}; known: {', '.join(COLUMNS)}")
+    missing = [src for src in columns.values() if src not in frame.columns]
+    if missing:
+        raise UserError(f"{source}: no column(s) {', '.join(missing)}, which --columns names "
+                        f"(it has: {_names(frame)})")
+    sources = list(columns.values())
+    twice = sorted({src for src in sources if sources.count(src) > 1})
+    if twice:
+        raise UserError(f"--columns: {', '.join(twice)} is mapped to more than one name")
+    # Two columns of one name would follow otherwise: `quality=correct` over a file that also has `quality`.
+    replaced = [name for name in columns if name in frame.columns and name not in sources]
+    return frame.drop(columns=replaced).rename(columns={src: name for name, src in columns.items()})
+
+
+def _timestamps(values: pd.Series, source: str) -> pd.Series:
+    """Date/times in UTC. Bare numbers are refused: seconds, milliseconds or nanoseconds since 1970 cannot be told
+    apart, and pandas would read Unix seconds as nanoseconds, putting every row in January 1970."""
+    import numbers
+
+    import pandas as pd
+
+    if all(isinstance(v, numbers.Number) and not isinstance(v, bool) for v in values.dropna()):
+        raise UserError(f"{source}: column 'timestamp' holds numbers; write ISO 8601 times (2026-01-31T12:00:00Z)")
+    try:
+        return pd.to_datetime(values, utc=True)
+    except (ValueError, TypeError) as exc:
+        raise UserError(f"{source}: column 'timestamp' is not a date/time ({_first_line(exc)})") from exc
 
 
 def _first_line(exc: Exception) -> str:
