@@ -193,7 +193,7 @@ def watch(reference: str | None = REFERENCE, window: int | None = WINDOW, every:
     result = monitor.result()
     if as_json and once:
         print_json(result.to_dict())
-    elif not result.windows:
+    elif not as_json and not result.windows:  # JSON lines stay JSON: an empty stream is no lines
         console.print(f"no requests in the ledger's log to score: {result.decision.reason}", markup=False)
     raise typer.Exit(_exit_code(fail_on, state["alarm"], result.decision.action))
 
