@@ -45,3 +45,19 @@ def test_what_is_not_a_ledger_is_refused_and_left_alone(tmp_path: Path) -> None:
         assert db.execute("SELECT sql FROM sqlite_master").fetchall() == [("CREATE TABLE runs (a INTEGER, b TEXT)",)]
         assert db.execute("SELECT * FROM runs").fetchall() == [(1, "x")]
     assert text.read_text(encoding="utf-8") == "not a database\n"
+
+
+def test_a_command_refuses_an_in_memory_ledger(tmp_path: Path) -> None:
+    """Failed before this fix: `--ledger sqlite://` (or `:memory:`) ran every command against a database that
+    vanished at exit, so each run it recorded was lost without a word."""
+    import os
+    import subprocess
+    import sys
+
+    for url in ("sqlite://", ":memory:"):
+        result = subprocess.run([sys.executable, "-m", "truecost", "--ledger", url, "ledger", "list"],
+                                capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                                env={**os.environ, "COLUMNS": "200"})
+        assert result.returncode == 2 and result.stdout == "", result.stderr
+        assert result.stderr.count("\n") == 1 and "in-memory database, which forgets every run" in result.stderr
+    assert Ledger("sqlite://").count_runs() == 0  # the Python API may still keep one in memory

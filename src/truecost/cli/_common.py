@@ -14,6 +14,8 @@ import typer
 from rich.console import Console
 from typer.core import TyperOption
 
+from truecost.errors import UserError
+
 
 def _flags_show_no_type() -> None:
     """typer prints `<bool>` beside every on/off flag in --help; a flag takes no value, so it shows none."""
@@ -62,7 +64,12 @@ def open_ledger(url: str | None = None, *, reap: bool = True) -> Ledger:
     from truecost.ledger import Ledger
 
     config_url = load_config().ledger.url
-    return Ledger(url or STATE.ledger_url, config_url=config_url, reap=reap)
+    ledger = Ledger(url or STATE.ledger_url, config_url=config_url, reap=reap)
+    if ledger.engine.url.get_backend_name() == "sqlite" and ledger.engine.url.database in (None, "", ":memory:"):
+        # The Python API may keep a ledger in memory; a command would record its runs there and lose them at exit.
+        raise UserError(f"ledger URL {ledger.display_url} is an in-memory database, which forgets every run when "
+                        "the command exits; name a file, e.g. sqlite:///.truecost/ledger.db")
+    return ledger
 
 
 def _default(value: Any) -> Any:
