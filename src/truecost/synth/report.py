@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from truecost.errors import UserError
-from truecost.outputs import atomic_output_dir
+from truecost.outputs import COMPLETE_MARKER, atomic_output_dir
 from truecost.synth.budget import Budget, Clock
 from truecost.synth.decontam import NgramIndex
 from truecost.synth.files import Row
@@ -110,9 +110,15 @@ def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
 
 def check_output_dir(out_dir: Path) -> None:
     """Refuse an output folder that cannot be written before any request is paid for: a file in its place, or a
-    parent folder that cannot be created or written to."""
+    parent folder that cannot be created or written to; and refuse to replace a folder that an earlier synth run did
+    not write (the seeds' own folder, the working directory, a project): replacing deletes what it held."""
     if out_dir.exists() and not out_dir.is_dir():
         raise UserError(f"output {out_dir} exists and is not a folder")
+    if not out_dir.name or out_dir.name == ".." or out_dir.resolve() in (Path.cwd(), *Path.cwd().parents):
+        raise UserError(f"output {out_dir} is the working folder or above it; name a new folder, e.g. synth-out")
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not _written_by_synth(out_dir):
+        raise UserError(f"output {out_dir} already holds files that truecost synth did not write, and the output "
+                        "replaces the whole folder; name a new or empty folder")
     probe = out_dir.with_name(f".{out_dir.name}.probe-{os.getpid()}")
     try:
         out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -120,6 +126,15 @@ def check_output_dir(out_dir: Path) -> None:
         probe.rmdir()
     except OSError as exc:
         raise UserError(f"output {out_dir}: cannot write there ({exc.strerror})") from exc
+
+
+def _written_by_synth(folder: Path) -> bool:
+    """Whether `folder` is a finished synth output (its completion marker says kind synth): safe to replace."""
+    try:
+        marker = json.loads((folder / COMPLETE_MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(marker, dict) and marker.get("kind") == "synth"
 
 
 def write_outputs(out_dir: Path, output_format: str, filtered: FilterResult, generated: Generated,
