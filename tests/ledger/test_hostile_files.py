@@ -60,4 +60,5 @@ def test_a_command_refuses_an_in_memory_ledger(tmp_path: Path) -> None:
                                 env={**os.environ, "COLUMNS": "200"})
         assert result.returncode == 2 and result.stdout == "", result.stderr
         assert result.stderr.count("\n") == 1 and "in-memory database, which forgets every run" in result.stderr
-    assert Ledger("sqlite://").count_runs() == 0  # the Python API may still keep one in memory
+    kept = Ledger("sqlite://")  # the Python API may still keep one in memory
+    assert kept.in_memory and kept.count_runs() == 0 and not Ledger(f"sqlite:///{tmp_path / 'l.db'}").in_memory

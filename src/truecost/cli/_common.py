@@ -65,8 +65,7 @@ def open_ledger(url: str | None = None, *, reap: bool = True) -> Ledger:
 
     config_url = load_config().ledger.url
     ledger = Ledger(url or STATE.ledger_url, config_url=config_url, reap=reap)
-    if ledger.engine.url.get_backend_name() == "sqlite" and ledger.engine.url.database in (None, "", ":memory:"):
-        # The Python API may keep a ledger in memory; a command would record its runs there and lose them at exit.
+    if ledger.in_memory:  # the Python API may keep one; a command would record its runs there and lose them at exit
         raise UserError(f"ledger URL {ledger.display_url} is an in-memory database, which forgets every run when "
                         "the command exits; name a file, e.g. sqlite:///.truecost/ledger.db")
     return ledger

@@ -172,6 +172,11 @@ class Ledger:
         """The ledger's URL with any password hidden, for messages and reports."""
         return _safe(self.url)
 
+    @property
+    def in_memory(self) -> bool:
+        """Whether the database lives only in this process (SQLite without a file): gone when the process ends."""
+        return self.engine.url.get_backend_name() == "sqlite" and self.engine.url.database in (None, "", ":memory:")
+
     def close(self) -> None:
         """Release pooled connections."""
         self.engine.dispose()
