@@ -254,6 +254,9 @@ def serve_command(
     prompt = t.prompt_tokens if prompt_tokens is None else prompt_tokens
     output = t.output_tokens if output_tokens is None else output_tokens
     api_request = None
+    for option, value in (("--api-usd-per-1m-input", api_input), ("--api-usd-per-1m-output", api_output)):
+        if value is not None and not 0 <= value < float("inf"):  # NaN fails too
+            raise UserError(f"{option} must be a non-negative finite price, got {value}")
     if api_input is not None or api_output is not None:
         api_request = (prompt * (api_input or 0.0) + output * (api_output or 0.0)) / 1e6
         api_model = api_model or "given price"

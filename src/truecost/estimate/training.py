@@ -34,12 +34,14 @@ Quantiles = dict[str, float]
 class TrainingSpec(BaseModel):
     """What the user plans to train, on what, and how. Give one of `model`, `architecture` or `params`."""
 
-    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, protected_namespaces=())
+    # allow_inf_nan=False: an infinite price or PUE would otherwise print its dollars as null.
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, protected_namespaces=(),
+                              allow_inf_nan=False)
 
     model: str | None = None
     architecture: Architecture | None = None
-    params: float | None = Field(None, gt=0)
-    active_params: float | None = Field(None, gt=0)
+    params: float | None = Field(None, ge=1)
+    active_params: float | None = Field(None, ge=1)
     tokens: float = Field(..., gt=0)
     gpu: str = "H100 SXM"
     gpus: int = Field(8, ge=0, description="0 means: not known (assume a 30-day run)")
@@ -79,6 +81,8 @@ class TrainingSpec(BaseModel):
     def _one_model(self) -> TrainingSpec:
         if self.model is None and self.architecture is None and self.params is None:
             raise ValueError("give a model name, an architecture or a parameter count")
+        if self.params is not None and self.active_params is not None and self.active_params > self.params:
+            raise ValueError(f"active parameters ({self.active_params:g}) cannot exceed the total ({self.params:g})")
         return self
 
 

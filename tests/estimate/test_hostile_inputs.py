@@ -1,0 +1,59 @@
+"""Out-of-range numbers a careless user types: each must be one line on stderr and exit 2, never a traceback, a
+negative dollar figure or a null printed where a dollar figure belongs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.estimate.test_cli import truecost
+
+
+@pytest.mark.parametrize("args", [
+    # An infinite price, PUE or memory printed the cost/energy quantiles as null with exit 0.
+    ("train", "--params", "7B", "--tokens", "1T", "--price-per-gpu-hour", "inf"),
+    ("train", "--params", "7B", "--tokens", "1T", "--pue", "inf"),
+    # Fewer than one parameter crashed with ZeroDivisionError.
+    ("train", "--params", "0.001", "--tokens", "1M"),
+    # More active than total parameters priced a "7B" model at 70B's FLOPs.
+    ("train", "--params", "7B", "--active-params", "70B", "--tokens", "1T"),
+    # Serving at a negative, NaN or infinite price printed negative or null dollars as real.
+    ("serve", "--params", "7B", "--price-per-gpu-hour", "-1"),
+    ("serve", "--params", "7B", "--price-per-gpu-hour", "nan"),
+    ("serve", "--params", "7B", "--api-usd-per-1m-input", "-3"),
+    ("serve", "--params", "7B", "--api-usd-per-1m-output", "inf"),
+    ("serve", "--params", "7B", "--latency-p95-ms", "nan"),
+    # TCO overrides: NaN/inf nulled the totals; a share above 1 made serving cost negative.
+    ("tco", "--set", "poor.retrains_per_year=nan"),
+    ("tco", "--set", "retrains_per_year=inf"),
+    ("tco", "--set", "routing_saving_share=2"),
+    ("tco", "--set", "well.reviewed_share=3"),
+])
+def test_out_of_range_numbers_are_one_line_errors(args: tuple[str, ...]) -> None:
+    result = truecost("estimate", *args, "--json")
+    assert result.returncode == 2, result.stdout[:500]
+    assert result.stdout == ""
+    assert len(result.stderr.strip().splitlines()) == 1 and result.stderr.startswith("error:"), result.stderr
+
+
+@pytest.mark.parametrize("toml", [
+    "[hardware]\nprice_per_gpu_hour = inf\n",  # TOML spells inf and nan; both nulled the cost
+    "[hardware]\npue = inf\n",
+    "[target]\nrequests_per_day = nan\n",
+])
+def test_non_finite_numbers_in_truecost_toml_are_refused(tmp_path: Path, toml: str) -> None:
+    (tmp_path / "truecost.toml").write_text(toml, encoding="utf-8")
+    result = truecost("estimate", "serve", "--params", "7B", "--json", cwd=tmp_path)
+    assert result.returncode == 2, result.stdout[:500]
+    assert len(result.stderr.strip().splitlines()) == 1 and "truecost.toml" in result.stderr
+
+
+def test_a_valid_serve_still_prices_every_figure() -> None:
+    """The guards refuse only what is out of range: a free API (price 0) is a real comparison."""
+    result = truecost("estimate", "serve", "--params", "7B", "--api-usd-per-1m-input", "0",
+                      "--api-usd-per-1m-output", "0.5", "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["usd_per_month"] > 0 and data["api"]["usd_per_month"] > 0
