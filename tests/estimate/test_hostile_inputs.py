@@ -57,3 +57,25 @@ def test_a_valid_serve_still_prices_every_figure() -> None:
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     assert data["usd_per_month"] > 0 and data["api"]["usd_per_month"] > 0
+
+
+@pytest.mark.parametrize("config", [
+    [1, 2],  # not an object: AttributeError traceback
+    {"model_type": "llama", "hidden_size": -4096, "num_hidden_layers": 32, "vocab_size": 32000,
+     "num_attention_heads": 32, "intermediate_size": 11008},  # priced a model of -2.4B parameters
+    {"model_type": "llama", "hidden_size": "big", "num_hidden_layers": 32, "vocab_size": 32000,
+     "num_attention_heads": 32, "intermediate_size": 11008},  # TypeError traceback
+    {"model_type": "llama", "hidden_size": 4096, "num_hidden_layers": 32, "vocab_size": 32000,
+     "num_attention_heads": 0, "intermediate_size": 11008},  # ZeroDivisionError traceback
+])
+def test_a_malformed_model_config_is_a_user_error(config: object) -> None:
+    from truecost.errors import UserError
+    from truecost.estimate import architecture_from_hf_config
+
+    with pytest.raises(UserError, match="model config"):
+        architecture_from_hf_config(config, "x")  # type: ignore[arg-type]
+
+
+def test_a_nan_budget_names_the_option() -> None:
+    result = truecost("estimate", "size", "--budget-usd", "nan")
+    assert result.returncode == 2 and "--budget-usd" in result.stderr, result.stderr

@@ -193,7 +193,7 @@ def size_command(
 
     if (budget_usd is None) == (compute is None):
         raise UserError("give exactly one of --budget-usd and --compute")
-    if budget_usd is not None and budget_usd <= 0:
+    if budget_usd is not None and not 0 < budget_usd < float("inf"):  # NaN fails too
         raise UserError(f"--budget-usd must be positive, got {budget_usd}")
     result = right_size(load_config(), budget_usd=budget_usd, flops=_quantity(compute, "--compute"), gpu=gpu,
                         gpus=gpus, pricing=pricing, price_per_gpu_hour=price)
