@@ -1,0 +1,49 @@
+"""Output folders a careless user gives `truecost curate`: each mistake is one line on stderr and exit 2, and a
+folder another run is writing is never touched."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from pathlib import Path
+
+from tests.curate.test_curate_cli import truecost
+from tests.curate.textgen import article
+
+
+def _input(tmp_path: Path) -> Path:
+    path = tmp_path / "in put é.jsonl"  # a space and a non-ASCII letter in the name
+    path.write_text("".join(json.dumps({"id": t, "text": article(t)}) + "\n" for t in ("bridge", "museum")),
+                    encoding="utf-8")
+    return path
+
+
+def test_an_output_under_a_file_is_a_one_line_error(tmp_path: Path) -> None:
+    """It was a NotADirectoryError traceback (exit 1)."""
+    data = _input(tmp_path)
+    result = truecost("curate", str(data), "-o", str(data / "out"))
+    assert result.returncode == 2, result.stderr[-500:]
+    assert len(result.stderr.strip().splitlines()) == 1 and "cannot create output folder" in result.stderr
+
+
+def test_a_folder_another_run_is_writing_is_refused_and_left_alone(tmp_path: Path) -> None:
+    """Two runs into one folder deleted each other's work files (one crashed with a traceback, the other could
+    mark a mix of both complete). Here the test holds the folder's lock as a running curate would."""
+    data, out = _input(tmp_path), tmp_path / "out"
+    out.mkdir()
+    (out / "report.json").write_text("the other run's", encoding="utf-8")
+    fd = os.open(out, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        result = truecost("curate", str(data), "-o", str(out))
+    finally:
+        os.close(fd)
+    assert result.returncode == 2, result.stderr[-500:]
+    assert "another curate run" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert sorted(p.name for p in out.iterdir()) == ["report.json"]
+    assert (out / "report.json").read_text(encoding="utf-8") == "the other run's"
+    # Once the lock is released (the other run ended, even by kill -9), the same command runs.
+    again = truecost("curate", str(data), "-o", str(out), "--json")
+    assert again.returncode == 0, again.stderr[-500:]
+    assert json.loads(again.stdout)["totals"]["docs_in"] == 2 and (out / "_COMPLETE").is_file()
