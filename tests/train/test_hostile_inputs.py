@@ -64,3 +64,28 @@ def test_a_text_that_is_not_a_string_is_refused_not_trained_as_its_repr(tmp_path
                     encoding="utf-8")
     with pytest.raises(UserError, match=r"d\.jsonl:2: 'text' is a"):
         read_texts(str(path))
+
+
+@pytest.mark.parametrize(("space", "message"), [
+    ({"optim.lrr": {"type": "float", "low": 1e-3, "high": 1e-2}}, "optim.lrr = 0.001: .*no such field"),
+    ({"seq_len": {"type": "categorical", "choices": [64, -5]}}, "seq_len = -5: .*greater than or equal to 8"),
+])
+def test_tune_checks_the_search_space_before_any_trial(tmp_path: Path, space: dict, message: str) -> None:
+    """A typo or out-of-range choice failed a trial mid-study (after others had trained), stored in the shared
+    study; now it is refused before the study is created."""
+    import optuna
+
+    from truecost.ledger import Ledger
+    from truecost.train.tune import tune
+
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    config = make_config(name="bad-space", output_dir=str(tmp_path / "runs"), tune={"search_space": space})
+    with pytest.raises(UserError, match=message):
+        tune(config, trials=1, ledger=Ledger(url))
+    assert optuna.study.get_all_study_names(storage=url) == []
+
+
+def test_a_log_scale_range_must_start_above_zero() -> None:
+    """optuna raised a bare ValueError traceback when the first trial asked for the value."""
+    with pytest.raises(UserError, match="log-scale parameter needs 'low' > 0"):
+        make_config(tune={"search_space": {"optim.lr": {"type": "float", "low": -1, "high": 0.01, "log": True}}})

@@ -184,6 +184,8 @@ class SearchParam(_Section):
                 raise ValueError("a categorical parameter needs a non-empty 'choices' list")
         elif self.low is None or self.high is None or self.low >= self.high:
             raise ValueError(f"a {self.type} parameter needs 'low' < 'high'")
+        elif self.log and self.low <= 0:  # optuna raised a bare ValueError mid-run
+            raise ValueError("a log-scale parameter needs 'low' > 0")
         return self
 
 
