@@ -1,5 +1,5 @@
-"""Output folders a careless user gives `truecost curate`: each mistake is one line on stderr and exit 2, and a
-folder another run is writing is never touched."""
+"""Output folders and recipes a careless user gives `truecost curate`: each mistake is one line on stderr and
+exit 2, and a folder another run is writing is never touched."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import fcntl
 import json
 import os
 from pathlib import Path
+
+import pytest
 
 from tests.curate.test_curate_cli import truecost
 from tests.curate.textgen import article
@@ -47,3 +49,16 @@ def test_a_folder_another_run_is_writing_is_refused_and_left_alone(tmp_path: Pat
     again = truecost("curate", str(data), "-o", str(out), "--json")
     assert again.returncode == 0, again.stderr[-500:]
     assert json.loads(again.stdout)["totals"]["docs_in"] == 2 and (out / "_COMPLETE").is_file()
+
+
+@pytest.mark.parametrize(("recipe", "message"), [
+    ("[near]\nthresold = 0.5\n", "unknown key"),  # a TypeError traceback once the near stage started
+    ("[exact]\nfoo = 1\n", "exact dedup takes no parameters"),  # silently ignored
+])
+def test_a_mistyped_dedup_key_is_refused_before_the_run(tmp_path: Path, recipe: str, message: str) -> None:
+    data, out = _input(tmp_path), tmp_path / "out"
+    (tmp_path / "r.toml").write_text(recipe, encoding="utf-8")
+    result = truecost("curate", str(data), "-o", str(out), "--recipe", str(tmp_path / "r.toml"))
+    assert result.returncode == 2, result.stderr[-500:]
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not out.exists()
