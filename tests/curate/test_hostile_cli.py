@@ -23,8 +23,9 @@ def _input(tmp_path: Path) -> Path:
 
 def test_an_output_under_a_file_is_a_one_line_error(tmp_path: Path) -> None:
     """It was a NotADirectoryError traceback (exit 1)."""
-    data = _input(tmp_path)
-    result = truecost("curate", str(data), "-o", str(data / "out"))
+    data, a_file = _input(tmp_path), tmp_path / "notes.txt"
+    a_file.write_text("not a folder", encoding="utf-8")
+    result = truecost("curate", str(data), "-o", str(a_file / "out"))
     assert result.returncode == 2, result.stderr[-500:]
     assert len(result.stderr.strip().splitlines()) == 1 and "cannot create output folder" in result.stderr
 
@@ -62,3 +63,17 @@ def test_a_mistyped_dedup_key_is_refused_before_the_run(tmp_path: Path, recipe: 
     assert result.returncode == 2, result.stderr[-500:]
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert not out.exists()
+
+
+def test_curating_an_output_back_into_its_own_folder_loses_nothing(tmp_path: Path) -> None:
+    """`curate out/kept/x.jsonl -o out` cleared `out/kept` (a fresh run's first act) and so deleted its own input
+    before reading it; an output inside an input folder is read back as input next time. Both are refused."""
+    data, out = _input(tmp_path), tmp_path / "out"
+    assert truecost("curate", str(data), "-o", str(out), "--steps", "exact").returncode == 0
+    kept = out / "kept" / data.name
+    before = kept.read_bytes()
+    again = truecost("curate", str(kept), "-o", str(out), "--steps", "exact,near")
+    assert again.returncode == 2 and "overlap" in again.stderr, again.stderr[-500:]
+    assert kept.read_bytes() == before
+    inside = truecost("curate", str(tmp_path), "-o", str(tmp_path / "curated"))
+    assert inside.returncode == 2 and "overlap" in inside.stderr and not (tmp_path / "curated").exists()

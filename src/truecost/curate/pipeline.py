@@ -252,6 +252,23 @@ def _fingerprint(shards: list[Shard], settings: CurateSettings, spec_bits: dict[
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
+def _check_apart(inputs: list[str], output: str) -> None:
+    """Refuse an output whose cleared parts hold an input, or that lies inside one: a fresh run clears `kept/`
+    (curating `out/kept/x.jsonl -o out` deleted the input before reading it), and outputs written inside an
+    input folder are read back as input by the next run."""
+    if is_url(output) and not output.startswith("file://"):
+        return
+    out = Path(filesystem(output)[1]).resolve()
+    for given in inputs:
+        if is_url(given) and not given.startswith("file://"):
+            continue
+        source = Path(filesystem(given)[1]).resolve()
+        cleared = (out / name for name in (WORK_DIR, *OUTPUT_FILES))
+        if out.is_relative_to(source) or any(source.is_relative_to(c) for c in cleared):
+            raise UserError(f"--output {output} and input {given} overlap; write the output to a folder "
+                            "outside the inputs")
+
+
 @contextlib.contextmanager
 def _output_lock(output: str) -> Iterator[None]:
     """Hold an exclusive lock on a local output folder for the whole run: two runs writing one folder at once
@@ -403,6 +420,7 @@ def _curate(inputs: list[Path] | list[str], settings: CurateSettings, output_dir
         output = str(output_dir) if output_dir is not None and not dry_run else join(scratch, "out")
         if output_dir is None and not dry_run:
             output = tempfile.mkdtemp(prefix="truecost-curate-out-")
+        _check_apart([*map(str, inputs), *(s.url for s in shards)], output)
         with _output_lock(output):
             executor = make_executor(engine, workers)
             try:
