@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from truecost.errors import UserError
-from truecost.train import load_train_config, make_config
+from truecost.train import load_train_config, make_config, with_value
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -89,3 +89,17 @@ def test_a_log_scale_range_must_start_above_zero() -> None:
     """optuna raised a bare ValueError traceback when the first trial asked for the value."""
     with pytest.raises(UserError, match="log-scale parameter needs 'low' > 0"):
         make_config(tune={"search_space": {"optim.lr": {"type": "float", "low": -1, "high": 0.01, "log": True}}})
+
+
+@pytest.mark.parametrize("below", ["", "sub"])
+def test_an_output_dir_at_or_under_a_file_is_refused_before_training(tmp_path: Path, below: str) -> None:
+    """It was a FileExistsError / NotADirectoryError traceback once the ledger run was opened."""
+    from tests.train.conftest import tiny
+    from truecost.train.runner import train
+
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("mine", encoding="utf-8")
+    config = with_value(tiny(tmp_path), "output_dir", str(a_file / below) if below else str(a_file))
+    with pytest.raises(UserError, match="is a file, not a folder"):
+        train(config)
+    assert a_file.read_text(encoding="utf-8") == "mine"
