@@ -25,6 +25,8 @@ from tests.estimate.test_cli import truecost
     ("serve", "--params", "7B", "--api-usd-per-1m-input", "-3"),
     ("serve", "--params", "7B", "--api-usd-per-1m-output", "inf"),
     ("serve", "--params", "7B", "--latency-p95-ms", "nan"),
+    # Tensor parallelism over more GPUs than the model has attention heads: 2,000 GPUs priced for a 7B model.
+    ("serve", "--model", "llama-2-7b", "--tp", "1000"),
     # TCO overrides: NaN/inf nulled the totals; a share above 1 made serving cost negative.
     ("tco", "--set", "poor.retrains_per_year=nan"),
     ("tco", "--set", "retrains_per_year=inf"),

@@ -168,6 +168,8 @@ def estimate_serving(arch: Architecture, gpu: GPU, *, requests_per_day: float, p
         raise UserError("requests per day and prompt tokens must be non-negative and output tokens at least 1")
     _check_finite(requests_per_day=requests_per_day, price_per_gpu_hour=price_per_gpu_hour,
                   api_usd_per_request=api_usd_per_request, latency_p95_ms=latency_p95_ms)
+    if tensor_parallel and tensor_parallel > arch.num_heads:  # tensor parallelism splits the attention heads
+        raise UserError(f"--tp {tensor_parallel} is more than {arch.name}'s {arch.num_heads} attention heads")
     compute_precision = _compute_precision(precision, gpu)
     weight_bytes = _WEIGHT_BYTES[precision]
     context = prompt_tokens + output_tokens
