@@ -81,3 +81,17 @@ def test_a_malformed_model_config_is_a_user_error(config: object) -> None:
 def test_a_nan_budget_names_the_option() -> None:
     result = truecost("estimate", "size", "--budget-usd", "nan")
     assert result.returncode == 2 and "--budget-usd" in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("content", [
+    '{"offsets": {"*": NaN}}',  # silently cut every estimate's cost to a third
+    '{"offsets": {"*": "x"}}',  # ValueError traceback
+    '{"offsets": {"*": 1e308}}',  # OverflowError traceback
+    '[1, 2]',  # AttributeError traceback
+])
+def test_a_damaged_priors_file_is_refused(tmp_path: Path, content: str) -> None:
+    """truecost-priors.json (written by `estimate calibrate`, read by every `estimate train`) edited by hand."""
+    (tmp_path / "truecost-priors.json").write_text(content, encoding="utf-8")
+    result = truecost("estimate", "train", "--params", "7B", "--tokens", "1T", "--json", cwd=tmp_path)
+    assert result.returncode == 2 and "truecost-priors.json" in result.stderr, result.stderr[-500:]
+    assert len(result.stderr.strip().splitlines()) == 1
