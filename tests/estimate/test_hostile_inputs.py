@@ -95,3 +95,18 @@ def test_a_damaged_priors_file_is_refused(tmp_path: Path, content: str) -> None:
     result = truecost("estimate", "train", "--params", "7B", "--tokens", "1T", "--json", cwd=tmp_path)
     assert result.returncode == 2 and "truecost-priors.json" in result.stderr, result.stderr[-500:]
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_every_gpu_price_says_where_it_came_from() -> None:
+    """The $/GPU-hour behind train, serve and size dollars was printed bare: now sourced (the dated catalogue
+    rows it is the median of, as `truecost gpus --json` shows) or assumed (the user's own figure)."""
+    from truecost.estimate.catalogue import find_gpu, price_basis
+
+    catalogue = price_basis(find_gpu("H100 SXM"), "on-demand")
+    train = json.loads(truecost("estimate", "train", "--params", "7B", "--tokens", "1T", "--json").stdout)
+    assert train["assumptions"]["usd_per_gpu_hour"] == {"basis": "sourced", "source": catalogue.describe()}
+    assert train["usd_per_gpu_hour"] == catalogue.usd_per_gpu_hour
+    serve = json.loads(truecost("estimate", "serve", "--params", "7B", "--price-per-gpu-hour", "3", "--json").stdout)
+    assert serve["assumptions"]["usd_per_gpu_hour"]["basis"] == "assumed" and serve["usd_per_gpu_hour"] == 3
+    size = json.loads(truecost("estimate", "size", "--budget-usd", "1e6", "--json").stdout)
+    assert size["usd_per_gpu_hour"]["basis"] == "sourced"

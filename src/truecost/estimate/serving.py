@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from truecost.errors import UserError
 from truecost.estimate.architecture import Architecture
-from truecost.estimate.catalogue import GPU, default_price_usd
+from truecost.estimate.catalogue import GPU, default_price_usd, gpu_price_label
 from truecost.units import HOURS_PER_MONTH
 
 SECONDS_PER_DAY = 86400.0
@@ -224,4 +224,5 @@ def estimate_serving(arch: Architecture, gpu: GPU, *, requests_per_day: float, p
         usd_per_1m_output_tokens=usd_month / (requests_month * output_tokens) * 1e6 if requests_month else 0.0,
         usd_per_request=usd_month / requests_month if requests_month else 0.0, api=api, capacity=capacity,
         assumptions={**{k: {"value": a[k], "reason": SERVE_ASSUMPTIONS[k][1]} for k in a},
-                     "latency": "modelled mean latency at the chosen batch, compared with the p95 target"})
+                     "latency": "modelled mean latency at the chosen batch, compared with the p95 target",
+                     "usd_per_gpu_hour": gpu_price_label(gpu, pricing, price_per_gpu_hour)})

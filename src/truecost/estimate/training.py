@@ -14,7 +14,15 @@ from truecost.config import describe_validation_error
 from truecost.errors import UserError
 from truecost.estimate.architecture import Architecture, architecture_from_params
 from truecost.estimate.calibration import Priors, imputed_gpus, load_priors
-from truecost.estimate.catalogue import GPU, Pricing, default_price_usd, find_gpu, find_model, with_memory
+from truecost.estimate.catalogue import (
+    GPU,
+    Pricing,
+    default_price_usd,
+    find_gpu,
+    find_model,
+    gpu_price_label,
+    with_memory,
+)
 from truecost.estimate.memory import CUDA_CONTEXT_GIB, GIB, MemoryBreakdown, training_memory
 from truecost.estimate.parallelism import (
     Communication,
@@ -296,7 +304,9 @@ def estimate_training(spec: TrainingSpec, priors: Priors | None = None, with_lev
         wall_hours={q: h / gpus for q, h in gpu_hours.items()}, cost_usd={q: h * price for q, h in gpu_hours.items()},
         energy_kwh=energy, co2_kg={q: e * spec.grid_kg_co2_per_kwh for q, e in energy.items()}, memory=memory,
         device_memory_gib=gpu.memory_gib, fits_in_memory=memory.total <= gpu.memory_gib or gpu.memory_gib == 0,
-        assumptions=_assumptions(spec, dp, priors), interconnect=gpu.interconnect, communication=comm)
+        assumptions={**_assumptions(spec, dp, priors),
+                     "usd_per_gpu_hour": gpu_price_label(gpu, spec.pricing, spec.price_per_gpu_hour)},
+        interconnect=gpu.interconnect, communication=comm)
     if comm is not None and comm.bound == "interconnect":
         estimate.assumptions["interconnect"] = (
             f"interconnect-bound: {comm.traffic_gb:.1f} GB of data-parallel traffic per step take "
