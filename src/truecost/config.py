@@ -28,9 +28,10 @@ Quantity = Annotated[float, BeforeValidator(_quantity)]
 
 
 class Section(BaseModel):
-    """Base for every section: unknown keys are errors, so a typo never goes unnoticed."""
+    """Base for every section: unknown keys are errors, so a typo never goes unnoticed; TOML's inf and nan are
+    refused, since either would turn a dollar figure into null."""
 
-    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+    model_config = ConfigDict(extra="forbid", protected_namespaces=(), allow_inf_nan=False)
 
 
 class HardwareSettings(Section):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 from truecost.errors import UserError
@@ -27,6 +28,8 @@ def parse_quantity(text: str | float | int, *, what: str = "value", allow_zero: 
                 f"{what}: cannot read {text!r} as a number (examples: 1e12, 2T, 70B, 300M, 4k)"
             )
         value = float(match.group(1)) * _SUFFIXES[match.group(2).upper()]
+    if not math.isfinite(value):
+        raise UserError(f"{what} must be a finite number, got {text!r}")
     if value < 0 or (value == 0 and not allow_zero):
         raise UserError(f"{what} must be {'non-negative' if allow_zero else 'positive'}, got {text!r}")
     return value

@@ -160,7 +160,7 @@ def _read_report(url: str) -> dict[str, Any]:
 
 def _progress(quiet: bool) -> tuple[Any, Any]:
     """A Rich progress bar on stderr (stdout stays clean for --json), and the callback the pipeline calls."""
-    if quiet:
+    if quiet or not err_console.is_terminal:  # off a terminal the bar draws nothing but left a blank line
         return contextlib.nullcontext(), None
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 

@@ -95,7 +95,8 @@ def _render_training(result: dict[str, Any]) -> None:
     table.add_row("utilisation (MFU, end to end)", f"{result['mfu']:.1%} (goodput {result['goodput']:.1%})")
     table.add_row("GPU-hours", _q(result["gpu_hours"]))
     table.add_row("wall-clock hours", _q(result["wall_hours"], "{:,.1f}"))
-    table.add_row(f"cost USD (at ${result['usd_per_gpu_hour']:.2f}/GPU-h)", _q(result["cost_usd"]))
+    table.add_row(f"cost USD (at ${result['usd_per_gpu_hour']:.2f}/GPU-h, "
+                  f"{result['assumptions']['usd_per_gpu_hour']['basis']})", _q(result["cost_usd"]))
     table.add_row("energy kWh", _q(result["energy_kwh"]))
     table.add_row("CO2 kg", _q(result["co2_kg"]))
     mem = result["memory_per_gpu_gib"]
@@ -193,7 +194,7 @@ def size_command(
 
     if (budget_usd is None) == (compute is None):
         raise UserError("give exactly one of --budget-usd and --compute")
-    if budget_usd is not None and budget_usd <= 0:
+    if budget_usd is not None and not 0 < budget_usd < float("inf"):  # NaN fails too
         raise UserError(f"--budget-usd must be positive, got {budget_usd}")
     result = right_size(load_config(), budget_usd=budget_usd, flops=_quantity(compute, "--compute"), gpu=gpu,
                         gpus=gpus, pricing=pricing, price_per_gpu_hour=price)
@@ -211,7 +212,8 @@ def size_command(
     for label, value in (("parameters", format_quantity(opt["params"])), ("tokens", format_quantity(opt["tokens"])),
                          ("tokens per parameter", f"{opt['tokens_per_param']:.1f}"),
                          ("predicted loss", f"{opt['loss']:.3f}"), ("GPU-hours (p50)", f"{opt['gpu_hours']:,.0f}"),
-                         ("cost USD (p50)", f"{opt['cost_usd']:,.0f}")):
+                         (f"cost USD (p50; {result['usd_per_gpu_hour']['basis']} "
+                          f"${result['usd_per_gpu_hour']['value']:.2f}/GPU-h)", f"{opt['cost_usd']:,.0f}")):
         table.add_row(label, value)
     console.print(table)
     buys = Table(title="What the same compute buys at other sizes")
@@ -254,6 +256,9 @@ def serve_command(
     prompt = t.prompt_tokens if prompt_tokens is None else prompt_tokens
     output = t.output_tokens if output_tokens is None else output_tokens
     api_request = None
+    for option, value in (("--api-usd-per-1m-input", api_input), ("--api-usd-per-1m-output", api_output)):
+        if value is not None and not 0 <= value < float("inf"):  # NaN fails too
+            raise UserError(f"{option} must be a non-negative finite price, got {value}")
     if api_input is not None or api_output is not None:
         api_request = (prompt * (api_input or 0.0) + output * (api_output or 0.0)) / 1e6
         api_model = api_model or "given price"
@@ -286,7 +291,9 @@ def serve_command(
         ("max batch (memory)", "max_batch", "{}"), ("batch used", "batch", "{}"),
         ("prefill tokens/s", "prefill_tokens_per_s", "{:,.0f}"),
         ("decode tokens/s (all sequences)", "decode_tokens_per_s", "{:,.0f}"),
-        ("latency per request ms", "latency_ms", "{:,.0f}"), ("USD per month", "usd_per_month", "{:,.0f}"),
+        ("latency per request ms", "latency_ms", "{:,.0f}"),
+        (f"USD per month ({result['assumptions']['usd_per_gpu_hour']['basis']} ${result['usd_per_gpu_hour']:.2f}"
+         "/GPU-h)", "usd_per_month", "{:,.0f}"),
         ("USD per 1M tokens", "usd_per_1m_tokens", "{:,.3f}"),
         ("USD per 1M output tokens", "usd_per_1m_output_tokens", "{:,.3f}")):
         table.add_row(label, fmt.format(result[key]))

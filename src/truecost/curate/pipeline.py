@@ -8,14 +8,18 @@ folder's `_COMPLETE` marker is cleared first and written last.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import math
+import os
 import resource
 import shutil
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -248,6 +252,50 @@ def _fingerprint(shards: list[Shard], settings: CurateSettings, spec_bits: dict[
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
+def _check_apart(inputs: list[str], output: str) -> None:
+    """Refuse an output whose cleared parts hold an input, or that lies inside one: a fresh run clears `kept/`
+    (curating `out/kept/x.jsonl -o out` deleted the input before reading it), and outputs written inside an
+    input folder are read back as input by the next run."""
+    if is_url(output) and not output.startswith("file://"):
+        return
+    out = Path(filesystem(output)[1]).resolve()
+    for given in inputs:
+        if is_url(given) and not given.startswith("file://"):
+            continue
+        source = Path(filesystem(given)[1]).resolve()
+        cleared = (out / name for name in (WORK_DIR, *OUTPUT_FILES))
+        if out.is_relative_to(source) or any(source.is_relative_to(c) for c in cleared):
+            raise UserError(f"--output {output} and input {given} overlap; write the output to a folder "
+                            "outside the inputs")
+
+
+@contextlib.contextmanager
+def _output_lock(output: str) -> Iterator[None]:
+    """Hold an exclusive lock on a local output folder for the whole run: two runs writing one folder at once
+    delete each other's work files (one crashed, the other could mark a mix complete). The OS drops the lock when
+    the process dies, kill -9 included, so a rerun resumes. Object stores (s3://...) are not locked."""
+    if is_url(output) and not output.startswith("file://"):
+        yield
+        return
+    root = filesystem(output)[1]
+    if os.path.exists(root) and not os.path.isdir(root):
+        raise UserError(f"output {output} exists and is not a folder")
+    try:
+        os.makedirs(root, exist_ok=True)
+        fd = os.open(root, os.O_RDONLY)
+    except OSError as exc:  # a file on the path, a read-only or virtual file system
+        raise UserError(f"cannot create output folder {output}: {exc.strerror or exc}") from exc
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise UserError(f"output {output} is being written by another curate run; wait for it to finish "
+                            "or choose another --output") from exc
+        yield
+    finally:
+        os.close(fd)
+
+
 def _prepare_output(output: str, fingerprint: str) -> tuple[WorkDir, bool]:
     """Clear the completion marker, then resume the work folder if it belongs to this same run, else start
     fresh (removing the outputs of an earlier run in this folder). Returns (work folder, resumed)."""
@@ -372,18 +420,20 @@ def _curate(inputs: list[Path] | list[str], settings: CurateSettings, output_dir
         output = str(output_dir) if output_dir is not None and not dry_run else join(scratch, "out")
         if output_dir is None and not dry_run:
             output = tempfile.mkdtemp(prefix="truecost-curate-out-")
-        executor = make_executor(engine, workers)
-        try:
-            run = _run(shards, settings, output, executor, engine, workers, dry_run, sample, progress, config)
-        finally:
-            executor.close()
-        run.cpu_seconds = _cpu_seconds() - cpu0 + (sum(st.cpu_seconds for st in run.stats)
-                                                   if engine == "ray" else 0.0)
-        run.wall_seconds = time.perf_counter() - wall0
-        run.peak_rss_mb = peak_rss_mb()
-        if dry_run:
-            run.output_dir = ""
-        _finish(run, output_dir, output, dry_run)
+        _check_apart([*map(str, inputs), *(s.url for s in shards)], output)
+        with _output_lock(output):
+            executor = make_executor(engine, workers)
+            try:
+                run = _run(shards, settings, output, executor, engine, workers, dry_run, sample, progress, config)
+            finally:
+                executor.close()
+            run.cpu_seconds = _cpu_seconds() - cpu0 + (sum(st.cpu_seconds for st in run.stats)
+                                                       if engine == "ray" else 0.0)
+            run.wall_seconds = time.perf_counter() - wall0
+            run.peak_rss_mb = peak_rss_mb()
+            if dry_run:
+                run.output_dir = ""
+            _finish(run, output_dir, output, dry_run)
         return run
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

@@ -10,7 +10,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 
 from truecost.config import Section, describe_validation_error
 from truecost.errors import UserError
@@ -128,6 +128,28 @@ class CurateSettings(Section):
     exact: dict[str, Any] = Field(default_factory=dict)
     near: dict[str, Any] = Field(default_factory=dict)
     dedup_index_dir: Path | None = None
+
+    @field_validator("exact")
+    @classmethod
+    def _no_exact_params(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if value:  # nothing reads them: a key here was silently ignored
+            raise ValueError(f"exact dedup takes no parameters, got {sorted(value)}")
+        return value
+
+    @field_validator("near")
+    @classmethod
+    def _near_params(cls, value: dict[str, Any]) -> dict[str, Any]:
+        """Checked when the recipe is read: a typo was a TypeError traceback once the near stage started."""
+        import dataclasses
+
+        from truecost.curate.dedup import NearDedupParams
+
+        known = {f.name for f in dataclasses.fields(NearDedupParams)}
+        unknown = sorted(set(value) - known - {"update_index"})
+        if unknown:
+            raise ValueError(f"unknown key(s) {unknown}; choose from {sorted(known | {'update_index'})}")
+        NearDedupParams(**{k: v for k, v in value.items() if k != "update_index"})  # its own range checks
+        return value
 
 
 def settings_from_dict(data: dict[str, Any], source: str) -> CurateSettings:

@@ -103,8 +103,12 @@ class _Count:
 
 def _get(cfg: dict[str, Any], *keys: str, default: Any = None) -> Any:
     for key in keys:
-        if cfg.get(key) is not None:
-            return cfg[key]
+        value = cfg.get(key)
+        if value is not None:
+            # Every count read here is a size: a string, zero or negative one would crash or price negative params.
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < float("inf"):
+                raise UserError(f"model config {key} must be a positive number, got {value!r}")
+            return value
     if default is not None:
         return default
     raise UserError(f"model config lacks {' / '.join(keys)}; cannot count its parameters")
@@ -270,6 +274,8 @@ SUPPORTED_MODEL_TYPES = tuple(sorted(_COUNTERS))
 
 def architecture_from_hf_config(config: dict[str, Any], name: str | None = None) -> Architecture:
     """Count a model from its Hugging Face config dict (`config.json`, or `PretrainedConfig.to_dict()`)."""
+    if not isinstance(config, dict):
+        raise UserError(f"a model config is a JSON object, got {type(config).__name__}")
     model_type = config.get("model_type")
     if model_type not in _COUNTERS:
         raise UserError(f"cannot count model_type {model_type!r}; supported: {', '.join(SUPPORTED_MODEL_TYPES)}")

@@ -115,8 +115,16 @@ def load_priors(user_file: str | Path | None = None) -> Priors:
         data = json.loads(Path(user_file).read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise UserError(f"{user_file}: not valid JSON ({exc}); rerun `truecost estimate calibrate`") from exc
-    offsets = {str(k): float(v) for k, v in (data.get("offsets") or {}).items()}
-    return replace(shipped, offsets=offsets, calibration=dict(data.get("calibration") or {}))
+    if not isinstance(data, dict):
+        raise UserError(f"{user_file}: expected a JSON object; rerun `truecost estimate calibrate`")
+    offsets = data.get("offsets")
+    # A NaN offset silently changed every estimate; a string, a list or a huge number was a traceback.
+    if not isinstance(offsets, dict | None) or not all(
+            isinstance(v, int | float) and not isinstance(v, bool) and abs(v) <= 10 for v in (offsets or {}).values()):
+        raise UserError(f"{user_file}: 'offsets' must map GPU names to log-MFU offsets between -10 and 10; rerun "
+                        "`truecost estimate calibrate`")
+    return replace(shipped, offsets={str(k): float(v) for k, v in (offsets or {}).items()},
+                   calibration=dict(data.get("calibration") or {}))
 
 
 def clear_priors_cache() -> None:

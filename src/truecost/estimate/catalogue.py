@@ -210,6 +210,14 @@ def price_basis(gpu: GPU, pricing: str = "on-demand") -> PriceBasis:
     raise UserError(f"no catalogued {pricing} price for {gpu.name}{hint}; pass --price-per-gpu-hour")
 
 
+def gpu_price_label(gpu: GPU, pricing: str, given: float | None) -> dict[str, str]:
+    """Where a $/GPU-hour came from: the dated catalogue (sourced) or the user's own figure (assumed)."""
+    if given is not None:
+        return {"basis": "assumed", "source": f"${given:.2f}/GPU-hour given by you (--price-per-gpu-hour or "
+                "truecost.toml [hardware] price_per_gpu_hour)"}
+    return {"basis": "sourced", "source": price_basis(gpu, pricing).describe()}
+
+
 def default_price_usd(gpu: GPU, pricing: str = "on-demand") -> float:
     """The default $/GPU-hour (see `price_basis`)."""
     return price_basis(gpu, pricing).usd_per_gpu_hour

@@ -47,4 +47,5 @@ def right_size(config: Config, *, budget_usd: float | None = None, flops: float 
                                                                                    est.cost_usd["p90"]],
                             "wall_hours": est.wall_hours["p50"]},
         "alternatives": alternatives, "scaling_law": law.source,
+        "usd_per_gpu_hour": {"value": est.usd_per_gpu_hour, **est.assumptions["usd_per_gpu_hour"]},
     }

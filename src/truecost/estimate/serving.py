@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from truecost.errors import UserError
 from truecost.estimate.architecture import Architecture
-from truecost.estimate.catalogue import GPU, default_price_usd
+from truecost.estimate.catalogue import GPU, default_price_usd, gpu_price_label
 from truecost.units import HOURS_PER_MONTH
 
 SECONDS_PER_DAY = 86400.0
@@ -145,6 +145,13 @@ def _prefill_seconds(arch: Architecture, gpu: GPU, tp: int, batch: int, prompt_t
         gpu.peak_flops(compute) * tp * prefill_mfu)
 
 
+def _check_finite(**values: float | None) -> None:
+    """A NaN, infinite or negative figure would print as null or a negative dollar amount: refuse it by name."""
+    for name, value in values.items():
+        if value is not None and (not math.isfinite(value) or value < 0 or (name == "latency_p95_ms" and value == 0)):
+            raise UserError(f"{name.replace('_', '-')} must be a positive finite number, got {value}")
+
+
 def estimate_serving(arch: Architecture, gpu: GPU, *, requests_per_day: float, prompt_tokens: int,
                      output_tokens: int, precision: Precision = "bf16", latency_p95_ms: float | None = None,
                      pricing: str = "on-demand", price_per_gpu_hour: float | None = None,
@@ -159,6 +166,10 @@ def estimate_serving(arch: Architecture, gpu: GPU, *, requests_per_day: float, p
         raise UserError(f"unknown serving precision {precision!r}; choose one of: {', '.join(_WEIGHT_BYTES)}")
     if requests_per_day < 0 or prompt_tokens < 0 or output_tokens < 1:
         raise UserError("requests per day and prompt tokens must be non-negative and output tokens at least 1")
+    _check_finite(requests_per_day=requests_per_day, price_per_gpu_hour=price_per_gpu_hour,
+                  api_usd_per_request=api_usd_per_request, latency_p95_ms=latency_p95_ms)
+    if tensor_parallel and tensor_parallel > arch.num_heads:  # tensor parallelism splits the attention heads
+        raise UserError(f"--tp {tensor_parallel} is more than {arch.name}'s {arch.num_heads} attention heads")
     compute_precision = _compute_precision(precision, gpu)
     weight_bytes = _WEIGHT_BYTES[precision]
     context = prompt_tokens + output_tokens
@@ -213,4 +224,5 @@ def estimate_serving(arch: Architecture, gpu: GPU, *, requests_per_day: float, p
         usd_per_1m_output_tokens=usd_month / (requests_month * output_tokens) * 1e6 if requests_month else 0.0,
         usd_per_request=usd_month / requests_month if requests_month else 0.0, api=api, capacity=capacity,
         assumptions={**{k: {"value": a[k], "reason": SERVE_ASSUMPTIONS[k][1]} for k in a},
-                     "latency": "modelled mean latency at the chosen batch, compared with the p95 target"})
+                     "latency": "modelled mean latency at the chosen batch, compared with the p95 target",
+                     "usd_per_gpu_hour": gpu_price_label(gpu, pricing, price_per_gpu_hour)})

@@ -290,8 +290,8 @@ def _number(key: str, raw: Any) -> float:
         number = float(raw)
     except (TypeError, ValueError) as exc:
         raise UserError(f"TCO input {key!r} must be a number, got {raw!r}") from exc
-    if number < 0:
-        raise UserError(f"TCO input {key!r} must be non-negative, got {number}")
+    if not number >= 0 or number == float("inf"):  # NaN fails the first test
+        raise UserError(f"TCO input {key!r} must be a non-negative finite number, got {raw!r}")
     return number
 
 
@@ -359,6 +359,10 @@ def _check_domain(inputs: Mapping[str, TcoInput]) -> None:
         for name in ("duplicate_share", "failed_run_share"):
             if inputs[name].arm(arm).value >= 1.0:
                 raise UserError(f"{arm}.{name} must be below 1, got {inputs[name].arm(arm).value:g}")
+        # Shares of a whole: above 1, routing would make serving cost negative and review would fix more than exists.
+        for name in ("routing_saving_share", "reviewed_share", "bad_output_rate"):
+            if inputs[name].arm(arm).value > 1.0:
+                raise UserError(f"{arm}.{name} is a share and must be at most 1, got {inputs[name].arm(arm).value:g}")
         if inputs["utilisation_factor"].arm(arm).value <= 0:
             raise UserError(f"{arm}.utilisation_factor must be above 0")
 

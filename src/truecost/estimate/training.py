@@ -14,7 +14,15 @@ from truecost.config import describe_validation_error
 from truecost.errors import UserError
 from truecost.estimate.architecture import Architecture, architecture_from_params
 from truecost.estimate.calibration import Priors, imputed_gpus, load_priors
-from truecost.estimate.catalogue import GPU, Pricing, default_price_usd, find_gpu, find_model, with_memory
+from truecost.estimate.catalogue import (
+    GPU,
+    Pricing,
+    default_price_usd,
+    find_gpu,
+    find_model,
+    gpu_price_label,
+    with_memory,
+)
 from truecost.estimate.memory import CUDA_CONTEXT_GIB, GIB, MemoryBreakdown, training_memory
 from truecost.estimate.parallelism import (
     Communication,
@@ -34,12 +42,14 @@ Quantiles = dict[str, float]
 class TrainingSpec(BaseModel):
     """What the user plans to train, on what, and how. Give one of `model`, `architecture` or `params`."""
 
-    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, protected_namespaces=())
+    # allow_inf_nan=False: an infinite price or PUE would otherwise print its dollars as null.
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, protected_namespaces=(),
+                              allow_inf_nan=False)
 
     model: str | None = None
     architecture: Architecture | None = None
-    params: float | None = Field(None, gt=0)
-    active_params: float | None = Field(None, gt=0)
+    params: float | None = Field(None, ge=1)
+    active_params: float | None = Field(None, ge=1)
     tokens: float = Field(..., gt=0)
     gpu: str = "H100 SXM"
     gpus: int = Field(8, ge=0, description="0 means: not known (assume a 30-day run)")
@@ -79,6 +89,8 @@ class TrainingSpec(BaseModel):
     def _one_model(self) -> TrainingSpec:
         if self.model is None and self.architecture is None and self.params is None:
             raise ValueError("give a model name, an architecture or a parameter count")
+        if self.params is not None and self.active_params is not None and self.active_params > self.params:
+            raise ValueError(f"active parameters ({self.active_params:g}) cannot exceed the total ({self.params:g})")
         return self
 
 
@@ -292,7 +304,9 @@ def estimate_training(spec: TrainingSpec, priors: Priors | None = None, with_lev
         wall_hours={q: h / gpus for q, h in gpu_hours.items()}, cost_usd={q: h * price for q, h in gpu_hours.items()},
         energy_kwh=energy, co2_kg={q: e * spec.grid_kg_co2_per_kwh for q, e in energy.items()}, memory=memory,
         device_memory_gib=gpu.memory_gib, fits_in_memory=memory.total <= gpu.memory_gib or gpu.memory_gib == 0,
-        assumptions=_assumptions(spec, dp, priors), interconnect=gpu.interconnect, communication=comm)
+        assumptions={**_assumptions(spec, dp, priors),
+                     "usd_per_gpu_hour": gpu_price_label(gpu, spec.pricing, spec.price_per_gpu_hour)},
+        interconnect=gpu.interconnect, communication=comm)
     if comm is not None and comm.bound == "interconnect":
         estimate.assumptions["interconnect"] = (
             f"interconnect-bound: {comm.traffic_gb:.1f} GB of data-parallel traffic per step take "

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from truecost.config import describe_validation_error
-from truecost.errors import UserError
+from truecost.errors import UserError, existing_file
 
 BUILTIN_TEXT = "builtin:python-docs"
 """Data source that needs no files: docstrings of the Python standard library, read at run time."""
@@ -32,9 +32,10 @@ TINY_ARCHITECTURE: dict[str, Any] = {
 
 
 class _Section(BaseModel):
-    """Unknown keys are errors, so a typo never goes unnoticed."""
+    """Unknown keys are errors, so a typo never goes unnoticed; YAML's .inf and .nan are refused (an infinite
+    learning rate or memory passed validation, then diverged or crashed the pre-flight)."""
 
-    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+    model_config = ConfigDict(extra="forbid", protected_namespaces=(), allow_inf_nan=False)
 
 
 class ModelSettings(_Section):
@@ -183,6 +184,8 @@ class SearchParam(_Section):
                 raise ValueError("a categorical parameter needs a non-empty 'choices' list")
         elif self.low is None or self.high is None or self.low >= self.high:
             raise ValueError(f"a {self.type} parameter needs 'low' < 'high'")
+        elif self.log and self.low <= 0:  # optuna raised a bare ValueError mid-run
+            raise ValueError("a log-scale parameter needs 'low' > 0")
         return self
 
 
@@ -261,9 +264,7 @@ def load_train_config(path: str | Path, **overrides: Any) -> TrainConfig:
     """Read a YAML training config; UserError (naming the file and field) on any mistake."""
     import yaml
 
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"training config {path} does not exist")
+    path = existing_file(path, "training config")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except (yaml.YAMLError, UnicodeDecodeError) as exc:

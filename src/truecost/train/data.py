@@ -11,6 +11,7 @@ import gzip
 import json
 import random
 import sysconfig
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,6 +76,15 @@ def _files(path: Path) -> list[Path]:
 def read_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
     """(where, row) for every record of one file: JSONL(.gz)/JSON lines, Parquet rows, or a text file as
     {"text": ...}. `where` names the file and line for error messages."""
+    try:
+        yield from _read_rows(path)
+    # Not UTF-8, a corrupt gzip or Parquet file (pyarrow's errors are ValueErrors): the user's file, not a bug.
+    except (ValueError, OSError, EOFError, zlib.error) as exc:
+        raise UserError(f"data.source: cannot read {path} ({type(exc).__name__}: {str(exc).splitlines()[0]})") \
+            from exc
+
+
+def _read_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
     if path.suffix == ".parquet":
         import pyarrow.parquet as pq
 
@@ -123,8 +133,11 @@ def read_texts(source: str, text_field: str = "text", max_chars: int = 1_500_000
         if text_field not in row:
             fields = ", ".join(map(str, row)) or "none"
             raise UserError(f"data.text_field: {where} has no field {text_field!r} (fields: {fields})")
-        if row[text_field]:
-            docs.append(str(row[text_field]))
+        text = row[text_field]
+        if text is not None and not isinstance(text, str):  # str() would train on "42" or "{'a': 1}"
+            raise UserError(f"data.text_field: {where}: {text_field!r} is a {type(text).__name__}, not text")
+        if text:
+            docs.append(text)
     if not docs:
         raise UserError(f"data.source {source}: no text found")
     return docs

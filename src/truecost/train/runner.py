@@ -73,6 +73,10 @@ def _setup(config: TrainConfig, resume: bool, project: Config | None, log: Calla
     from truecost.config import Config
     from truecost.train.model import pick_device, pick_precision
 
+    # A file at or above output_dir was a FileExistsError / NotADirectoryError traceback at the first mkdir.
+    existing = next(p for p in (config.run_dir, *config.run_dir.parents) if p.exists() or p == p.parent)
+    if existing.exists() and not existing.is_dir():
+        raise UserError(f"output_dir {config.run_dir}: {existing} is a file, not a folder")
     hf_logging.disable_progress_bar()  # stderr is for our own progress lines
     hf_logging.set_verbosity_error()
     if config.hardware.threads:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from truecost.errors import MissingExtra
+from truecost.errors import MissingExtra, UserError
 from truecost.train.config import SearchParam, TrainConfig, with_value
 
 if TYPE_CHECKING:
@@ -76,6 +76,20 @@ def _suggest(trial: Any, name: str, param: SearchParam) -> Any:
     return trial.suggest_float(name, param.low, param.high, log=param.log)
 
 
+def check_search_space(config: TrainConfig) -> None:
+    """Every searched field exists and accepts each end of its range (or each choice), checked before the study
+    is created: a typo or an out-of-range bound otherwise failed a trial, stored in the shared study, mid-run."""
+    for name, param in config.tune.search_space.items():
+        values = param.choices if param.type == "categorical" else [param.low, param.high]
+        for value in values or []:
+            if param.type == "int" and value is not None:
+                value = int(value)
+            try:
+                with_value(config, name, value)
+            except UserError as exc:
+                raise UserError(f"tune.search_space {name} = {value!r}: {exc}") from exc
+
+
 def _pruner(config: TrainConfig) -> Any:
     import optuna
 
@@ -104,6 +118,7 @@ def tune(config: TrainConfig, *, trials: int | None = None, ledger: Ledger, proj
         raise MissingExtra("optuna", "train", "tuning") from exc
     from truecost.train.runner import train
 
+    check_search_space(config)
     say = log or (lambda _msg: None)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study_name = config.tune.study_name or config.name
