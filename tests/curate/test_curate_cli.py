@@ -206,6 +206,8 @@ def test_gzip_input_truncated_and_recipe_via_steps(tmp_path: Path) -> None:
     report = json.loads(result.stdout)
     assert report["steps_run"] == ["quality"]
     assert report["input"]["bad_input"]["unreadable_file"] == 1
+    (warning,) = result.stderr.strip().splitlines()  # said, in one line, not only counted
+    assert warning.startswith("warning: 1 input file(s) could not be read to the end")
     cut_docs = report["input"]["files"][1]["documents"]
     assert 0 < cut_docs < 40 and report["input"]["files"][0]["documents"] == 40
     for name, expected in (("whole.jsonl.gz", 40), ("cut.jsonl.gz", cut_docs)):

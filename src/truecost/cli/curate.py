@@ -137,8 +137,13 @@ def register(app: typer.Typer) -> None:
 
 
 def _warn_if_empty(report: dict[str, Any]) -> None:
-    """Nothing usable, or nothing left, is worth a line on stderr: a run that keeps 0 of 0 is rarely intended."""
+    """Nothing usable, or nothing left, is worth a line on stderr: a run that keeps 0 of 0 is rarely intended; so
+    is a file read only part-way (a truncated download), whose later documents are missing from every output."""
     totals, bad = report["totals"], report["input"]["bad_input"]
+    if bad.get("unreadable_file"):
+        err_console.print(f"warning: {bad['unreadable_file']} input file(s) could not be read to the end (damaged or "
+                          "truncated); their documents after the damage are missing (see bad_input.jsonl, "
+                          "reason unreadable_file)", markup=False, highlight=False, soft_wrap=True)
     if totals["docs_in"] == 0:
         err_console.print(f"warning: no usable document in the input ({sum(bad.values())} bad records: "
                           f"{', '.join(f'{k} {v}' for k, v in bad.items())}; see bad_input.jsonl)",
