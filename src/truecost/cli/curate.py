@@ -129,14 +129,14 @@ def register(app: typer.Typer) -> None:
                              config=cfg, ledger=open_ledger())
         report = run.report() if output is None else _read_report(run.outputs["report_json"])
         report["ledger_run_id"] = run.ledger_run_id
-        _warn_if_empty(report)
+        _warn_about_input(report)
         if as_json:
             print_json(report)
         else:
             _render(report)
 
 
-def _warn_if_empty(report: dict[str, Any]) -> None:
+def _warn_about_input(report: dict[str, Any]) -> None:
     """Nothing usable, or nothing left, is worth a line on stderr: a run that keeps 0 of 0 is rarely intended; so
     is a file read only part-way (a truncated download), whose later documents are missing from every output."""
     totals, bad = report["totals"], report["input"]["bad_input"]

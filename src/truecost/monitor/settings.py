@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
 from truecost.config import Config, Section, describe_validation_error
 from truecost.errors import UserError
@@ -12,9 +12,6 @@ from truecost.errors import UserError
 
 class MonitorSettings(Section):
     """How windows are cut, how sure an alarm must be, and what quality is worth."""
-
-    # An infinite value or cost would price every drift as an infinite loss: no setting here may be inf or nan.
-    model_config = ConfigDict(allow_inf_nan=False)
 
     # Requests per window when windows are cut by count (`--window`); 50 keeps a quality mean's standard error
     # near 0.06 for a 0.8 accuracy, small enough to see a 25-point drop within a window or two.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
 from truecost.config import Section, describe_validation_error
 from truecost.errors import UserError
@@ -15,9 +15,6 @@ OutputFormat = Literal["chat", "prompt-response"]
 
 class SynthSettings(Section):
     """Every choice of a run, with its default; the CLI's options map one to one onto these fields."""
-
-    # An infinite price makes every cost NaN (the ledger refuses it after the money is spent); inf is no cap.
-    model_config = ConfigDict(allow_inf_nan=False)
 
     name: str = "synth"
     task: SynthTask = "qa"

@@ -206,7 +206,7 @@ def _same_word(x: str, y: str) -> bool:
 
 def near_miss(cached: tuple[str, ...], asked: tuple[str, ...]) -> str | None:
     """Why a prompt with words `asked` must not get the cached answer of one with words `cached` although they
-    embed alike ("swapped word", "negation", "moved word"), or None. See NEAR_MISS_SPAN."""
+    embed alike ("another count", "swapped word", "negation", "moved word"), or None. See NEAR_MISS_SPAN."""
     import difflib
 
     inserted: list[str] = []
