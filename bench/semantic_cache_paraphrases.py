@@ -148,9 +148,10 @@ def cache_matches(a_vectors: np.ndarray, b_vectors: np.ndarray, pairs: list[Pair
     index = SemanticIndex(threshold, max_entries=len(pairs) + 1, guard=words)
     for pair, vector in zip(pairs, a_vectors, strict=True):
         index.add(bucket(pair.a), vector, pair.id, words_of(cache_text(pair.a)))
-    found = [index.nearest(bucket(pair.b), vector, words_of(cache_text(pair.b)))
+    found = [(index.nearest(bucket(pair.b), vector), words_of(cache_text(pair.b)))
              for pair, vector in zip(pairs, b_vectors, strict=True)]
-    return [f.key if f is not None and f.refused is None else None for f in found]
+    return [match.key if match is not None and index.refusal(match, words) is None else None
+            for match, words in found]
 
 
 def embed(pairs: list[Pair], backend: str) -> tuple[str, np.ndarray, np.ndarray]:

@@ -252,11 +252,11 @@ def check_semantic_embedder() -> None:
 
 @dataclass(frozen=True)
 class SemanticMatch:
-    """The closest cached prompt: its exact cache key and similarity, and why it must not be served (None: serve)."""
+    """The closest cached prompt: its exact cache key, similarity and words (for `SemanticIndex.refusal`)."""
 
     key: str
     similarity: float
-    refused: str | None = None
+    words: tuple[str, ...]
 
 
 class SemanticIndex:
@@ -273,9 +273,8 @@ class SemanticIndex:
         self._buckets: dict[str, tuple[list[str], list[np.ndarray], list[tuple[str, ...]]]] = {}
         self._size = 0
 
-    def nearest(self, bucket: str, vector: np.ndarray, words: tuple[str, ...]) -> SemanticMatch | None:
-        """The closest cached prompt at or above the index's threshold (None below it); `refused` says why a
-        prompt of `words` must not be served its answer anyway."""
+    def nearest(self, bucket: str, vector: np.ndarray) -> SemanticMatch | None:
+        """The closest cached prompt at or above the index's threshold (None below it)."""
         keys, vectors, texts = self._buckets.get(bucket, ([], [], []))
         if not keys:
             return None
@@ -283,8 +282,13 @@ class SemanticIndex:
         best = int(np.argmax(similarities))
         if similarities[best] < self.threshold:
             return None
-        refused = near_miss(texts[best], words) if self.guard else None
-        return SemanticMatch(keys[best], float(similarities[best]), refused)
+        return SemanticMatch(keys[best], float(similarities[best]), texts[best])
+
+    def refusal(self, match: SemanticMatch, words: tuple[str, ...]) -> str | None:
+        """Why a prompt of `words` must not be served `match`'s answer although it embeds alike (None: serve it).
+        Pure over its arguments, so it can run off the event loop: the word alignment is quadratic in the worst
+        case (about 0.1 s for 240 repeated words)."""
+        return near_miss(match.words, words) if self.guard else None
 
     def add(self, bucket: str, vector: np.ndarray, key: str, words: tuple[str, ...]) -> None:
         if self._size >= self.max_entries:  # full: start over rather than scan for the oldest

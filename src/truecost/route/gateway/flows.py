@@ -104,11 +104,12 @@ async def _semantic_hit(gw: Gateway, semantic: caching.SemanticIndex, call: Call
     vector = await _embed(gw, call, text)
     words = caching.words_of(text)
     call.semantic = (bucket, vector, words)
-    match = semantic.nearest(bucket, vector, words)
+    match = semantic.nearest(bucket, vector)
     if match is None:
         return None
-    if match.refused is not None:  # alike, but a near-miss: asked upstream, and the ledger says why
-        call.record.extra["semantic_refused"] = f"{match.refused} (similarity {match.similarity:.4f})"
+    refused = await anyio.to_thread.run_sync(semantic.refusal, match, words, limiter=gw.router_limiter)
+    if refused is not None:  # alike, but a near-miss: asked upstream, and the ledger says why
+        call.record.extra["semantic_refused"] = f"{refused} (similarity {match.similarity:.4f})"
         return None
     data = await gw.cache.get(match.key)
     if data is not None:
